@@ -1,0 +1,87 @@
+"""Base classes for plugin targets (see :mod:`benchmark.hookspecs` for the contract).
+
+Kept free of torch imports so that plugins can subclass them without making
+``bench list`` slow.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    import torch
+
+    from benchmark.data import Split
+
+
+class Expert(abc.ABC):
+    """A frozen audio encoder that turns a waveform into a sequence of embedding frames.
+
+    Modelled on the HEAR API (``get_timestamp_embeddings``): one ``(frames, dim)`` array
+    per clip, at the expert's own frame rate.
+    """
+
+    #: Sample rate (Hz) the expert expects; the harness resamples and mixes down to mono.
+    sample_rate: int
+    #: Embedding dimension of each frame.
+    dim: int
+    #: How many clips the harness hands to one ``embed`` call.
+    batch_size: int = 16
+
+    @abc.abstractmethod
+    def settings(self) -> dict[str, Any]:
+        """Everything that changes the output (weights, hop, sizes): part of the cache key."""
+
+    @abc.abstractmethod
+    def embed(self, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Map mono float32 waveforms at ``sample_rate`` to ``(frames, dim)`` float arrays."""
+
+
+class Dataset(abc.ABC):
+    """An audio-caption dataset: files under a data directory, grouped into named splits."""
+
+    #: Split roles → split names. ``train`` fits the model, ``validation`` picks the
+    #: checkpoint, ``test`` is scored. Recorded with every result.
+    protocol: dict[str, str] = {"train": "development", "validation": "validation", "test": "evaluation"}
+
+    def options(self) -> dict[str, Any]:
+        """The options this dataset was built with (part of its data directory and cache keys)."""
+        return {}
+
+    @abc.abstractmethod
+    def prepare(self, data_dir: Path) -> None:
+        """Make the dataset's files present and verified under ``data_dir`` (idempotent)."""
+
+    @abc.abstractmethod
+    def load_split(self, data_dir: Path, split: str) -> Split:
+        """List one split's audio files and captions."""
+
+
+@dataclass
+class LossInput:
+    """What a loss sees for one batch of ``B`` clips with ``K`` captions each.
+
+    ``similarity[i, j, k]`` is the similarity of audio ``i`` to caption ``k`` of clip ``j``;
+    ``clip_index[i]`` is clip ``i``'s position in the training split.
+    """
+
+    similarity: torch.Tensor
+    clip_index: torch.Tensor
+
+    def clip_similarity(self) -> torch.Tensor:
+        """``s_ij``: the mean similarity of audio ``i`` to all captions of clip ``j`` (``[B, B]``)."""
+        return self.similarity.mean(dim=-1)
+
+
+@dataclass
+class LossContext:
+    """Dataset-level information handed to ``loss.prepare`` once before training."""
+
+    dataset: str
+    train_captions: list[list[str]]
+    cache_dir: Path
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,164 @@
+"""On-disk cache of per-clip embedding sequences (expert frames, caption embeddings).
+
+A cache entry is a directory named by a hash of its key (what computed it, on which
+dataset and split). It is filled chunk by chunk, each chunk written atomically, so an
+interrupted extraction resumes with only the missing chunks. When every chunk is there
+they are packed into one ``frames.npy`` (read memory-mapped) plus ``offsets.npy``, and the
+``COMPLETE`` marker is written last: an entry without it is never read as finished.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from benchmark.errors import BenchError
+from benchmark.io import atomic_path, stable_hash, write_json
+
+MARKER = "COMPLETE"
+
+#: ``compute(indices)`` returns one ``(frames, dim)`` array per index.
+ComputeFn = Callable[[Sequence[int]], list[np.ndarray]]
+
+
+class SequenceStore:
+    """Variable-length sequences packed end to end; ``store[i]`` is clip ``i``'s ``(frames, dim)``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.frames = np.load(directory / "frames.npy", mmap_mode="r")
+        self.offsets = np.load(directory / "offsets.npy")
+        self.ids: list[str] = json.loads((directory / "ids.json").read_text(encoding="utf-8"))
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        return self.frames[self.offsets[index] : self.offsets[index + 1]]
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @property
+    def dim(self) -> int:
+        return int(self.frames.shape[1])
+
+    def batch(self, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Zero-padded ``[len(indices), max_frames, dim]`` array and the true lengths."""
+        lengths = self.lengths[np.asarray(indices)]
+        out = np.zeros((len(indices), max(int(lengths.max()), 1), self.dim), dtype=np.float32)
+        for row, index in enumerate(indices):
+            sequence = self[index]
+            out[row, : len(sequence)] = sequence
+        return out, lengths
+
+
+class EmbeddingCache:
+    """One cache entry: ``root/<group>/<name>/<hash(key)>``."""
+
+    def __init__(self, root: Path, group: str, name: str, key: dict[str, Any]) -> None:
+        self.key = key
+        self.directory = Path(root) / group / name / stable_hash(key, 16)
+
+    @property
+    def complete(self) -> bool:
+        return (self.directory / MARKER).is_file()
+
+    def load(self) -> SequenceStore:
+        if not self.complete:
+            raise BenchError(f"embedding cache {self.directory} is incomplete; re-run to finish it")
+        return SequenceStore(self.directory)
+
+    def get_or_compute(
+        self,
+        ids: Sequence[str],
+        compute: ComputeFn,
+        chunk_size: int = 64,
+        desc: str = "embedding",
+    ) -> SequenceStore:
+        """Return the finished store, computing whatever chunks are missing first."""
+        ids = list(ids)
+        if self.complete:
+            store = self.load()
+            if store.ids != ids:
+                raise BenchError(
+                    f"embedding cache {self.directory} holds different clips than the dataset lists; "
+                    "the dataset changed on disk: delete that directory and re-run"
+                )
+            return store
+        self.directory.mkdir(parents=True, exist_ok=True)
+        write_json(self.directory / "key.json", self.key)
+        chunk_size = self._chunk_size(chunk_size, len(ids))
+        chunks = [range(start, min(start + chunk_size, len(ids))) for start in range(0, len(ids), chunk_size)]
+        chunk_dir = self.directory / "chunks"
+        chunk_dir.mkdir(exist_ok=True)
+        paths = [chunk_dir / f"{number:06d}.npz" for number in range(len(chunks))]
+        missing = [number for number, path in enumerate(paths) if not path.is_file()]
+
+        from tqdm.auto import tqdm
+
+        done = len(ids) - sum(len(chunks[n]) for n in missing)
+        with tqdm(total=len(ids), initial=done, desc=desc, unit="clip", leave=False, disable=None) as bar:
+            for number in missing:
+                indices = list(chunks[number])
+                arrays = compute(indices)
+                self._write_chunk(paths[number], arrays, ids, indices)
+                bar.update(len(indices))
+        return self._pack(paths, ids)
+
+    def _chunk_size(self, requested: int, total: int) -> int:
+        """Keep the chunking of an interrupted run so its chunks stay valid."""
+        layout = self.directory / "layout.json"
+        if layout.is_file():
+            saved = json.loads(layout.read_text())
+            if saved.get("n_clips") == total:
+                return int(saved["chunk_size"])
+            shutil.rmtree(self.directory / "chunks", ignore_errors=True)
+        write_json(layout, {"chunk_size": requested, "n_clips": total})
+        return requested
+
+    @staticmethod
+    def _write_chunk(path: Path, arrays: list[np.ndarray], ids: list[str], indices: list[int]) -> None:
+        if len(arrays) != len(indices):
+            raise BenchError(f"embedding function returned {len(arrays)} arrays for {len(indices)} clips")
+        for index, array in zip(indices, arrays):
+            if array.ndim != 2 or not np.isfinite(array).all():
+                raise BenchError(
+                    f"embedding of clip {ids[index]!r} is not a finite (frames, dim) array (shape {array.shape})"
+                )
+        lengths = np.array([len(a) for a in arrays], dtype=np.int64)
+        frames = np.concatenate(arrays, axis=0).astype(np.float32, copy=False)
+        with atomic_path(path) as tmp:
+            np.savez(tmp, frames=frames, lengths=lengths)
+
+    def _pack(self, paths: list[Path], ids: list[str]) -> SequenceStore:
+        lengths: list[np.ndarray] = []
+        dim = None
+        for path in paths:
+            with np.load(path) as chunk:
+                lengths.append(chunk["lengths"])
+                dim = chunk["frames"].shape[1] if dim is None else dim
+                if chunk["frames"].shape[1] != dim:
+                    raise BenchError(f"cache chunk {path} has dimension {chunk['frames'].shape[1]}, expected {dim}")
+        offsets = np.concatenate([[0], np.cumsum(np.concatenate(lengths))]).astype(np.int64)
+        with atomic_path(self.directory / "frames.npy") as tmp:
+            frames = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(int(offsets[-1]), dim))
+            position = 0
+            for path in paths:
+                with np.load(path) as chunk:
+                    block = chunk["frames"]
+                    frames[position : position + len(block)] = block
+                    position += len(block)
+            frames.flush()
+            del frames
+        with atomic_path(self.directory / "offsets.npy") as tmp:
+            np.save(tmp, offsets)
+        write_json(self.directory / "ids.json", ids)
+        write_json(self.directory / MARKER, {"n_clips": len(ids), "n_frames": int(offsets[-1]), "dim": dim})
+        shutil.rmtree(self.directory / "chunks", ignore_errors=True)
+        return SequenceStore(self.directory)

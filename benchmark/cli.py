@@ -1,0 +1,180 @@
+"""The ``bench`` command line. Heavy modules are imported inside the commands that use them,
+so ``bench list`` and ``bench show`` answer without importing torch."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from benchmark.errors import BenchError, unknown_name
+
+
+def _key_values(pairs: Sequence[str], flag: str) -> dict[str, Any]:
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise BenchError(f"{flag} {pair!r}: expected KEY=VALUE")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _manager() -> Any:
+    from benchmark.plugins import get_plugin_manager
+
+    manager = get_plugin_manager()
+    for failure in manager.failures:
+        print(f"warning: {failure}", file=sys.stderr)
+    return manager
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from benchmark.registry import KINDS
+
+    manager = _manager()
+    kinds = KINDS
+    if args.kind:
+        kind = args.kind if args.kind in KINDS else f"{args.kind}s"
+        if kind not in KINDS:
+            raise unknown_name("plugin kind", args.kind, KINDS)
+        kinds = (kind,)
+    rows = [(e.name, e.kind, e.distribution, e.description) for e in manager.entries(kinds)]
+    width = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(("name", "kind", "distribution"))]
+    print(f"{'name':<{width[0]}}  {'kind':<{width[1]}}  {'distribution':<{width[2]}}  description")
+    for row in rows:
+        print(f"{row[0]:<{width[0]}}  {row[1]:<{width[1]}}  {row[2]:<{width[2]}}  {row[3]}")
+    return 1 if manager.failures else 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    import yaml
+
+    from benchmark.config import resolve_system
+
+    config = resolve_system(args.system, _manager(), args.set)
+    print(yaml.safe_dump(config, sort_keys=False).rstrip())
+    return 0
+
+
+def _dataset_args(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None]:
+    return _key_values(args.dataset_option, "--dataset-option"), args.data_dir
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from benchmark import paths
+    from benchmark.data import open_dataset
+
+    options, data_dir = _dataset_args(args)
+    dataset = open_dataset(_manager(), args.dataset, options, data_dir or paths.data_root())
+    paths.ensure_writable(dataset.data_dir, "data directory")
+    dataset.plugin.prepare(dataset.data_dir)
+    for role, split in dataset.plugin.protocol.items():
+        print(f"{role:<10} {split:<12} {len(dataset.split(role))} clips")
+    print(f"ready: {dataset.data_dir}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchmark.runner import RunOptions, run
+
+    options, data_dir = _dataset_args(args)
+    _manager()  # report plugin failures up front
+    path, result = run(
+        RunOptions(
+            system=args.system,
+            dataset=args.dataset,
+            seed=args.seed,
+            output=args.output,
+            device=args.device,
+            dataset_options=options,
+            overrides=args.set,
+            data_root=data_dir,
+            cache_root=args.cache_dir,
+            force=args.force,
+        ),
+        log=lambda message: print(message, file=sys.stderr),
+    )
+    t2a, a2t, chance = result["metrics"]["text_to_audio"], result["metrics"]["audio_to_text"], result["chance"]
+    print(f"{result['system']} on {result['dataset']} (seed {result['seed']}), {result['n_clips']['test']} test clips:")
+    print("  text->audio  " + "  ".join(f"{k} {v:.3f}" for k, v in t2a.items()))
+    print("  audio->text  " + "  ".join(f"{k} {v:.3f}" for k, v in a2t.items()))
+    print("  chance       " + "  ".join(f"{k} {v:.3f}" for k, v in chance.items()))
+    print(f"  checkpoint: epoch {result['checkpoint']['epoch']} ({result['checkpoint']['rule']})")
+    print(f"result: {path}  ({result['timings_s']['total']:.0f} s)")
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from benchmark.leaderboard import write
+
+    write(args.results_dir, args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench", description="Benchmark language-based audio retrieval systems.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list installed plugins")
+    p.add_argument("kind", nargs="?", help="experts, heads, fusions, losses, text_encoders, datasets or systems")
+    p.set_defaults(func=cmd_list)
+
+    def dataset_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--dataset", required=True, help="dataset plugin name (see `bench list datasets`)")
+        p.add_argument("-D", "--dataset-option", action="append", default=[], metavar="KEY=VALUE",
+                       help="dataset option, e.g. n_development=200 (repeatable)")
+        p.add_argument("--data-dir", type=Path, help="where datasets live (default $BENCH_HOME/datasets)")
+
+    def overrides(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a system setting, e.g. schedule.epochs=5 (repeatable)")
+
+    p = sub.add_parser("show", help="print a system's resolved configuration")
+    p.add_argument("system")
+    overrides(p)
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("prepare", help="download / generate and verify a dataset")
+    dataset_options(p)
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("run", help="train a system on a dataset and score it")
+    p.add_argument("--system", required=True, help="system name (see `bench list systems`)")
+    dataset_options(p)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", type=Path, default=Path("results"), help="results directory (default ./results)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--cache-dir", type=Path, help="embedding cache (default $BENCH_HOME/cache)")
+    p.add_argument("--force", action="store_true", help="re-run even if the result exists, replacing it")
+    overrides(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("leaderboard", help="write leaderboard markdown from result files")
+    p.add_argument("results_dir", nargs="?", type=Path, default=Path("results"))
+    p.add_argument("--output", type=Path, default=Path("leaderboard/README.md"))
+    p.set_defaults(func=cmd_leaderboard)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "interrupted: finished cache chunks and checkpoints are kept; run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Systems as data: defaults, inheritance, overrides and the one resolved form.
+
+A system file names its parent with ``include:`` and overrides only what differs;
+dictionaries merge key by key, lists and scalars replace. The resolved configuration
+(defaults ← ancestors ← system ← ``--set`` overrides) is what runs and what every result
+records.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from benchmark.errors import BenchError
+
+#: Defaults every system starts from. The core names no concrete plugin: experts, head,
+#: fusion, text encoder and loss must come from the system files.
+DEFAULTS: dict[str, Any] = {
+    "description": "",
+    # Frozen audio experts, each {name: <expert plugin>, ...settings}.
+    "experts": [],
+    # Temporal head applied to each expert's frames: {name: <head plugin>, ...settings}.
+    "head": None,
+    # How expert vectors and caption embeddings become similarities.
+    "fusion": None,
+    # Caption encoder; `trainable: false` caches caption embeddings once per split.
+    "text_encoder": None,
+    # Training objective: {name: <loss plugin>, ...settings}.
+    "loss": None,
+    # AdamW with the report's learning rate.
+    "optimizer": {"name": "adamw", "lr": 1.0e-4, "weight_decay": 0.01},
+    # The report counts epochs of 16 steps each.
+    "schedule": {"epochs": 30, "steps_per_epoch": 16},
+    # Clips per batch (the report's 512); every caption of each clip is used.
+    "batch_size": 512,
+    # Validation metrics tracked for checkpoint selection: val_loss (lower is better),
+    # m1 / m2 (within-batch text->audio / audio->text ranking accuracy, higher is better).
+    # `select` picks which one the evaluation uses; `keep` best checkpoints per metric.
+    "checkpoint": {"monitor": ["val_loss", "m1", "m2"], "select": "val_loss", "keep": 1},
+    # 16-bit autocast when training on CUDA (the report); ignored on CPU.
+    "mixed_precision": True,
+}
+
+COMPONENTS: dict[str, str] = {
+    "head": "heads",
+    "fusion": "fusions",
+    "text_encoder": "text_encoders",
+    "loss": "losses",
+}
+
+
+def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``override`` into a copy of ``base``: dicts merge, everything else replaces."""
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_system_file(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise BenchError(f"cannot read system file {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise BenchError(f"system file {path} must hold a mapping of settings")
+    return data
+
+
+def _raw_system(name: str, manager: Any) -> dict[str, Any]:
+    target = manager.load("systems", name)
+    if isinstance(target, Mapping):
+        return copy.deepcopy(dict(target))
+    if isinstance(target, (str, Path)):
+        return load_system_file(Path(target))
+    raise BenchError(f"system {name!r} is registered with a {type(target).__name__}; expected a mapping or a YAML path")
+
+
+def resolve_system(name: str, manager: Any, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """The resolved configuration of system ``name`` (see module docstring)."""
+    chain: list[dict[str, Any]] = []
+    seen: list[str] = []
+    current: str | None = name
+    while current is not None:
+        if current in seen:
+            raise BenchError(f"system {name!r} includes itself: {' -> '.join([*seen, current])}")
+        seen.append(current)
+        raw = _raw_system(current, manager)
+        parent = raw.pop("include", None)
+        chain.append(raw)
+        current = parent
+    config = copy.deepcopy(DEFAULTS)
+    for raw in reversed(chain):
+        unknown = sorted(set(raw) - set(DEFAULTS))
+        if unknown:
+            raise BenchError(
+                f"system {seen[chain.index(raw)]!r} sets unknown key(s) {', '.join(unknown)}; "
+                f"known keys: {', '.join(DEFAULTS)}"
+            )
+        config = merge(config, raw)
+    config = apply_overrides(config, overrides)
+    config = {"name": name, "inherits": seen[1:], **normalise(config)}
+    validate(config, manager, name)
+    return config
+
+
+def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``dotted.key=value`` overrides; values are parsed as YAML (``3``, ``true``, ``[a, b]``)."""
+    import yaml
+
+    config = copy.deepcopy(config)
+    for override in overrides:
+        key, sep, raw_value = override.partition("=")
+        if not sep or not key:
+            raise BenchError(f"--set {override!r}: expected KEY=VALUE, e.g. schedule.epochs=5")
+        parts = key.strip().split(".")
+        if parts[0] not in DEFAULTS:
+            raise BenchError(f"--set {override!r}: unknown key {parts[0]!r}; known keys: {', '.join(DEFAULTS)}")
+        node = config
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[parts[-1]] = yaml.safe_load(raw_value)
+    return config
+
+
+def component(spec: Any) -> dict[str, Any]:
+    """``"ranking"`` or ``{name: ranking, margin: 0.2}`` → the dict form."""
+    if isinstance(spec, str):
+        return {"name": spec}
+    if isinstance(spec, Mapping) and isinstance(spec.get("name"), str):
+        return dict(spec)
+    raise BenchError(f"expected a plugin name or a mapping with 'name', got {spec!r}")
+
+
+def normalise(config: dict[str, Any]) -> dict[str, Any]:
+    experts = config.get("experts") or []
+    if not isinstance(experts, list):
+        raise BenchError("'experts' must be a list of expert names or {name: …} mappings")
+    config["experts"] = [component(e) for e in experts]
+    for key in COMPONENTS:
+        if config.get(key) is not None:
+            config[key] = component(config[key])
+    return config
+
+
+def validate(config: dict[str, Any], manager: Any, name: str) -> None:
+    """Check that every plugin the system names is installed (with 'did you mean')."""
+    if not config["experts"]:
+        raise BenchError(f"system {name!r} lists no experts")
+    for expert in config["experts"]:
+        manager.get("experts", expert["name"])
+    for key, kind in COMPONENTS.items():
+        if config.get(key) is None:
+            raise BenchError(f"system {name!r} does not set {key!r}")
+        manager.get(kind, config[key]["name"])
+    for key, value in (("batch_size", config["batch_size"]), ("epochs", config["schedule"].get("epochs"))):
+        if not isinstance(value, int) or value < 1:
+            raise BenchError(f"system {name!r}: {key} must be a positive integer, got {value!r}")

@@ -1,0 +1,23 @@
+"""The one exception type users see: a message that names the culprit and what to do."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+
+class BenchError(Exception):
+    """An error the CLI reports as one line, without a traceback."""
+
+
+def unknown_name(kind: str, name: str, available: Iterable[str], hint: str = "") -> BenchError:
+    """Build the 'unknown X; did you mean Y' error used for every name a user types."""
+    names = sorted(available)
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    message = f"unknown {kind} {name!r}"
+    if close:
+        message += f"; did you mean {' or '.join(repr(c) for c in close)}?"
+    message += f" Available: {', '.join(names) if names else '(none)'}."
+    if hint:
+        message += f" {hint}"
+    return BenchError(message)

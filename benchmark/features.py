@@ -1,0 +1,54 @@
+"""Precomputed inputs: expert frame sequences and frozen caption embeddings, via the cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.api import Expert
+from benchmark.audio import load_audio
+from benchmark.cache import EmbeddingCache, SequenceStore
+from benchmark.data import Split
+
+
+def _split_key(dataset_key: str, split: Split) -> dict[str, Any]:
+    """Identifies a split's contents: its dataset, name and the exact file list."""
+    from benchmark.io import stable_hash
+
+    return {"dataset": dataset_key, "split": split.name, "files": stable_hash(split.file_names, 16)}
+
+
+def expert_features(name: str, expert: Expert, dataset_key: str, split: Split, cache_root: Path) -> SequenceStore:
+    """Frames of every clip in ``split`` from ``expert``, computed once and then memory-mapped."""
+    key = {"expert": name, "settings": expert.settings(), **_split_key(dataset_key, split)}
+    cache = EmbeddingCache(cache_root, "experts", name, key)
+
+    def compute(indices: list[int]) -> list[np.ndarray]:
+        waveforms = [load_audio(split.audio_paths[i], expert.sample_rate) for i in indices]
+        return [np.asarray(e, dtype=np.float32) for e in expert.embed(waveforms)]
+
+    return cache.get_or_compute(
+        split.file_names, compute, chunk_size=max(expert.batch_size, 32), desc=f"{name} on {split.name}"
+    )
+
+
+def caption_embeddings(name: str, encoder: Any, dataset_key: str, split: Split, cache_root: Path) -> SequenceStore:
+    """All captions of every clip embedded by a frozen ``encoder``: ``store[j]`` is ``(n_captions_j, dim)``.
+
+    Identical caption strings are encoded once.
+    """
+    import torch
+
+    key = {"text_encoder": name, "settings": encoder.settings(), **_split_key(dataset_key, split)}
+    cache = EmbeddingCache(cache_root, "text", name, key)
+
+    def compute(indices: list[int]) -> list[np.ndarray]:
+        texts = sorted({c for i in indices for c in split.captions[i]})
+        with torch.inference_mode():
+            vectors = torch.cat([encoder(texts[s : s + 256]) for s in range(0, len(texts), 256)]).float().cpu().numpy()
+        row = {text: n for n, text in enumerate(texts)}
+        return [vectors[[row[c] for c in split.captions[i]]] for i in indices]
+
+    return cache.get_or_compute(split.file_names, compute, chunk_size=256, desc=f"captions of {split.name}")

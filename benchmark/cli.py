@@ -12,14 +12,14 @@ from benchmark.errors import BenchError, unknown_name
 
 
 def _key_values(pairs: Sequence[str], flag: str) -> dict[str, Any]:
-    import yaml
+    from benchmark.config import yaml_load
 
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise BenchError(f"{flag} {pair!r}: expected KEY=VALUE")
-        out[key.strip()] = yaml.safe_load(value)
+        out[key.strip()] = yaml_load(value)
     return out
 
 

@@ -61,11 +61,28 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any
     return out
 
 
+def yaml_load(text: str) -> Any:
+    """``yaml.safe_load``, except that ``1e-4`` is a float (YAML 1.1 reads it as a string)."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+        list("-+0123456789."),
+    )
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def load_system_file(path: Path) -> dict[str, Any]:
     import yaml
 
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = yaml_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise BenchError(f"cannot read system file {path}: {exc}") from exc
     if not isinstance(data, dict):
@@ -112,8 +129,6 @@ def resolve_system(name: str, manager: Any, overrides: Sequence[str] = ()) -> di
 
 def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """Apply ``dotted.key=value`` overrides; values are parsed as YAML (``3``, ``true``, ``[a, b]``)."""
-    import yaml
-
     config = copy.deepcopy(config)
     for override in overrides:
         key, sep, raw_value = override.partition("=")
@@ -127,7 +142,7 @@ def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[st
             if not isinstance(node.get(part), dict):
                 node[part] = {}
             node = node[part]
-        node[parts[-1]] = yaml.safe_load(raw_value)
+        node[parts[-1]] = yaml_load(raw_value)
     return config
 
 

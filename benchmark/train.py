@@ -100,6 +100,7 @@ class Trainer:
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         self.model.eval()
+        self.loss.eval()
         n = len(self.val_data)
         size = min(self.batch_size, n)
         totals = {"val_loss": 0.0, "m1": 0.0, "m2": 0.0}
@@ -179,6 +180,7 @@ class Trainer:
                 rng = np.random.default_rng([self.seed, epoch])
                 torch.manual_seed(self.seed * 100_003 + epoch)
                 self.model.train()
+                self.loss.train()
                 train_loss = 0.0
                 for step in range(steps):
                     indices = rng.choice(n, size=self.batch_size, replace=False)

@@ -9,8 +9,8 @@ HERE = Path(__file__).parent
 
 @hookimpl
 def register_systems(register):
-    import yaml
+    from benchmark.config import load_system_file
 
     for path in sorted(HERE.glob("*.yaml")):
-        description = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("description", "")
+        description = load_system_file(path).get("description", "")
         register(path.stem, path, description=description.split(". ")[0].rstrip("."))

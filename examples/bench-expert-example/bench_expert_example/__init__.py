@@ -1,0 +1,1 @@
+"""An example third-party bench plugin (see ``plugin.py`` for the hooks)."""

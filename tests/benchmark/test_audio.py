@@ -1,0 +1,37 @@
+import numpy as np
+import pytest
+import soundfile
+
+from benchmark.audio import load_audio
+from benchmark.errors import BenchError
+
+
+def test_multichannel_is_mixed_down_and_resampled(tmp_path):
+    path = tmp_path / "stereo.wav"
+    t = np.arange(44100) / 44100
+    stereo = np.stack([np.sin(2 * np.pi * 440 * t), np.zeros_like(t)], axis=1) * 0.5
+    soundfile.write(path, stereo, 44100)
+    audio = load_audio(path, 16000)
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    assert len(audio) == 16000
+    assert np.abs(audio).max() == pytest.approx(0.25, abs=0.01)
+
+
+@pytest.mark.parametrize("content", [b"", b"RIFF\x00\x00\x00\x00WAVEnot really audio", b"\x00" * 100])
+def test_corrupt_or_empty_files_are_named(tmp_path, content):
+    path = tmp_path / "broken.wav"
+    path.write_bytes(content)
+    with pytest.raises(BenchError, match="broken.wav"):
+        load_audio(path, 16000)
+
+
+def test_zero_length_audio_is_refused(tmp_path):
+    path = tmp_path / "empty.wav"
+    soundfile.write(path, np.zeros(0), 16000)
+    with pytest.raises(BenchError, match="empty.wav is empty"):
+        load_audio(path, 16000)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(BenchError, match="nothere.wav"):
+        load_audio(tmp_path / "nothere.wav", 16000)

@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+
+from benchmark.cache import MARKER, EmbeddingCache
+from benchmark.errors import BenchError
+
+IDS = [f"clip{i}.wav" for i in range(10)]
+
+
+def sequences(indices):
+    """Clip i has i+1 frames of dimension 3, all equal to i."""
+    return [np.full((i + 1, 3), i, dtype=np.float32) for i in indices]
+
+
+def test_computed_once_then_memory_mapped_with_lengths(tmp_path):
+    calls = []
+
+    def compute(indices):
+        calls.append(list(indices))
+        return sequences(indices)
+
+    cache = EmbeddingCache(tmp_path, "experts", "toy", {"expert": "toy", "split": "dev"})
+    store = cache.get_or_compute(IDS, compute, chunk_size=4)
+    assert calls == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert store.lengths.tolist() == list(range(1, 11))
+    assert isinstance(store.frames, np.memmap)
+    np.testing.assert_array_equal(store[7], np.full((8, 3), 7))
+    frames, lengths = store.batch([2, 0])
+    assert frames.shape == (2, 3, 3) and lengths.tolist() == [3, 1]
+    assert (frames[1, 1:] == 0).all()  # padding
+
+    again = EmbeddingCache(tmp_path, "experts", "toy", {"expert": "toy", "split": "dev"})
+    again.get_or_compute(IDS, compute, chunk_size=4)
+    assert len(calls) == 3  # nothing recomputed
+
+
+def test_an_interrupted_extraction_resumes_with_only_the_missing_chunks(tmp_path):
+    calls = []
+
+    def failing(indices):
+        calls.append(list(indices))
+        if 8 in indices:
+            raise KeyboardInterrupt
+        return sequences(indices)
+
+    cache = EmbeddingCache(tmp_path, "experts", "toy", {"k": 1})
+    with pytest.raises(KeyboardInterrupt):
+        cache.get_or_compute(IDS, failing, chunk_size=4)
+    assert not (cache.directory / MARKER).exists() and not cache.complete
+
+    calls.clear()
+    store = cache.get_or_compute(IDS, lambda idx: calls.append(list(idx)) or sequences(idx), chunk_size=4)
+    assert calls == [[8, 9]]
+    assert cache.complete and len(store) == 10
+    np.testing.assert_array_equal(store[9], np.full((10, 3), 9))
+
+
+def test_different_keys_are_different_entries(tmp_path):
+    a = EmbeddingCache(tmp_path, "experts", "toy", {"hop": 0.5})
+    b = EmbeddingCache(tmp_path, "experts", "toy", {"hop": 0.25})
+    assert a.directory != b.directory
+
+
+def test_bad_embeddings_and_changed_clip_lists_are_refused(tmp_path):
+    cache = EmbeddingCache(tmp_path, "experts", "toy", {"k": 2})
+    with pytest.raises(BenchError, match="clip0.wav"):
+        cache.get_or_compute(IDS, lambda idx: [np.full((2, 3), np.nan)] * len(idx))
+    cache.get_or_compute(IDS, sequences)
+    with pytest.raises(BenchError, match="different clips"):
+        cache.get_or_compute(IDS[:5], sequences)

@@ -1,0 +1,74 @@
+import pytest
+
+from benchmark.config import DEFAULTS, apply_overrides, resolve_system
+from benchmark.errors import BenchError
+from benchmark.hookspecs import hookimpl
+from benchmark.plugins import PluginManager, get_plugin_manager
+
+from tests.benchmark.test_plugins import plugin_module
+
+
+def manager_with_systems(systems):
+    """The installed plugins plus extra systems registered as data."""
+    manager = PluginManager()
+    manager.load_entry_points()
+
+    def register_systems(register):
+        for name, config in systems.items():
+            register(name, config)
+
+    manager.add_plugin(plugin_module("extra", register_systems=register_systems), "extra", "tests")
+    return manager
+
+
+def test_ranking_system_is_the_reports_loss_on_defaults():
+    config = resolve_system("ranking", get_plugin_manager())
+    assert config["loss"] == {"name": "ranking", "margin": 0.2}
+    assert config["optimizer"]["lr"] == 1e-4 and config["schedule"]["steps_per_epoch"] == 16
+    assert config["batch_size"] == 512
+    assert config["experts"] == [{"name": "logmel"}]
+    assert set(DEFAULTS) <= set(config)
+
+
+def test_a_child_overrides_a_few_keys_and_inherits_the_rest():
+    manager = manager_with_systems(
+        {
+            "child": {"include": "ranking", "loss": {"margin": 0.1}, "experts": ["logmel", "logmel"]},
+            "grandchild": {"include": "child", "schedule": {"epochs": 3}},
+        }
+    )
+    config = resolve_system("grandchild", manager)
+    assert config["inherits"] == ["child", "ranking"]
+    assert config["loss"] == {"name": "ranking", "margin": 0.1}  # dicts merge key by key
+    assert config["experts"] == [{"name": "logmel"}, {"name": "logmel"}]  # lists replace
+    assert config["schedule"] == {"epochs": 3, "steps_per_epoch": 16}
+    assert config["head"] == {"name": "meanpool"}
+
+
+def test_include_cycles_unknown_keys_and_unknown_plugins_are_errors():
+    manager = manager_with_systems(
+        {
+            "a": {"include": "b"},
+            "b": {"include": "a"},
+            "typo": {"include": "ranking", "los": {"name": "ranking"}},
+            "bad_expert": {"include": "ranking", "experts": ["logmell"]},
+        }
+    )
+    with pytest.raises(BenchError, match="includes itself: a -> b -> a"):
+        resolve_system("a", manager)
+    with pytest.raises(BenchError, match="system 'typo' sets unknown key\\(s\\) los"):
+        resolve_system("typo", manager)
+    with pytest.raises(BenchError, match="unknown expert 'logmell'; did you mean 'logmel'"):
+        resolve_system("bad_expert", manager)
+    with pytest.raises(BenchError, match="unknown system 'rankin'; did you mean 'ranking'"):
+        resolve_system("rankin", manager)
+
+
+def test_overrides_parse_values_as_yaml():
+    config = apply_overrides(DEFAULTS, ["schedule.epochs=5", "optimizer.lr=3e-4", "mixed_precision=false"])
+    assert config["schedule"]["epochs"] == 5 and config["optimizer"]["lr"] == 3e-4
+    assert config["mixed_precision"] is False
+    with pytest.raises(BenchError, match="unknown key 'epochs'"):
+        apply_overrides(DEFAULTS, ["epochs=5"])
+    with pytest.raises(BenchError, match="expected KEY=VALUE"):
+        apply_overrides(DEFAULTS, ["schedule.epochs"])

@@ -1,0 +1,50 @@
+import re
+
+import pytest
+
+from benchmark.errors import BenchError
+from benchmark.io import write_json
+from benchmark.leaderboard import render, write
+from benchmark.results import SCHEMA, result_path
+
+
+def fake_result(results, dataset, system, seed, map10, r10):
+    metrics = {"R@1": map10 / 2, "R@5": r10 / 2, "R@10": r10, "mAP@10": map10}
+    write_json(
+        result_path(results, dataset, system, seed),
+        {
+            "schema": SCHEMA, "system": system, "dataset": dataset, "seed": seed,
+            "metrics": {"text_to_audio": metrics}, "batch_size_used": 64,
+            "chance": {"R@1": 0.01, "R@5": 0.05, "R@10": 0.1, "mAP@10": 0.03},
+            "protocol": {"test": "evaluation"}, "n_clips": {"test": 100},
+        },
+    )
+
+
+def test_a_table_per_dataset_mean_std_seeds_and_best_marked(tmp_path):
+    for seed, value in enumerate([0.2, 0.4]):
+        fake_result(tmp_path, "clotho_v2", "good", seed, value, 0.5)
+    fake_result(tmp_path, "clotho_v2", "weak", 0, 0.1, 0.6)
+    fake_result(tmp_path, "synthetic", "good", 0, 0.9, 0.9)
+    text = render(tmp_path)
+    assert text.index("## clotho_v2") < text.index("## synthetic")
+    clotho = text.split("## clotho_v2")[1].split("## synthetic")[0]
+    good_row = next(line for line in clotho.splitlines() if "`good`" in line)
+    weak_row = next(line for line in clotho.splitlines() if "`weak`" in line)
+    assert "**0.300 ± 0.141**" in good_row  # mAP@10 mean ± sample std, best in bold
+    assert re.search(r"\|\s+2 \|\s+64 \|$", good_row)  # two seeds, batch 64
+    assert "**0.600 ± 0.000**" in weak_row  # weak has the best R@10
+    assert clotho.index("`good`") < clotho.index("`weak`")  # sorted by mAP@10
+    assert "Chance: R@1 0.010" in clotho
+
+
+def test_writes_the_file_and_refuses_empty_or_foreign_results(tmp_path):
+    with pytest.raises(BenchError, match="no result files"):
+        render(tmp_path)
+    fake_result(tmp_path, "synthetic", "good", 0, 0.5, 0.5)
+    out = tmp_path / "board" / "README.md"
+    write(tmp_path, out)
+    assert "`good`" in out.read_text()
+    (tmp_path / "synthetic" / "good" / "seed-9.json").write_text("{not json")
+    with pytest.raises(BenchError, match="seed-9.json is unreadable"):
+        render(tmp_path)

@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+import torch
+
+from benchmark.cache import EmbeddingCache
+from benchmark.config import DEFAULTS, merge
+from benchmark.errors import BenchError
+from benchmark.model import ClipInputs, RetrievalModel
+from benchmark.train import Trainer, batch_accuracy
+from bench_plugins.fusions.mean import MeanFusion
+from bench_plugins.heads.pooling import MeanPoolHead
+from bench_plugins.losses.ranking import RankingLoss
+
+
+def test_batch_accuracy_is_the_reports_m1_and_m2():
+    s = torch.tensor([[0.9, 0.1, 0.0], [0.8, 0.5, 0.0], [0.0, 0.0, 0.3]])
+    m1, m2 = batch_accuracy(s)
+    assert m1 == pytest.approx(2 / 3)  # row 1: its own 0.5 loses to 0.8
+    assert m2 == pytest.approx(3 / 3)  # every column's diagonal is its maximum
+
+
+def clip_inputs(tmp_path, name, n, seed):
+    """Clips whose single expert frame is a noisy copy of their caption embedding."""
+    rng = np.random.default_rng(seed)
+    text = rng.standard_normal((n, 2, 8)).astype(np.float32)
+    ids = [f"{name}{i}" for i in range(n)]
+    audio = EmbeddingCache(tmp_path, "experts", "toy", {"split": name}).get_or_compute(
+        ids, lambda idx: [text[i, :1] + 0.1 * rng.standard_normal((3, 8)).astype(np.float32) for i in idx]
+    )
+    store = EmbeddingCache(tmp_path, "text", "toy", {"split": name}).get_or_compute(ids, lambda idx: [text[i] for i in idx])
+    return ClipInputs([audio], [("a", "b")] * n, store)
+
+
+class FailAfter(RankingLoss):
+    """A ranking loss that fails (NaN, or Ctrl-C) from the given training call on."""
+
+    def __init__(self, after, interrupt=False):
+        super().__init__()
+        self.calls, self.after, self.interrupt = 0, after, interrupt
+
+    def forward(self, batch):
+        self.calls += self.training
+        loss = super().forward(batch)
+        if self.training and self.calls > self.after:
+            if self.interrupt:
+                raise KeyboardInterrupt
+            return loss * float("nan")
+        return loss
+
+
+def make_trainer(tmp_path, loss, epochs=3):
+    torch.manual_seed(0)
+    model = RetrievalModel([MeanPoolHead(8, 8, hidden_dim=16, dropout=0.0)], MeanFusion(1, 8), None)
+    config = merge(DEFAULTS, {"batch_size": 16, "schedule": {"epochs": epochs, "steps_per_epoch": 4}, "optimizer": {"lr": 1e-2}})
+    train, val = clip_inputs(tmp_path, "train", 32, 0), clip_inputs(tmp_path, "val", 16, 1)
+    return Trainer(model, loss, config, train, val, tmp_path / "run", torch.device("cpu"), seed=0)
+
+
+def test_training_improves_validation_and_keeps_the_selected_checkpoint(tmp_path):
+    trainer = make_trainer(tmp_path, RankingLoss(), epochs=4)
+    selected = trainer.fit()
+    losses = [h["val_loss"] for h in trainer.history]
+    assert losses[-1] < losses[0]
+    assert selected.monitor == "val_loss" and selected.value == min(losses)
+    assert selected.path.is_file() and (tmp_path / "run" / "last.pt").is_file()
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        make_trainer(tmp_path, FailAfter(after=9, interrupt=True), epochs=4).fit()  # Ctrl-C in epoch 3
+    counting = FailAfter(after=10**9)
+    resumed = make_trainer(tmp_path, counting, epochs=4)
+    resumed.fit()
+    assert counting.calls == 2 * 4  # only epochs 3 and 4 were trained again
+    straight = make_trainer(tmp_path / "other", RankingLoss(), epochs=4)
+    straight.fit()
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
+    assert resumed.history[-1]["val_loss"] == pytest.approx(straight.history[-1]["val_loss"], rel=1e-5)
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+    trainer = make_trainer(tmp_path, FailAfter(after=6), epochs=3)  # NaN in epoch 2
+    with pytest.raises(BenchError, match="loss became nan at epoch 2, step 3"):
+        trainer.fit()
+    last = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert last["epoch"] == 1

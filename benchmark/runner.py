@@ -40,6 +40,20 @@ def resolve_device(name: str) -> Any:
     return torch.device(name)
 
 
+def _existing(target: Path, config: dict[str, Any], log: Any) -> dict[str, Any]:
+    """An earlier result of the same run is reused, never overwritten; a different one is an error."""
+    import json
+
+    result = json.loads(target.read_text(encoding="utf-8"))
+    if result.get("config") != config:
+        raise BenchError(
+            f"result {target} exists for a different configuration of this system; "
+            "pass --force to replace it or choose another --output"
+        )
+    log(f"result {target} already exists: not re-running (pass --force to run again)")
+    return result
+
+
 def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
     """Execute one run and write its result file; return the file and its contents."""
     from benchmark.config import resolve_system
@@ -57,7 +71,7 @@ def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
     target = result_path(options.output, dataset.key, options.system, options.seed)
     state_dir = run_dir(options.output, dataset.key, options.system, options.seed)
     if target.exists() and not options.force:
-        raise BenchError(f"result {target} already exists; pass --force to run again and replace it")
+        return target, _existing(target, config, log)
     paths.ensure_writable(target.parent, "output directory")
     paths.ensure_writable(cache_root, "cache directory")
     paths.ensure_writable(dataset.data_dir, "data directory")

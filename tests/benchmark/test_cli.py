@@ -47,12 +47,17 @@ def test_the_trained_system_beats_chance_by_far(trained):
     assert result["metrics"]["text_to_audio"]["mAP@10"] > 3 * result["chance"]["mAP@10"]
 
 
-def test_an_existing_result_is_never_overwritten_without_force(trained, capsys):
+def test_an_existing_result_is_reused_and_never_overwritten_without_force(trained, capsys):
     output, path, _ = trained
     before = path.read_bytes()
     code = bench("run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(SMALL), *FAST, "--output", output)
+    assert code == 0 and path.read_bytes() == before
+    captured = capsys.readouterr()
+    assert f"result {path} already exists: not re-running" in captured.err and "R@10" in captured.out
+    code = bench("run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(SMALL), *FAST,
+                 "--set", "loss.margin=0.3", "--output", output)
     assert code == 2 and path.read_bytes() == before
-    assert f"result {path} already exists; pass --force" in capsys.readouterr().err
+    assert "exists for a different configuration" in capsys.readouterr().err
 
 
 def test_leaderboard_is_generated_from_the_results(trained, tmp_path):

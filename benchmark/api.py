@@ -7,7 +7,7 @@ Kept free of torch imports so that plugins can subclass them without making
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -66,11 +66,13 @@ class LossInput:
     """What a loss sees for one batch of ``B`` clips with ``K`` captions each.
 
     ``similarity[i, j, k]`` is the similarity of audio ``i`` to caption ``k`` of clip ``j``;
-    ``clip_index[i]`` is clip ``i``'s position in the training split.
+    ``clip_index[i]`` is clip ``i``'s position in ``split`` (``"train"`` or ``"validation"``,
+    the roles of :attr:`LossContext.captions`).
     """
 
     similarity: torch.Tensor
     clip_index: torch.Tensor
+    split: str = "train"
 
     def clip_similarity(self) -> torch.Tensor:
         """``s_ij``: the mean similarity of audio ``i`` to all captions of clip ``j`` (``[B, B]``)."""
@@ -79,9 +81,12 @@ class LossInput:
 
 @dataclass
 class LossContext:
-    """Dataset-level information handed to ``loss.prepare`` once before training."""
+    """Dataset-level information handed to ``loss.prepare`` once before training.
+
+    ``captions[role][i]`` are the captions of clip ``i`` of the split playing ``role``
+    (``"train"``, ``"validation"``); statistics must come from ``"train"`` only.
+    """
 
     dataset: str
-    train_captions: list[list[str]]
+    captions: dict[str, list[list[str]]]
     cache_dir: Path
-    extra: dict[str, Any] = field(default_factory=dict)

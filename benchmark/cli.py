@@ -55,7 +55,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     from benchmark.config import resolve_system
 
-    config = resolve_system(args.system, _manager(), args.set)
+    config = resolve_system(args.system, _manager(), args.set, args.device)
     print(yaml.safe_dump(config, sort_keys=False).rstrip())
     return 0
 
@@ -108,6 +108,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    from benchmark import paths
+    from benchmark.data import open_dataset
+
+    manager = _manager()
+    plot = manager.load("plots", args.name)
+    options, data_dir = _dataset_args(args)
+    dataset = open_dataset(manager, args.dataset, options, data_dir or paths.data_root())
+    output = args.output or Path(f"{args.name}-{dataset.key}.png")
+    paths.ensure_writable(output.parent if str(output.parent) else Path("."), "output directory")
+    dataset.plugin.prepare(dataset.data_dir)
+    plot(dataset, output, args.cache_dir or paths.cache_root())
+    print(f"wrote {output}")
+    return 0
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from benchmark.leaderboard import write
 
@@ -121,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="list installed plugins")
-    p.add_argument("kind", nargs="?", help="experts, heads, fusions, losses, text_encoders, datasets or systems")
+    p.add_argument("kind", nargs="?", help="experts, heads, fusions, losses, text_encoders, datasets, systems or plots")
     p.set_defaults(func=cmd_list)
 
     def dataset_options(p: argparse.ArgumentParser) -> None:
@@ -136,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("show", help="print a system's resolved configuration")
     p.add_argument("system")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="show the configuration a run on this device uses")
     overrides(p)
     p.set_defaults(func=cmd_show)
 
@@ -153,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="re-run even if the result exists, replacing it")
     overrides(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("plot", help="draw a registered figure for a dataset (see `bench list plots`)")
+    p.add_argument("name", help="plot name, e.g. relax")
+    dataset_options(p)
+    p.add_argument("--output", type=Path, help="PNG file (default <name>-<dataset>.png)")
+    p.add_argument("--cache-dir", type=Path, help="cache directory (default $BENCH_HOME/cache)")
+    p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("leaderboard", help="write leaderboard markdown from result files")
     p.add_argument("results_dir", nargs="?", type=Path, default=Path("results"))

@@ -117,6 +117,16 @@ def register_text_encoders(register: Register) -> None:
 
 
 @hookspec
+def register_plots(register: Register) -> None:
+    """Register figures for ``bench plot NAME --dataset D``.
+
+    Target: a callable ``(dataset: benchmark.data.PreparedDataset, output: Path,
+    cache_dir: Path) -> None`` that writes one image to ``output``; the dataset is
+    prepared before the call.
+    """
+
+
+@hookspec
 def register_systems(register: Register) -> None:
     """Register systems: named configurations assembled from the other plugins.
 

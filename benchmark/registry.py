@@ -21,6 +21,7 @@ KINDS: tuple[str, ...] = (
     "text_encoders",
     "datasets",
     "systems",
+    "plots",
 )
 
 

@@ -64,7 +64,8 @@ def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
     started = time.perf_counter()
     timings: dict[str, float] = {}
     manager = get_plugin_manager()
-    config = resolve_system(options.system, manager, options.overrides)
+    device = resolve_device(options.device)
+    config = resolve_system(options.system, manager, options.overrides, device.type)
     data_root = options.data_root or paths.data_root()
     cache_root = options.cache_root or paths.cache_root()
     dataset = open_dataset(manager, options.dataset, options.dataset_options, data_root)
@@ -77,7 +78,6 @@ def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
     paths.ensure_writable(dataset.data_dir, "data directory")
     if options.force and state_dir.exists():
         shutil.rmtree(state_dir)
-    device = resolve_device(options.device)
 
     import torch
 
@@ -115,7 +115,8 @@ def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
     if hasattr(loss, "prepare"):
         from benchmark.api import LossContext
 
-        loss.prepare(LossContext(dataset.key, [list(c) for c in splits["train"].captions], cache_root))
+        captions = {role: [list(c) for c in splits[role].captions] for role in ("train", "validation")}
+        loss.prepare(LossContext(dataset.key, captions, cache_root))
     trainer = Trainer(model, loss, config, inputs["train"], inputs["validation"], state_dir, device, options.seed)
     log(f"training {options.system} (seed {options.seed}) on {device.type}, batch {trainer.batch_size}")
     selected = trainer.fit()

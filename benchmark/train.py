@@ -26,15 +26,18 @@ MONITORS = {"val_loss": "min", "m1": "max", "m2": "max"}
 
 
 def batch_accuracy(similarity: torch.Tensor) -> tuple[float, float]:
-    """The report's m1 and m2 for one ``[B, B]`` clip-level similarity matrix.
+    """Within-batch ranking accuracies for one ``[B, B]`` clip-level similarity matrix
+    (``s_ij``: audio ``i``, captions of clip ``j``).
 
-    m1 = share of audio ``i`` whose own captions score highest among the batch's captions
-    (``s_ii = max_j s_ij``); m2 = share of clips ``j`` whose captions score their own
-    audio highest among the batch's audio (``s_jj = max_i s_ij``).
+    m1 (text→audio) = share of clips ``j`` whose captions score their own audio highest
+    among the batch's audio (``s_jj = max_i s_ij``); m2 (audio→text) = share of audio ``i``
+    whose own captions score highest among the batch's captions (``s_ii = max_j s_ij``).
+    The report's formulas name these the other way round; we follow the issue tracker's
+    naming (m1 = text→audio).
     """
     diagonal = similarity.diagonal()
-    m1 = (diagonal >= similarity.max(dim=1).values).float().mean().item()
-    m2 = (diagonal >= similarity.max(dim=0).values).float().mean().item()
+    m1 = (diagonal >= similarity.max(dim=0).values).float().mean().item()
+    m2 = (diagonal >= similarity.max(dim=1).values).float().mean().item()
     return m1, m2
 
 
@@ -93,8 +96,8 @@ class Trainer:
             sim = self.model(data.audio_batch(indices, self.device), data.text_batch(indices, self.per_clip, self.device))
         return sim.float().view(len(indices), len(indices), self.per_clip)
 
-    def _loss(self, sim: torch.Tensor, indices: np.ndarray) -> torch.Tensor:
-        return self.loss(LossInput(sim, torch.as_tensor(indices, device=self.device)))
+    def _loss(self, sim: torch.Tensor, indices: np.ndarray, split: str) -> torch.Tensor:
+        return self.loss(LossInput(sim, torch.as_tensor(indices, device=self.device), split))
 
     # -- validation --------------------------------------------------------------------
     @torch.no_grad()
@@ -111,7 +114,7 @@ class Trainer:
                 break
             sim = self._similarity(self.val_data, indices)
             m1, m2 = batch_accuracy(sim.mean(-1))
-            for key, value in (("val_loss", self._loss(sim, indices).item()), ("m1", m1), ("m2", m2)):
+            for key, value in (("val_loss", self._loss(sim, indices, "validation").item()), ("m1", m1), ("m2", m2)):
                 totals[key] += value * len(indices)
             count += len(indices)
         return {key: value / count for key, value in totals.items()}
@@ -184,7 +187,7 @@ class Trainer:
                 train_loss = 0.0
                 for step in range(steps):
                     indices = rng.choice(n, size=self.batch_size, replace=False)
-                    loss = self._loss(self._similarity(self.train_data, indices), indices)
+                    loss = self._loss(self._similarity(self.train_data, indices), indices, "train")
                     if not math.isfinite(loss.item()):
                         raise BenchError(
                             f"loss became {loss.item()} at epoch {epoch}, step {step + 1}; stopped. "

@@ -45,6 +45,6 @@ def test_a_run_uses_the_plugins_expert(installed, tmp_path):
     (path,) = tmp_path.glob("*/example_ranking/seed-0.json")
     result = json.loads(path.read_text())
     assert result["config"]["experts"] == [{"name": "spectral_stats", "frame_rate": 10.0}]
-    assert result["config"]["inherits"] == ["ranking"]
+    assert result["config"]["inherits"] == ["ranking", "cider_relax"]
     cache = Path(os.environ["BENCH_HOME"]) / "cache" / "experts" / "spectral_stats"
     assert len(list(cache.rglob("COMPLETE"))) == 3

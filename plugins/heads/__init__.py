@@ -10,3 +10,8 @@ def register_heads(register):
         "bench_plugins.heads.pooling:MeanPoolHead",
         description="Masked mean over time, then a small MLP to the text dimension",
     )
+    register(
+        "transformer",
+        "bench_plugins.heads.transformer:TransformerHead",
+        description="The report's head: Linear to 256, 2-layer BART-style encoder, masked mean, Linear",
+    )

@@ -1,5 +1,6 @@
 """Built-in systems: every ``*.yaml`` file beside this module, named by its file stem."""
 
+import re
 from pathlib import Path
 
 from benchmark.hookspecs import hookimpl
@@ -13,4 +14,5 @@ def register_systems(register):
 
     for path in sorted(HERE.glob("*.yaml")):
         description = load_system_file(path).get("description", "")
-        register(path.stem, path, description=description.split(". ")[0].rstrip("."))
+        # The first sentence (a period followed by a capital ends it; "et al. (2021)" does not).
+        register(path.stem, path, description=re.split(r"\.\s+(?=[A-Z])", description)[0].rstrip("."))

@@ -32,7 +32,8 @@ def test_a_run_writes_one_complete_result(trained):
     assert result["system"] == "ranking" and result["seed"] == 0 and result["dataset_name"] == "synthetic"
     assert set(result["metrics"]["text_to_audio"]) == {"R@1", "R@5", "R@10", "mAP@10"}
     assert set(result["metrics"]["audio_to_text"]) == {"R@1", "R@5", "R@10"}
-    assert result["config"]["loss"] == {"name": "ranking", "margin": 0.2}
+    assert result["config"]["loss"] == {"name": "ranking", "margin": 0.2, "matching_weight": 0.0, "relax": None}
+    assert result["config"]["cpu_overrides_applied"] is True
     assert result["config"]["schedule"]["epochs"] == 10  # the resolved config, overrides included
     assert result["batch_size_used"] == 64 and result["n_test_captions"] == 5 * 40
     assert result["protocol"] == {"train": "development", "validation": "validation", "test": "evaluation"}
@@ -79,9 +80,9 @@ def test_list_show_and_prepare(capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["run", "--system", "rankng", "--dataset", "synthetic"], "unknown system 'rankng'; did you mean 'ranking'?"),
+        (["run", "--system", "rankng", "--dataset", "synthetic"], "unknown system 'rankng'; did you mean 'ranking'"),
         (["run", "--system", "ranking", "--dataset", "synthetc"], "unknown dataset 'synthetc'; did you mean 'synthetic'?"),
-        (["list", "exprts"], "unknown plugin kind 'exprts'; did you mean 'experts'?"),
+        (["list", "exprts"], "unknown plugin kind 'exprts'; did you mean 'experts'"),
         (["show", "ranking", "--set", "head.name=meanpol"], "unknown head 'meanpol'; did you mean 'meanpool'?"),
         (["prepare", "--dataset", "synthetic", "-D", "n_dev=3"], "dataset 'synthetic' has no option 'n_dev'"),
     ],

@@ -21,13 +21,42 @@ def manager_with_systems(systems):
     return manager
 
 
-def test_ranking_system_is_the_reports_loss_on_defaults():
-    config = resolve_system("ranking", get_plugin_manager())
-    assert config["loss"] == {"name": "ranking", "margin": 0.2}
+def test_cider_relax_is_the_reports_setup():
+    config = resolve_system("cider_relax", get_plugin_manager())
+    assert config["loss"] == {
+        "name": "ranking", "margin": 0.2, "matching_weight": 3.0,
+        "relax": {"percentiles": [80, 90, 99], "values": [1.0, 0.7, 0.4]},
+    }
+    assert config["head"] == {"name": "transformer"} and config["fusion"] == {"name": "mean"}
+    assert config["text_encoder"]["model"] == "all-MiniLM-L6-v2" and config["text_encoder"]["trainable"] is True
     assert config["optimizer"]["lr"] == 1e-4 and config["schedule"]["steps_per_epoch"] == 16
     assert config["batch_size"] == 512
-    assert config["experts"] == [{"name": "logmel"}]
+    assert config["checkpoint"] == {"monitor": ["val_loss", "m1", "m2"], "select": "val_loss", "keep": 3}
     assert set(DEFAULTS) <= set(config)
+
+
+def test_ablations_differ_from_cider_relax_only_where_they_say():
+    manager = get_plugin_manager()
+    base = resolve_system("cider_relax", manager)
+
+    def differences(name):
+        config = resolve_system(name, manager)
+        assert config["inherits"] == ["cider_relax"]
+        return {k: config[k] for k in config if k not in ("name", "inherits", "description") and config[k] != base[k]}
+
+    no_relax = {**base["loss"], "relax": None}
+    assert differences("ranking") == {"loss": {**no_relax, "matching_weight": 0.0}}
+    assert differences("ranking_matching") == {"loss": no_relax}
+    assert differences("cider_relax_no_matching") == {"loss": {**base["loss"], "matching_weight": 0.0}}
+    assert differences("cider_relax_meanpool") == {"head": {"name": "meanpool"}}
+
+
+def test_cpu_overrides_apply_on_cpu_only_and_set_wins():
+    manager = get_plugin_manager()
+    assert resolve_system("cider_relax", manager, device_type="cuda")["batch_size"] == 512
+    cpu = resolve_system("cider_relax", manager, device_type="cpu")
+    assert cpu["batch_size"] == 128 and cpu["text_encoder"]["trainable"] is False and cpu["cpu_overrides_applied"]
+    assert resolve_system("cider_relax", manager, ["batch_size=32"], device_type="cpu")["batch_size"] == 32
 
 
 def test_a_child_overrides_a_few_keys_and_inherits_the_rest():
@@ -38,11 +67,11 @@ def test_a_child_overrides_a_few_keys_and_inherits_the_rest():
         }
     )
     config = resolve_system("grandchild", manager)
-    assert config["inherits"] == ["child", "ranking"]
-    assert config["loss"] == {"name": "ranking", "margin": 0.1}  # dicts merge key by key
+    assert config["inherits"] == ["child", "ranking", "cider_relax"]
+    assert config["loss"] == {"name": "ranking", "margin": 0.1, "matching_weight": 0.0, "relax": None}  # dicts merge
     assert config["experts"] == [{"name": "logmel"}, {"name": "logmel"}]  # lists replace
     assert config["schedule"] == {"epochs": 3, "steps_per_epoch": 16}
-    assert config["head"] == {"name": "meanpool"}
+    assert config["head"] == {"name": "transformer"}
 
 
 def test_include_cycles_unknown_keys_and_unknown_plugins_are_errors():

@@ -12,11 +12,11 @@ from bench_plugins.heads.pooling import MeanPoolHead
 from bench_plugins.losses.ranking import RankingLoss
 
 
-def test_batch_accuracy_is_the_reports_m1_and_m2():
-    s = torch.tensor([[0.9, 0.1, 0.0], [0.8, 0.5, 0.0], [0.0, 0.0, 0.3]])
+def test_batch_accuracy_m1_is_text_to_audio_and_m2_audio_to_text():
+    s = torch.tensor([[0.9, 0.1, 0.0], [0.8, 0.5, 0.0], [0.0, 0.0, 0.3]])  # audio i, captions of clip j
     m1, m2 = batch_accuracy(s)
-    assert m1 == pytest.approx(2 / 3)  # row 1: its own 0.5 loses to 0.8
-    assert m2 == pytest.approx(3 / 3)  # every column's diagonal is its maximum
+    assert m1 == pytest.approx(3 / 3)  # each clip's captions find their own audio first (columns)
+    assert m2 == pytest.approx(2 / 3)  # audio 1 prefers clip 0's captions (0.8 > 0.5)
 
 
 def clip_inputs(tmp_path, name, n, seed):

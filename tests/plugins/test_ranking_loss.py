@@ -27,3 +27,43 @@ def test_zero_when_every_pair_is_separated_by_the_margin():
     s[range(4), range(4)] = 0.9
     assert RankingLoss(0.2)(LossInput(s, torch.arange(4))).item() == 0.0
     assert RankingLoss(2.0)(LossInput(s, torch.arange(4))).item() > 0.0
+
+
+def test_matching_term_adds_weight_times_minus_mean_positive_similarity():
+    torch.manual_seed(1)
+    similarity = torch.rand(5, 5, 3)
+    batch = LossInput(similarity, torch.arange(5))
+    plain = RankingLoss(0.2)(batch)
+    with_matching = RankingLoss(0.2, matching_weight=3.0)(batch)
+    assert torch.isclose(with_matching, plain - 3.0 * similarity.mean(-1).diagonal().mean())
+
+
+def test_cider_relaxation_looks_up_pairs_by_clip_index_in_each_split(tmp_path):
+    from benchmark.api import LossContext
+    from bench_plugins.losses.relax import relax
+
+    train = [[f"a bell rings number {i}", f"bell {i % 3} rings"] for i in range(20)]
+    validation = [[f"wind blows {i}"] for i in range(5)]
+    loss = RankingLoss(0.2, relax={"percentiles": [80, 90, 99], "values": [1.0, 0.7, 0.4]})
+    loss.prepare(LossContext("toy", {"train": train, "validation": validation}, tmp_path))
+    index = torch.tensor([3, 7, 11])
+    margins = loss.margins(LossInput(torch.zeros(3, 3, 2), index, "train"))
+    expected = 0.2 * relax(loss.cider_train[index][:, index], loss.thresholds, [1.0, 0.7, 0.4])
+    assert torch.allclose(margins, expected) and margins.shape == (3, 3)
+    assert loss.margins(LossInput(torch.zeros(2, 2, 1), torch.tensor([0, 4]), "validation")).shape == (2, 2)
+    assert "cider_train" not in loss.state_dict()  # not saved into checkpoints
+
+    # Relaxation with r = 1 everywhere is the plain loss.
+    flat = RankingLoss(0.2, relax={"percentiles": [80, 90, 99], "values": [1.0, 1.0, 1.0]})
+    flat.prepare(LossContext("toy", {"train": train, "validation": validation}, tmp_path))
+    batch = LossInput(torch.rand(3, 3, 2), index)
+    assert torch.isclose(flat(batch), RankingLoss(0.2)(batch))
+
+
+def test_bad_relax_settings_are_refused():
+    import pytest
+
+    from benchmark.errors import BenchError
+
+    with pytest.raises(BenchError, match="relax must be"):
+        RankingLoss(relax={"percentiles": [90, 80], "values": [1.0, 0.7]})

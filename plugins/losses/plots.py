@@ -1,0 +1,44 @@
+"""Figures for the losses: the CIDEr relax function over the data it is fitted to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.io import atomic_path
+
+from bench_plugins.losses.relax import PERCENTILES, VALUES, CiderCache, relax
+
+
+def plot_relax(dataset: Any, output: Path, cache_dir: Path) -> None:
+    """r(c) drawn over the histogram of CIDEr between distinct training clips (report, Figure 2)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    captions = [list(c) for c in dataset.split("train").captions]
+    cache = CiderCache(cache_dir)
+    matrix = cache.matrix(captions)
+    thresholds = cache.percentiles(captions, PERCENTILES)
+    pairs = matrix[np.triu_indices(len(matrix), k=1)]
+
+    figure, histogram_axis = plt.subplots(figsize=(8, 4.5), dpi=120)
+    histogram_axis.hist(pairs, bins=120, color="#9db4d0", log=True)
+    histogram_axis.set_xlabel("CIDEr-D between two distinct training clips (c_ij)")
+    histogram_axis.set_ylabel("clip pairs (log scale)")
+    relax_axis = histogram_axis.twinx()
+    grid = np.linspace(0.0, max(float(pairs.max()), thresholds[-1] * 1.2), 400)
+    relax_axis.plot(grid, relax(grid, thresholds, VALUES), color="#c0392b", linewidth=2, label="r(c)")
+    relax_axis.set_ylim(0, 1.05)
+    relax_axis.set_ylabel("relax factor r(c)")
+    for q, t in zip(PERCENTILES, thresholds):
+        relax_axis.axvline(t, color="#555555", linestyle="--", linewidth=1)
+        relax_axis.annotate(f"c{q:g} = {t:.2f}", (t, 1.0), rotation=90, va="top", ha="right", fontsize=8)
+    histogram_axis.set_title(f"CIDEr relaxation on {dataset.key} ({len(matrix)} training clips, {len(pairs)} pairs)")
+    figure.tight_layout()
+    with atomic_path(output) as tmp:
+        figure.savefig(tmp, format="png")
+    plt.close(figure)

@@ -136,6 +136,7 @@ def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
         "protocol": dict(dataset.plugin.protocol),
         "seed": options.seed,
         "config": config,
+        "overrides": list(options.overrides),
         "batch_size_used": trainer.batch_size,
         "device": str(device),
         "text_encoder": text_encoder.settings(),

@@ -58,6 +58,26 @@ class SequenceStore:
         return out, lengths
 
 
+class ConcatStore(SequenceStore):
+    """Several stores read as one, clip indices running through them in order."""
+
+    def __init__(self, stores: Sequence[SequenceStore]) -> None:
+        self.stores = list(stores)
+        if len({s.dim for s in self.stores}) != 1:
+            raise BenchError("cannot concatenate embedding stores of different dimensions")
+        self.starts = np.cumsum([0] + [len(s) for s in self.stores])
+        self.ids = [i for s in self.stores for i in s.ids]
+        self.offsets = np.concatenate([[0], np.cumsum(np.concatenate([s.lengths for s in self.stores]))])
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        part = int(np.searchsorted(self.starts, index, side="right") - 1)
+        return self.stores[part][index - self.starts[part]]
+
+    @property
+    def dim(self) -> int:
+        return self.stores[0].dim
+
+
 class EmbeddingCache:
     """One cache entry: ``root/<group>/<name>/<hash(key)>``."""
 

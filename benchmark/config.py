@@ -32,6 +32,11 @@ DEFAULTS: dict[str, Any] = {
     "optimizer": {"name": "adamw", "lr": 1.0e-4, "weight_decay": 0.01},
     # The report counts epochs of 16 steps each.
     "schedule": {"epochs": 30, "steps_per_epoch": 16},
+    # Optional pre-training stage before training on the run's dataset:
+    # {datasets: [name or {name, options}], epochs: N}. Training clips are sampled from
+    # the datasets with equal frequency; the selected checkpoint initialises the main stage
+    # (the report: AudioCaps + mined Freesound for 288 epochs, then Clotho for 8).
+    "pretrain": None,
     # Clips per batch (the report's 512); every caption of each clip is used.
     "batch_size": 512,
     # Validation metrics tracked for checkpoint selection: val_loss (lower is better),
@@ -191,6 +196,14 @@ def validate(config: dict[str, Any], manager: Any, name: str) -> None:
         if config.get(key) is None:
             raise BenchError(f"system {name!r} does not set {key!r}")
         manager.get(kind, config[key]["name"])
-    for key, value in (("batch_size", config["batch_size"]), ("epochs", config["schedule"].get("epochs"))):
+    checks = [("batch_size", config["batch_size"]), ("schedule.epochs", config["schedule"].get("epochs"))]
+    if config.get("pretrain") is not None:
+        pretrain = config["pretrain"]
+        if not isinstance(pretrain, Mapping) or not pretrain.get("datasets"):
+            raise BenchError(f"system {name!r}: pretrain must be {{datasets: [...], epochs: N}}")
+        for dataset in pretrain["datasets"]:
+            manager.get("datasets", component(dataset)["name"])
+        checks.append(("pretrain.epochs", pretrain.get("epochs")))
+    for key, value in checks:
         if not isinstance(value, int) or value < 1:
             raise BenchError(f"system {name!r}: {key} must be a positive integer, got {value!r}")

@@ -53,9 +53,26 @@ class ClipInputs:
     audio: list[SequenceStore]  # one store per expert
     captions: Sequence[Sequence[str]]
     text: SequenceStore | None  # frozen caption embeddings, or None to encode ``captions``
+    sampling_weights: np.ndarray | None = None  # per-clip draw probability; None = uniform
 
     def __len__(self) -> int:
         return len(self.captions)
+
+    @classmethod
+    def concatenate(cls, parts: Sequence["ClipInputs"], equal_frequency: bool = False) -> "ClipInputs":
+        """One input set from several datasets' splits; with ``equal_frequency`` each part is
+        drawn as often as the others whatever its size."""
+        from benchmark.cache import ConcatStore
+
+        if len(parts) == 1 and not equal_frequency:
+            return parts[0]
+        audio = [ConcatStore([p.audio[e] for p in parts]) for e in range(len(parts[0].audio))]
+        text = None if parts[0].text is None else ConcatStore([p.text for p in parts])
+        captions = [c for p in parts for c in p.captions]
+        weights = None
+        if equal_frequency:
+            weights = np.concatenate([np.full(len(p), 1.0 / (len(parts) * len(p))) for p in parts])
+        return cls(audio, captions, text, weights)
 
     def audio_batch(self, indices: Sequence[int], device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
         out = []

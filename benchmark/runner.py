@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import paths
+from benchmark.config import component
 from benchmark.errors import BenchError
 from benchmark.io import write_json
 
@@ -54,6 +55,79 @@ def _existing(target: Path, config: dict[str, Any], log: Any) -> dict[str, Any]:
     return result
 
 
+class _Features:
+    """Expert frames and (frozen) caption embeddings of any split, through the cache."""
+
+    def __init__(self, experts: list[tuple[str, Any]], text_name: str, frozen_text: Any, cache_root: Path) -> None:
+        self.experts, self.text_name, self.frozen_text, self.cache_root = experts, text_name, frozen_text, cache_root
+
+    def inputs(self, dataset_key: str, split: Any) -> Any:
+        from benchmark.features import caption_embeddings, expert_features
+        from benchmark.model import ClipInputs
+
+        audio = [expert_features(name, expert, dataset_key, split, self.cache_root) for name, expert in self.experts]
+        text = None
+        if self.frozen_text is not None:
+            text = caption_embeddings(self.text_name, self.frozen_text, dataset_key, split, self.cache_root)
+        return ClipInputs(audio, split.captions, text)
+
+
+def _train(
+    config: dict[str, Any], manager: Any, model: Any, train: Any, validation: Any, captions: dict[str, list[list[str]]],
+    dataset_key: str, cache_root: Path, state_dir: Path, device: Any, seed: int, epochs: int, log: Any,
+) -> tuple[Any, Any]:
+    """One training stage with a fresh loss and optimiser; returns the trainer and its selection."""
+    from benchmark.api import LossContext
+    from benchmark.train import Trainer
+
+    loss = manager.create("losses", config["loss"], "system 'loss'")
+    if hasattr(loss, "prepare"):
+        loss.prepare(LossContext(dataset_key, captions, cache_root))
+    trainer = Trainer(model, loss, config, train, validation, state_dir, device, seed, epochs=epochs)
+    log(f"training on {dataset_key}: {len(train)} clips, batch {trainer.batch_size}, {epochs} epochs, {device.type}")
+    return trainer, trainer.fit()
+
+
+def _pretrain(
+    config: dict[str, Any], manager: Any, model: Any, features: _Features, data_root: Path, state_dir: Path,
+    device: Any, seed: int, log: Any,
+) -> dict[str, Any]:
+    """Train on the ``pretrain`` datasets, sampled with equal frequency, before the main stage.
+
+    Their training splits are concatenated (CIDEr statistics then span the union) and so
+    are their validation splits; the selected checkpoint initialises the main stage.
+    """
+    from benchmark.data import open_dataset
+    from benchmark.model import ClipInputs
+
+    spec = config["pretrain"]
+    datasets = [open_dataset(manager, d["name"], d.get("options", {}), data_root) for d in map(component, spec["datasets"])]
+    parts: dict[str, list[Any]] = {"train": [], "validation": []}
+    captions: dict[str, list[list[str]]] = {"train": [], "validation": []}
+    for dataset in datasets:
+        log(f"preparing pre-training dataset {dataset.key}")
+        dataset.plugin.prepare(dataset.data_dir)
+        for role in parts:
+            split = dataset.split(role)
+            parts[role].append(features.inputs(dataset.key, split))
+            captions[role].extend(list(c) for c in split.captions)
+    train = ClipInputs.concatenate(parts["train"], equal_frequency=True)
+    validation = ClipInputs.concatenate(parts["validation"])
+    key = "+".join(d.key for d in datasets)
+    log(f"pre-training on {key} ({len(train)} clips) for {spec['epochs']} epochs")
+    trainer, selected = _train(
+        config, manager, model, train, validation, captions, key, features.cache_root,
+        state_dir / "pretrain", device, seed, int(spec["epochs"]), log,
+    )
+    return {
+        "datasets": [d.key for d in datasets],
+        "n_clips": len(train),
+        "epochs": int(spec["epochs"]),
+        "checkpoint": {"epoch": selected.epoch, "selected_by": selected.monitor, "value": selected.value},
+        "history": trainer.history,
+    }
+
+
 def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
     """Execute one run and write its result file; return the file and its contents."""
     from benchmark.config import resolve_system
@@ -82,9 +156,7 @@ def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
     import torch
 
     from benchmark.evaluate import score
-    from benchmark.features import caption_embeddings, expert_features
-    from benchmark.model import ClipInputs, build_model
-    from benchmark.train import Trainer
+    from benchmark.model import build_model
 
     log(f"preparing dataset {dataset.key} in {dataset.data_dir}")
     tick = time.perf_counter()
@@ -94,32 +166,27 @@ def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
 
     tick = time.perf_counter()
     experts = [(spec["name"], manager.create("experts", spec, "system 'experts'")) for spec in config["experts"]]
-    audio = {
-        role: [expert_features(name, expert, dataset.key, split, cache_root) for name, expert in experts]
-        for role, split in splits.items()
-    }
     text_spec = dict(config["text_encoder"])
     trainable = bool(text_spec.pop("trainable", False))
     text_encoder = manager.create("text_encoders", text_spec, "system 'text_encoder'", trainable=trainable)
-    text = {
-        role: None if trainable else caption_embeddings(text_spec["name"], text_encoder, dataset.key, split, cache_root)
-        for role, split in splits.items()
-    }
-    inputs = {role: ClipInputs(audio[role], split.captions, text[role]) for role, split in splits.items()}
+    features = _Features(experts, text_spec["name"], None if trainable else text_encoder, cache_root)
+    inputs = {role: features.inputs(dataset.key, split) for role, split in splits.items()}
     timings["features"] = time.perf_counter() - tick
 
-    tick = time.perf_counter()
     torch.manual_seed(options.seed)
-    model = build_model(config, manager, [store.dim for store in audio["train"]], text_encoder)
-    loss = manager.create("losses", config["loss"], "system 'loss'")
-    if hasattr(loss, "prepare"):
-        from benchmark.api import LossContext
+    model = build_model(config, manager, [store.dim for store in inputs["train"].audio], text_encoder)
+    stages: dict[str, Any] = {}
+    if config.get("pretrain"):
+        tick = time.perf_counter()
+        stages["pretrain"] = _pretrain(config, manager, model, features, data_root, state_dir, device, options.seed, log)
+        timings["pretrain"] = time.perf_counter() - tick
 
-        captions = {role: [list(c) for c in splits[role].captions] for role in ("train", "validation")}
-        loss.prepare(LossContext(dataset.key, captions, cache_root))
-    trainer = Trainer(model, loss, config, inputs["train"], inputs["validation"], state_dir, device, options.seed)
-    log(f"training {options.system} (seed {options.seed}) on {device.type}, batch {trainer.batch_size}")
-    selected = trainer.fit()
+    tick = time.perf_counter()
+    captions = {role: [list(c) for c in splits[role].captions] for role in ("train", "validation")}
+    trainer, selected = _train(
+        config, manager, model, inputs["train"], inputs["validation"], captions, dataset.key, cache_root,
+        state_dir / "finetune" if stages else state_dir, device, options.seed, int(config["schedule"]["epochs"]), log,
+    )
     timings["train"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
@@ -152,6 +219,7 @@ def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
             "path": str(selected.path),
         },
         "history": trainer.history,
+        **stages,
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "environment": environment(),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

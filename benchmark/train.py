@@ -69,6 +69,7 @@ class Trainer:
         run_dir: Path,
         device: torch.device,
         seed: int,
+        epochs: int | None = None,
     ) -> None:
         self.model = model.to(device)
         self.loss = loss.to(device)
@@ -78,6 +79,7 @@ class Trainer:
         self.run_dir = run_dir
         self.device = device
         self.seed = seed
+        self.epochs = int(epochs if epochs is not None else config["schedule"]["epochs"])
         self.batch_size = min(int(config["batch_size"]), len(train))
         self.per_clip = min(min(len(c) for c in train.captions), min(len(c) for c in validation.captions))
         optimiser = dict(config["optimizer"])
@@ -88,7 +90,9 @@ class Trainer:
         self.autocast = device.type == "cuda" and bool(config.get("mixed_precision", True))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast)
         self.checkpoints = self.config["checkpoint"]
-        self.fingerprint = stable_hash({k: v for k, v in config.items() if k != "description"})
+        self.fingerprint = stable_hash(
+            {"config": {k: v for k, v in config.items() if k != "description"}, "epochs": self.epochs, "n": len(train)}
+        )
 
     # -- one step ----------------------------------------------------------------------
     def _similarity(self, data: ClipInputs, indices: np.ndarray) -> torch.Tensor:
@@ -175,7 +179,7 @@ class Trainer:
             if monitor not in MONITORS:
                 raise BenchError(f"checkpoint monitor {monitor!r} unknown; choose from {', '.join(MONITORS)}")
         state = self._resume()
-        epochs = int(self.config["schedule"]["epochs"])
+        epochs = self.epochs
         steps = int(self.config["schedule"]["steps_per_epoch"])
         n = len(self.train_data)
         with tqdm(total=epochs, initial=state.epoch, desc="training", unit="epoch", leave=False, disable=None) as bar:
@@ -186,7 +190,7 @@ class Trainer:
                 self.loss.train()
                 train_loss = 0.0
                 for step in range(steps):
-                    indices = rng.choice(n, size=self.batch_size, replace=False)
+                    indices = rng.choice(n, size=self.batch_size, replace=False, p=self.train_data.sampling_weights)
                     loss = self._loss(self._similarity(self.train_data, indices), indices, "train")
                     if not math.isfinite(loss.item()):
                         raise BenchError(

@@ -132,3 +132,18 @@ def test_ctrl_c_keeps_the_cache_and_the_rerun_resumes(tmp_path, monkeypatch, cap
     assert bench(*args) == 0
     assert [m.stat().st_mtime_ns for m in sorted((tmp_path / "cache").rglob(MARKER))] == stamps  # reused
     assert list((tmp_path / "out").rglob("seed-0.json"))
+
+
+def test_pretraining_then_fine_tuning(tmp_path):
+    other = {**TINY, "seed": 5}
+    pretrain = "pretrain={datasets: [{name: synthetic, options: %s}], epochs: 2}" % str(other).replace("'", "")
+    args = ["run", "--system", "cider_relax", "--dataset", "synthetic", *dataset_args(TINY), "--output", tmp_path,
+            "--set", pretrain, "--set", "schedule.epochs=1", "--set", "batch_size=8"]
+    assert bench(*args) == 0
+    (path,) = tmp_path.glob("*/cider_relax/seed-0.json")
+    result = json.loads(path.read_text())
+    assert result["pretrain"]["datasets"][0].startswith("synthetic-") and result["pretrain"]["epochs"] == 2
+    assert len(result["pretrain"]["history"]) == 2 and len(result["history"]) == 1
+    assert result["pretrain"]["n_clips"] == TINY["n_development"]
+    run_dir = path.with_suffix(".run")
+    assert (run_dir / "pretrain" / "last.pt").is_file() and (run_dir / "finetune" / "last.pt").is_file()

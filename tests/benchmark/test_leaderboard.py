@@ -48,3 +48,12 @@ def test_writes_the_file_and_refuses_empty_or_foreign_results(tmp_path):
     (tmp_path / "synthetic" / "good" / "seed-9.json").write_text("{not json")
     with pytest.raises(BenchError, match="seed-9.json is unreadable"):
         render(tmp_path)
+
+
+def test_runs_with_cpu_setup_or_overrides_get_their_own_marked_rows():
+    from benchmark.leaderboard import row_label
+
+    base = {"system": "cider_relax"}
+    assert row_label(base) == "`cider_relax`"
+    assert row_label({**base, "config": {"cpu_overrides_applied": True}}) == "`cider_relax` (cpu setup)"
+    assert row_label({**base, "overrides": ["loss.margin=0.1"]}) == "`cider_relax` `--set loss.margin=0.1`"

@@ -147,3 +147,11 @@ def test_pretraining_then_fine_tuning(tmp_path):
     assert result["pretrain"]["n_clips"] == TINY["n_development"]
     run_dir = path.with_suffix(".run")
     assert (run_dir / "pretrain" / "last.pt").is_file() and (run_dir / "finetune" / "last.pt").is_file()
+
+
+def test_plot_relax_writes_a_png(tmp_path, capsys):
+    out = tmp_path / "relax.png"
+    assert bench("plot", "relax", "--dataset", "synthetic", *dataset_args(TINY), "--output", out) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert bench("plot", "relx", "--dataset", "synthetic") == 2
+    assert "unknown plot 'relx'; did you mean 'relax'" in capsys.readouterr().err

@@ -84,3 +84,18 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
         trainer.fit()
     last = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert last["epoch"] == 1
+
+
+def test_the_best_k_checkpoints_of_each_monitored_metric_are_kept(tmp_path):
+    trainer = make_trainer(tmp_path, RankingLoss(), epochs=6)
+    trainer.checkpoints = {"monitor": ["val_loss", "m1", "m2"], "select": "m1", "keep": 3}
+    selected = trainer.fit()
+    history = trainer.history
+    expected = set()
+    for metric, sign in (("val_loss", 1), ("m1", -1), ("m2", -1)):
+        ranked = sorted(history, key=lambda h: (sign * h[metric], h["epoch"]))
+        expected |= {h["epoch"] for h in ranked[:3]}
+    kept = {int(p.stem.split("-")[1]) for p in (tmp_path / "run").glob("epoch-*.pt")}
+    assert kept == expected
+    best_m1 = max(h["m1"] for h in history)
+    assert selected.monitor == "m1" and selected.value == best_m1 and selected.epoch in kept

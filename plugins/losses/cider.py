@@ -71,56 +71,57 @@ def cider_d(
     n_clips = len(references)
     if n_clips == 0 or any(len(refs) == 0 for refs in references):
         raise BenchError("CIDEr needs at least one reference caption for every clip")
-    ref_counts = [ngrams(ref, n) for refs in references for ref in refs]
     ref_clip = np.repeat(np.arange(n_clips), [len(refs) for refs in references])
-    hyp_counts = [ngrams(h, n) for h in hypotheses]
-
-    # Vocabulary of every n-gram seen anywhere; document frequency over clips.
+    # Each distinct sentence's n-grams as (vocabulary column, count) arrays, computed once:
+    # hypotheses are often the references themselves.
     vocabulary: dict[tuple, int] = {}
-    for counts in (*ref_counts, *hyp_counts):
-        for gram in counts:
-            vocabulary.setdefault(gram, len(vocabulary))
-    order = np.zeros(len(vocabulary), dtype=np.int64)
-    for gram, column in vocabulary.items():
-        order[column] = len(gram) - 1
-    df = np.zeros(len(vocabulary))
-    first = 0
-    for refs in references:
-        seen = {vocabulary[g] for counts in ref_counts[first : first + len(refs)] for g in counts}
-        df[list(seen)] += 1
-        first += len(refs)
+    memo: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+    def encoded(tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        key = tuple(tokens)
+        if key not in memo:
+            counts = ngrams(key, n)
+            columns = [vocabulary.setdefault(gram, len(vocabulary)) for gram in counts]
+            memo[key] = (np.array(columns, dtype=np.int64), np.array(list(counts.values()), dtype=np.int64))
+        return memo[key]
+
+    def triplets(sentences: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sparse (row, n-gram column, count) triplets of ``sentences``."""
+        pairs = [encoded(tokens) for tokens in sentences]
+        rows = np.repeat(np.arange(len(pairs)), [len(cols) for cols, _ in pairs])
+        empty = np.zeros(0, dtype=np.int64)
+        cols = np.concatenate([cols for cols, _ in pairs] or [empty])
+        counts = np.concatenate([counts for _, counts in pairs] or [empty])
+        return rows, cols, counts
+
+    ref_rows, ref_cols, ref_cnt = triplets([ref for refs in references for ref in refs])
+    hyp_rows, hyp_cols, hyp_cnt = triplets(hypotheses)
+    order = np.array([len(gram) - 1 for gram in vocabulary], dtype=np.int64)
+
+    # Document frequency: the number of clips whose reference set holds the n-gram.
+    clip_gram = np.unique(ref_clip[ref_rows] * len(vocabulary) + ref_cols)
+    df = np.bincount(clip_gram % len(vocabulary), minlength=len(vocabulary)).astype(np.float64)
     weight = np.log(float(n_clips)) - np.log(np.maximum(1.0, df))  # ref_len - log(df)
+    max_t = int(max(ref_cnt.max(initial=1), hyp_cnt.max(initial=1)))
 
-    def matrices(all_counts: list[Counter], is_reference: bool):
-        """Rows of [c >= t] (/ norm) or [c >= t] c w^2 (/ norm), columns (gram, t)."""
-        rows, cols, values, lengths = [], [], [], np.zeros(len(all_counts))
-        norms = np.zeros((len(all_counts), n))
-        for row, counts in enumerate(all_counts):
-            for gram, count in counts.items():
-                column = vocabulary[gram]
-                norms[row, order[column]] += (count * weight[column]) ** 2
-                if len(gram) == 2:
-                    lengths[row] += count
+    def matrix(rows: np.ndarray, cols: np.ndarray, counts: np.ndarray, n_rows: int, is_reference: bool):
+        """Rows of ``[c >= t] / norm`` (hypotheses) or ``[c >= t] c w^2 / norm`` (references),
+        one column per (n-gram, t); also each sentence's length (its number of bigrams)."""
+        orders = order[cols]
+        norms = np.zeros((n_rows, n))
+        np.add.at(norms, (rows, orders), (counts * weight[cols]) ** 2)
         norms = np.sqrt(norms)
-        safe = np.where(norms > 0, norms, 1.0)
-        for row, counts in enumerate(all_counts):
-            for gram, count in counts.items():
-                column = vocabulary[gram]
-                scale = 1.0 / safe[row, order[column]]
-                value = count * weight[column] ** 2 * scale if is_reference else scale
-                for t in range(count):
-                    rows.append(row)
-                    cols.append(column * MAX_T + t)
-                    values.append(value)
-        return rows, cols, values, lengths
+        scale = 1.0 / np.where(norms > 0, norms, 1.0)[rows, orders]
+        values = counts * weight[cols] ** 2 * scale if is_reference else scale
+        lengths = np.bincount(rows, weights=counts * (orders == 1), minlength=n_rows)
+        # Expand each entry into its thresholds t = 0 .. count-1.
+        starts = np.cumsum(counts) - counts
+        t = np.arange(counts.sum()) - np.repeat(starts, counts)
+        entries = (np.repeat(values, counts), (np.repeat(rows, counts), np.repeat(cols, counts) * max_t + t))
+        return sp.csr_matrix(entries, shape=(n_rows, len(vocabulary) * max_t)), lengths
 
-    max_count = max((c for counts in (*ref_counts, *hyp_counts) for c in counts.values()), default=1)
-    MAX_T = max_count  # noqa: N806 - columns are (gram, t) flattened as gram * MAX_T + t
-    shape_cols = len(vocabulary) * MAX_T
-    h_rows, h_cols, h_vals, h_len = matrices(hyp_counts, False)
-    r_rows, r_cols, r_vals, r_len = matrices(ref_counts, True)
-    hyp = sp.csr_matrix((h_vals, (h_rows, h_cols)), shape=(len(hyp_counts), shape_cols))
-    ref = sp.csr_matrix((r_vals, (r_rows, r_cols)), shape=(len(ref_counts), shape_cols))
+    hyp, h_len = matrix(hyp_rows, hyp_cols, hyp_cnt, len(hypotheses), False)
+    ref, r_len = matrix(ref_rows, ref_cols, ref_cnt, len(ref_clip), True)
 
     # Columns shared by many references are multiplied densely (BLAS), the rest sparsely.
     ref_csc = ref.tocsc()
@@ -136,9 +137,9 @@ def cider_d(
     penalty = np.exp(-(np.arange(int(max(h_len.max(initial=0), r_len.max(initial=0))) + 1) ** 2) / (2 * sigma**2))
     clip_starts = np.searchsorted(ref_clip, np.arange(n_clips))
     refs_per_clip = np.array([len(refs) for refs in references], dtype=np.float64)
-    out = np.empty((len(hyp_counts), n_clips))
-    for start in range(0, len(hyp_counts), block):
-        stop = min(start + block, len(hyp_counts))
+    out = np.empty((len(hypotheses), n_clips))
+    for start in range(0, len(hypotheses), block):
+        stop = min(start + block, len(hypotheses))
         pair = np.asarray(hyp_dense[start:stop].todense()) @ ref_dense_t
         pair += (hyp_sparse[start:stop] @ ref_sparse_t).toarray()
         pair *= penalty[np.abs(h_len[start:stop, None] - r_len[None, :]).astype(np.int64)]

@@ -51,6 +51,14 @@ def test_ablations_differ_from_cider_relax_only_where_they_say():
     assert differences("cider_relax_meanpool") == {"head": {"name": "meanpool"}}
 
 
+def test_one_single_expert_variant_per_expert_of_cider_relax():
+    manager = get_plugin_manager()
+    experts = resolve_system("cider_relax", manager)["experts"]
+    for expert in experts:
+        variant = resolve_system(f"cider_relax_{expert['name']}", manager)
+        assert variant["experts"] == [expert] and variant["inherits"] == ["cider_relax"]
+
+
 def test_cpu_overrides_apply_on_cpu_only_and_set_wins():
     manager = get_plugin_manager()
     assert resolve_system("cider_relax", manager, device_type="cuda")["batch_size"] == 512

@@ -37,9 +37,11 @@ class RetrievalModel(nn.Module):
         return self.fusion(self.audio_vectors(audio), self.text_embeddings(text))
 
 
-def build_model(config: dict[str, Any], manager: Any, expert_dims: Sequence[int], text_encoder: nn.Module) -> RetrievalModel:
-    """Assemble the model a resolved system configuration describes."""
-    dim = int(text_encoder.dim)
+def build_model(
+    config: dict[str, Any], manager: Any, expert_dims: Sequence[int], dim: int, text_encoder: nn.Module
+) -> RetrievalModel:
+    """Assemble the model a resolved system configuration describes; ``dim`` is the caption
+    embedding size the heads map to."""
     heads = [manager.create("heads", config["head"], "system 'head'", input_dim=d, output_dim=dim) for d in expert_dims]
     fusion = manager.create("fusions", config["fusion"], "system 'fusion'", n_experts=len(expert_dims), dim=dim)
     trainable = bool(config["text_encoder"].get("trainable", False))

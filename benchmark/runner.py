@@ -174,7 +174,8 @@ def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
     timings["features"] = time.perf_counter() - tick
 
     torch.manual_seed(options.seed)
-    model = build_model(config, manager, [store.dim for store in inputs["train"].audio], text_encoder)
+    text_dim = text_encoder.dim if trainable else inputs["train"].text.dim
+    model = build_model(config, manager, [store.dim for store in inputs["train"].audio], text_dim, text_encoder)
     stages: dict[str, Any] = {}
     if config.get("pretrain"):
         tick = time.perf_counter()

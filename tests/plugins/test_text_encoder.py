@@ -15,11 +15,12 @@ def test_minilm_resolves_to_the_packaged_copy_offline_and_to_the_hub_when_asked(
 
 def test_a_model_that_cannot_be_loaded_is_an_error_not_a_substitute():
     with pytest.raises(BenchError, match="cannot load text encoder sentence-transformers/no-such-model-xyz"):
-        SentenceTransformerEncoder(model="no-such-model-xyz", source="hub")
+        SentenceTransformerEncoder(model="no-such-model-xyz", source="hub").load()
 
 
 def test_frozen_and_trainable_encoders_embed_captions_in_384_dimensions():
     frozen = SentenceTransformerEncoder(trainable=False)
+    assert frozen.model is None  # loaded on first use only
     assert frozen.dim == 384 and not any(p.requires_grad for p in frozen.parameters())
     with torch.no_grad():
         a, b, c = frozen(["a dog barks", "a dog is barking", "rain on a tin roof"])

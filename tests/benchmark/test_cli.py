@@ -1,7 +1,6 @@
 """End to end through the `bench` CLI on a small synthetic set, plus its error paths."""
 
 import json
-from pathlib import Path
 
 import pytest
 

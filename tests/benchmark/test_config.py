@@ -2,7 +2,6 @@ import pytest
 
 from benchmark.config import DEFAULTS, apply_overrides, resolve_system
 from benchmark.errors import BenchError
-from benchmark.hookspecs import hookimpl
 from benchmark.plugins import PluginManager, get_plugin_manager
 
 from tests.benchmark.test_plugins import plugin_module

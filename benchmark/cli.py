@@ -64,14 +64,20 @@ def _dataset_args(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None
     return _key_values(args.dataset_option, "--dataset-option"), args.data_dir
 
 
-def cmd_prepare(args: argparse.Namespace) -> int:
+def _prepared_dataset(args: argparse.Namespace, manager: Any) -> Any:
+    """The ``--dataset`` of a command, with its options, prepared on disk."""
     from benchmark import paths
     from benchmark.data import open_dataset
 
     options, data_dir = _dataset_args(args)
-    dataset = open_dataset(_manager(), args.dataset, options, data_dir or paths.data_root())
+    dataset = open_dataset(manager, args.dataset, options, data_dir or paths.data_root())
     paths.ensure_writable(dataset.data_dir, "data directory")
     dataset.plugin.prepare(dataset.data_dir)
+    return dataset
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    dataset = _prepared_dataset(args, _manager())
     for role, split in dataset.plugin.protocol.items():
         print(f"{role:<10} {split:<12} {len(dataset.split(role))} clips")
     print(f"ready: {dataset.data_dir}")
@@ -110,15 +116,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from benchmark import paths
-    from benchmark.data import open_dataset
 
     manager = _manager()
     plot = manager.load("plots", args.name)
-    options, data_dir = _dataset_args(args)
-    dataset = open_dataset(manager, args.dataset, options, data_dir or paths.data_root())
+    paths.ensure_writable(args.output.parent if args.output else Path("."), "output directory")
+    dataset = _prepared_dataset(args, manager)
     output = args.output or Path(f"{args.name}-{dataset.key}.png")
-    paths.ensure_writable(output.parent if str(output.parent) else Path("."), "output directory")
-    dataset.plugin.prepare(dataset.data_dir)
     plot(dataset, output, args.cache_dir or paths.cache_root())
     print(f"wrote {output}")
     return 0

@@ -9,6 +9,7 @@ records.
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -70,8 +71,9 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any
     return out
 
 
-def yaml_load(text: str) -> Any:
-    """``yaml.safe_load``, except that ``1e-4`` is a float (YAML 1.1 reads it as a string)."""
+@functools.lru_cache(maxsize=1)
+def _yaml_loader() -> Any:
+    """A SafeLoader that also reads ``1e-4`` as a float (YAML 1.1 reads it as a string)."""
     import re
 
     import yaml
@@ -84,7 +86,14 @@ def yaml_load(text: str) -> Any:
         re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
         list("-+0123456789."),
     )
-    return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+    return Loader
+
+
+def yaml_load(text: str) -> Any:
+    """``yaml.safe_load``, except that ``1e-4`` is a float."""
+    import yaml
+
+    return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
 
 
 def load_system_file(path: Path) -> dict[str, Any]:

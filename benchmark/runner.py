@@ -114,7 +114,6 @@ def _pretrain(
     train = ClipInputs.concatenate(parts["train"], equal_frequency=True)
     validation = ClipInputs.concatenate(parts["validation"])
     key = "+".join(d.key for d in datasets)
-    log(f"pre-training on {key} ({len(train)} clips) for {spec['epochs']} epochs")
     trainer, selected = _train(
         config, manager, model, train, validation, captions, key, features.cache_root,
         state_dir / "pretrain", device, seed, int(spec["epochs"]), log,

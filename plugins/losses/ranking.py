@@ -21,6 +21,8 @@ from torch import nn
 from benchmark.api import LossContext, LossInput
 from benchmark.errors import BenchError
 
+from bench_plugins.losses.relax import CiderCache, relax
+
 
 class RankingLoss(nn.Module):
     def __init__(self, margin: float = 0.2, matching_weight: float = 0.0, relax: dict[str, Any] | None = None) -> None:
@@ -42,8 +44,6 @@ class RankingLoss(nn.Module):
         """Compute (or load) clip-to-clip CIDEr for each split and the training percentiles."""
         if self.relax_settings is None:
             return
-        from bench_plugins.losses.relax import CiderCache
-
         cache = CiderCache(context.cache_dir)
         self.thresholds = cache.percentiles(context.captions["train"], self.relax_settings["percentiles"])
         for role, captions in context.captions.items():
@@ -56,8 +56,6 @@ class RankingLoss(nn.Module):
             return self.margin
         if self.thresholds is None:
             raise BenchError("loss 'ranking' with relax: prepare() was not called before training")
-        from bench_plugins.losses.relax import relax
-
         matrix = getattr(self, f"cider_{batch.split}")
         index = batch.clip_index
         c = matrix[index][:, index]

@@ -31,6 +31,12 @@ class Expert(abc.ABC):
     dim: int
     #: How many clips the harness hands to one ``embed`` call.
     batch_size: int = 16
+    #: True for experts with downloadable pretrained weights. Such experts take a
+    #: ``weights`` option (``pretrained``, ``random`` or a file path), which
+    #: ``--expert-weights`` sets for all of them; see :mod:`benchmark.pretrained`.
+    pretrained: bool = False
+    #: The torch device the harness runs on (``"cpu"``, ``"cuda"``); set before ``embed``.
+    device: str = "cpu"
 
     @abc.abstractmethod
     def settings(self) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     from benchmark.config import resolve_system
 
-    config = resolve_system(args.system, _manager(), args.set, args.device)
+    config = resolve_system(args.system, _manager(), args.set, args.device, args.expert_weights)
     print(yaml.safe_dump(config, sort_keys=False).rstrip())
     return 0
 
@@ -98,6 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             device=args.device,
             dataset_options=options,
             overrides=args.set,
+            expert_weights=args.expert_weights,
             data_root=data_dir,
             cache_root=args.cache_dir,
             force=args.force,
@@ -152,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     def overrides(p: argparse.ArgumentParser) -> None:
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a system setting, e.g. schedule.epochs=5 (repeatable)")
+        p.add_argument("--expert-weights", choices=["pretrained", "random"],
+                       help="weights of every pretrained expert: downloaded/verified (the default) or random "
+                            "(offline smoke runs; recorded and marked on the leaderboard). Weights are looked "
+                            "for in $BENCH_WEIGHTS_DIR (default $BENCH_HOME/weights)")
 
     p = sub.add_parser("show", help="print a system's resolved configuration")
     p.add_argument("system")

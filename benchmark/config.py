@@ -118,12 +118,18 @@ def _raw_system(name: str, manager: Any) -> dict[str, Any]:
 
 
 def resolve_system(
-    name: str, manager: Any, overrides: Sequence[str] = (), device_type: str | None = None
+    name: str,
+    manager: Any,
+    overrides: Sequence[str] = (),
+    device_type: str | None = None,
+    expert_weights: str | None = None,
 ) -> dict[str, Any]:
     """The resolved configuration of system ``name`` (see module docstring).
 
     With ``device_type="cpu"`` the system's ``cpu_overrides`` are merged in before the
-    ``--set`` overrides, so an explicit ``--set`` always wins.
+    ``--set`` overrides, so an explicit ``--set`` always wins. ``expert_weights``
+    (``pretrained`` or ``random``, the ``--expert-weights`` flag) sets the ``weights``
+    option of every expert that has pretrained weights.
     """
     chain: list[dict[str, Any]] = []
     seen: list[str] = []
@@ -153,7 +159,18 @@ def resolve_system(
     if on_cpu:
         config["cpu_overrides_applied"] = True
     validate(config, manager, name)
+    if expert_weights is not None:
+        set_expert_weights(config, manager, expert_weights)
     return config
+
+
+def set_expert_weights(config: dict[str, Any], manager: Any, weights: str) -> None:
+    """Set ``weights`` on every expert in ``config`` whose class has pretrained weights."""
+    if weights not in ("pretrained", "random"):
+        raise BenchError(f"--expert-weights {weights!r}: choose pretrained or random")
+    for expert in config["experts"]:
+        if getattr(manager.load("experts", expert["name"]), "pretrained", False):
+            expert["weights"] = weights
 
 
 def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:

@@ -18,7 +18,11 @@ Text-to-audio retrieval on each dataset's test split (DCASE 2022 task 6B scoring
 caption is a query with one relevant clip, ties count against the system). Cells are
 mean ± standard deviation over seeds; the best mean of each column is in bold.
 "(cpu setup)" marks runs on a CPU with the system's `cpu_overrides` (a smaller batch, a
-frozen caption encoder); the batch column gives the batch actually used.
+frozen caption encoder); the batch column gives the batch actually used. "(random expert
+weights)" marks runs whose pretrained experts had random weights (`--expert-weights
+random`): a smoke test of the pipeline, not a score of the system. The experts column
+names the audio experts a run used, so runs of a system from before and after a change of
+its experts never share a row.
 """
 
 
@@ -26,18 +30,26 @@ def row_label(result: dict[str, Any]) -> str:
     """The system's name, marked when the run did not use the registered configuration as is:
     results of different configurations never share a row."""
     label = f"`{result['system']}`"
-    if result.get("config", {}).get("cpu_overrides_applied"):
+    config = result.get("config", {})
+    if config.get("cpu_overrides_applied"):
         label += " (cpu setup)"
+    if any(expert.get("weights") == "random" for expert in config.get("experts", [])):
+        label += " (random expert weights)"
     if result.get("overrides"):
         label += " " + " ".join(f"`--set {o}`" for o in result["overrides"])
     return label
 
 
-def collect(results_dir: Path) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """dataset → row label → result dicts."""
-    table: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+def experts_label(result: dict[str, Any]) -> str:
+    """The audio experts of a run, e.g. ``openl3+panns+vggsound+vggish``."""
+    return "+".join(expert["name"] for expert in result.get("config", {}).get("experts", []))
+
+
+def collect(results_dir: Path) -> dict[str, dict[tuple[str, str], list[dict[str, Any]]]]:
+    """dataset → (row label, experts) → result dicts."""
+    table: dict[str, dict[tuple[str, str], list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for _, result in iter_results(results_dir):
-        table[result["dataset"]][row_label(result)].append(result)
+        table[result["dataset"]][row_label(result), experts_label(result)].append(result)
     return table
 
 
@@ -64,9 +76,9 @@ def render(results_dir: Path) -> str:
         rows.sort(key=lambda row: -row[1]["mAP@10"])
         best = {c: max(row[1][c] for row in rows) for c in COLUMNS}
         body = []
-        for system, means, cells, seeds, example in rows:
+        for (system, experts), means, cells, seeds, example in rows:
             marked = [f"**{cells[c]}**" if means[c] == best[c] else cells[c] for c in COLUMNS]
-            body.append([system, *marked, len(seeds), example.get("batch_size_used", "")])
+            body.append([system, experts, *marked, len(seeds), example.get("batch_size_used", "")])
         chance = rows[0][4].get("chance", {})
         parts.append(f"## {dataset}\n")
         test_split = rows[0][4].get("protocol", {}).get("test", "test")
@@ -76,7 +88,7 @@ def render(results_dir: Path) -> str:
             + ", ".join(f"{c} {chance[c]:.3f}" for c in COLUMNS if c in chance)
             + ".\n"
         )
-        parts.append(tabulate(body, headers=["system", *COLUMNS, "seeds", "batch"], tablefmt="github") + "\n")
+        parts.append(tabulate(body, headers=["system", "experts", *COLUMNS, "seeds", "batch"], tablefmt="github") + "\n")
     return "\n".join(parts)
 
 

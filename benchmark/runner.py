@@ -24,6 +24,7 @@ class RunOptions:
     device: str = "auto"
     dataset_options: dict[str, Any] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
+    expert_weights: str | None = None
     data_root: Path | None = None
     cache_root: Path | None = None
     force: bool = False
@@ -138,7 +139,7 @@ def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
     timings: dict[str, float] = {}
     manager = get_plugin_manager()
     device = resolve_device(options.device)
-    config = resolve_system(options.system, manager, options.overrides, device.type)
+    config = resolve_system(options.system, manager, options.overrides, device.type, options.expert_weights)
     data_root = options.data_root or paths.data_root()
     cache_root = options.cache_root or paths.cache_root()
     dataset = open_dataset(manager, options.dataset, options.dataset_options, data_root)
@@ -165,6 +166,8 @@ def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
 
     tick = time.perf_counter()
     experts = [(spec["name"], manager.create("experts", spec, "system 'experts'")) for spec in config["experts"]]
+    for _, expert in experts:
+        expert.device = device.type
     text_spec = dict(config["text_encoder"])
     trainable = bool(text_spec.pop("trainable", False))
     text_encoder = manager.create("text_encoders", text_spec, "system 'text_encoder'", trainable=trainable)
@@ -204,6 +207,8 @@ def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
         "seed": options.seed,
         "config": config,
         "overrides": list(options.overrides),
+        "expert_weights": options.expert_weights or "as configured",
+        "experts": {name: expert.settings() for name, expert in experts},
         "batch_size_used": trainer.batch_size,
         "device": str(device),
         "text_encoder": text_encoder.settings(),

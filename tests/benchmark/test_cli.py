@@ -10,6 +10,10 @@ from tests.conftest import TINY, dataset_args
 
 SMALL = {"n_development": 160, "n_validation": 40, "n_evaluation": 40, "min_seconds": 0.5, "max_seconds": 1.0}
 FAST = ["--set", "schedule.epochs=10", "--set", "batch_size=64", "--set", "optimizer.lr=1e-3"]
+#: The four pretrained experts with random weights: the README's offline main command.
+RANDOM = ["--expert-weights", "random"]
+#: Tests of the pipeline's mechanics use the weight-free expert, which is fast.
+LOGMEL = ["--set", "experts=[{name: logmel, frame_rate: 2.0}]"]
 
 
 def bench(*args):
@@ -20,7 +24,7 @@ def bench(*args):
 def trained(tmp_path_factory):
     """One real run of the ranking system: generation, extraction, training, scoring."""
     output = tmp_path_factory.mktemp("results")
-    code = bench("run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(SMALL), *FAST, "--output", output)
+    code = bench("run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(SMALL), *FAST, *LOGMEL, "--output", output)
     assert code == 0
     (path,) = output.glob("*/ranking/seed-0.json")
     return output, path, json.loads(path.read_text())
@@ -50,11 +54,11 @@ def test_the_trained_system_beats_chance_by_far(trained):
 def test_an_existing_result_is_reused_and_never_overwritten_without_force(trained, capsys):
     output, path, _ = trained
     before = path.read_bytes()
-    code = bench("run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(SMALL), *FAST, "--output", output)
+    code = bench("run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(SMALL), *FAST, *LOGMEL, "--output", output)
     assert code == 0 and path.read_bytes() == before
     captured = capsys.readouterr()
     assert f"result {path} already exists: not re-running" in captured.err and "R@10" in captured.out
-    code = bench("run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(SMALL), *FAST,
+    code = bench("run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(SMALL), *FAST, *LOGMEL,
                  "--set", "loss.margin=0.3", "--output", output)
     assert code == 2 and path.read_bytes() == before
     assert "exists for a different configuration" in capsys.readouterr().err
@@ -64,7 +68,26 @@ def test_leaderboard_is_generated_from_the_results(trained, tmp_path):
     output, _, _ = trained
     board = tmp_path / "README.md"
     assert bench("leaderboard", output, "--output", board) == 0
-    assert "`ranking`" in board.read_text() and "## synthetic-" in board.read_text()
+    text = board.read_text()
+    assert "`ranking` (cpu setup) `--set schedule.epochs=10`" in text and "| logmel " in text and "## synthetic-" in text
+
+
+def test_the_reference_system_runs_offline_with_random_expert_weights(tmp_path, capsys):
+    """The README's offline main command, on a tiny set: the four experts, random weights, recorded and marked."""
+    args = ["run", "--system", "cider_relax", "--dataset", "synthetic", *dataset_args(TINY), "--output", tmp_path,
+            "--set", "schedule.epochs=2", "--set", "batch_size=8"]
+    assert bench(*args) == 2  # no weights here, and none downloadable: refused with directions
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: expert 'openl3' needs the weights file") and "--expert-weights random" in err
+    assert bench(*args, *RANDOM) == 0
+    (path,) = tmp_path.glob("*/cider_relax/seed-0.json")
+    result = json.loads(path.read_text())
+    assert [e["name"] for e in result["config"]["experts"]] == ["openl3", "panns", "vggsound", "vggish"]
+    assert all(e["weights"] == "random" for e in result["config"]["experts"]) and result["expert_weights"] == "random"
+    assert result["experts"]["panns"]["weights"] == {"random": 0} and result["experts"]["vggish"]["dim"] == 128
+    board = tmp_path / "board.md"
+    assert bench("leaderboard", tmp_path, "--output", board) == 0
+    assert "`cider_relax` (cpu setup) (random expert weights)" in board.read_text()
 
 
 def test_list_show_and_prepare(capsys):
@@ -105,7 +128,7 @@ def test_a_corrupt_audio_file_is_named(tmp_path, capsys):
     (victim,) = data.glob("*/evaluation/synthetic_evaluation_00003.wav")
     victim.write_bytes(b"RIFF\x00\x00garbage")
     code = bench("run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(TINY), "--data-dir", data,
-                 "--output", tmp_path / "out", "--cache-dir", tmp_path / "cache")
+                 "--output", tmp_path / "out", "--cache-dir", tmp_path / "cache", *LOGMEL)
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error: cannot read audio file") and "synthetic_evaluation_00003.wav" in err
@@ -118,7 +141,7 @@ def test_ctrl_c_keeps_the_cache_and_the_rerun_resumes(tmp_path, monkeypatch, cap
         raise KeyboardInterrupt
 
     args = ["run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(TINY), "--output", tmp_path / "out",
-            "--cache-dir", tmp_path / "cache", "--set", "schedule.epochs=1", "--set", "batch_size=8"]
+            "--cache-dir", tmp_path / "cache", "--set", "schedule.epochs=1", "--set", "batch_size=8", *LOGMEL]
     monkeypatch.setattr(benchmark.train.Trainer, "fit", interrupted)
     assert bench(*args) == 130
     assert "interrupted" in capsys.readouterr().err
@@ -137,7 +160,7 @@ def test_pretraining_then_fine_tuning(tmp_path):
     other = {**TINY, "seed": 5}
     pretrain = "pretrain={datasets: [{name: synthetic, options: %s}], epochs: 2}" % str(other).replace("'", "")
     args = ["run", "--system", "cider_relax", "--dataset", "synthetic", *dataset_args(TINY), "--output", tmp_path,
-            "--set", pretrain, "--set", "schedule.epochs=1", "--set", "batch_size=8"]
+            "--set", pretrain, "--set", "schedule.epochs=1", "--set", "batch_size=8", *LOGMEL]
     assert bench(*args) == 0
     (path,) = tmp_path.glob("*/cider_relax/seed-0.json")
     result = json.loads(path.read_text())

@@ -57,3 +57,17 @@ def test_runs_with_cpu_setup_or_overrides_get_their_own_marked_rows():
     assert row_label(base) == "`cider_relax`"
     assert row_label({**base, "config": {"cpu_overrides_applied": True}}) == "`cider_relax` (cpu setup)"
     assert row_label({**base, "overrides": ["loss.margin=0.1"]}) == "`cider_relax` `--set loss.margin=0.1`"
+
+
+def test_random_expert_weights_are_marked_and_different_experts_get_their_own_rows(tmp_path):
+    from benchmark.leaderboard import row_label
+
+    four = [{"name": n, "weights": "random"} for n in ("openl3", "panns", "vggsound", "vggish")]
+    assert row_label({"system": "cider_relax", "config": {"experts": four}}) == "`cider_relax` (random expert weights)"
+    for seed, experts in enumerate([[{"name": "logmel"}], [{"name": "logmel"}], [{"name": "openl3"}]]):
+        fake_result(tmp_path, "synthetic", "cider_relax", seed, 0.3, 0.5)
+        path = result_path(tmp_path, "synthetic", "cider_relax", seed)
+        result = __import__("json").loads(path.read_text())
+        write_json(path, {**result, "config": {"experts": experts}})
+    rows = [line for line in render(tmp_path).splitlines() if "`cider_relax`" in line]
+    assert len(rows) == 2 and any("| logmel " in r and re.search(r"\|\s+2 \|", r) for r in rows)

@@ -1,0 +1,132 @@
+"""Weight downloads against a local HTTP server: verified, resumed, atomic, and clear when they fail."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+from pathlib import Path
+
+import pytest
+
+from benchmark.errors import BenchError
+from benchmark.weights import WeightFile, fetch, load_checkpoint, verify
+
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
+
+
+class RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the fixture directory; honours ``Range: bytes=N-`` like GitHub and Zenodo do."""
+
+    requests: list[str] = []
+
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+    def do_GET(self):
+        RangeHandler.requests.append(f"{self.path} {self.headers.get('Range', '')}".strip())
+        path = Path(self.translate_path(self.path))
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        start = 0
+        if self.headers.get("Range", "").startswith("bytes="):
+            start = int(self.headers["Range"][6:].split("-")[0])
+            if start >= len(data):
+                self.send_error(416)
+                return
+        self.send_response(206 if start else 200)
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        self.wfile.write(data[start:])
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    root = tmp_path / "served"
+    root.mkdir()
+    (root / "model.pth").write_bytes(PAYLOAD)
+    (root / "truncated.pth").write_bytes(PAYLOAD[:1000])
+    handler = lambda *a, **k: RangeHandler(*a, directory=str(root), **k)  # noqa: E731
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("BENCH_OFFLINE", raising=False)
+    monkeypatch.setenv("BENCH_WEIGHTS_DIR", str(tmp_path / "weights"))
+    RangeHandler.requests = []
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_a_download_is_verified_then_reused_without_a_second_request(server, tmp_path):
+    file = WeightFile("model.pth", f"{server}/model.pth", sha256=sha(PAYLOAD))
+    path = fetch(file, "demo")
+    assert path == tmp_path / "weights" / "model.pth" and path.read_bytes() == PAYLOAD
+    assert (tmp_path / "weights" / "model.pth.verified").is_file()
+    assert fetch(file, "demo") == path and RangeHandler.requests == ["/model.pth"]
+
+
+def test_an_interrupted_download_resumes_where_it_stopped(server, tmp_path):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "model.pth.part").write_bytes(PAYLOAD[:300_000])
+    file = WeightFile("model.pth", f"{server}/model.pth", md5=hashlib.md5(PAYLOAD).hexdigest())
+    assert fetch(file, "demo").read_bytes() == PAYLOAD
+    assert RangeHandler.requests == ["/model.pth bytes=300000-"] and not (weights / "model.pth.part").exists()
+
+
+def test_a_file_with_the_wrong_checksum_is_deleted_and_never_used(server, tmp_path):
+    file = WeightFile("truncated.pth", f"{server}/truncated.pth", sha256=sha(PAYLOAD))
+    with pytest.raises(BenchError, match=r"download of truncated.pth from .* failed verification and was deleted"):
+        fetch(file, "demo")
+    assert not list((tmp_path / "weights").iterdir())
+
+
+def test_a_torch_hub_prefix_is_checked(server):
+    assert fetch(WeightFile("model.pth", f"{server}/model.pth", sha256_prefix=sha(PAYLOAD)[:8]), "demo").is_file()
+
+
+def test_without_a_published_checksum_the_first_copy_is_pinned(server, tmp_path):
+    file = WeightFile("model.pth", f"{server}/model.pth")
+    path = fetch(file, "demo")
+    path.write_bytes(PAYLOAD[:-1] + b"x")  # changed after the first use
+    with pytest.raises(BenchError, match="recorded at first use"):
+        verify(file, path)
+
+
+def test_a_mirror_replaces_the_official_host(server, monkeypatch):
+    monkeypatch.setenv("BENCH_WEIGHTS_MIRROR", server)
+    file = WeightFile("model.pth", "https://example.invalid/files/model.pth", sha256=sha(PAYLOAD))
+    assert fetch(file, "demo").read_bytes() == PAYLOAD
+
+
+def test_an_unreachable_host_says_where_to_put_the_file(server, tmp_path):
+    file = WeightFile("absent.pth", f"{server}/absent.pth", sha256=sha(PAYLOAD))
+    with pytest.raises(BenchError) as error:
+        fetch(file, "demo")
+    message = str(error.value)
+    assert "could not download absent.pth" in message and str(tmp_path / "weights" / "absent.pth") in message
+    assert "--expert-weights random" in message and "\n" not in message
+
+
+def test_offline_nothing_is_requested(server, monkeypatch):
+    monkeypatch.setenv("BENCH_OFFLINE", "1")
+    with pytest.raises(BenchError, match="needs the weights file model.pth, which is not in"):
+        fetch(WeightFile("model.pth", f"{server}/model.pth"), "demo")
+    assert RangeHandler.requests == []
+
+
+def test_checkpoints_with_numpy_arrays_load_safely(tmp_path):
+    import numpy as np
+    import torch
+
+    path = tmp_path / "pca.pth"
+    torch.save({"pca_means": np.arange(3.0), "count": np.int64(7)}, path)
+    loaded = load_checkpoint(path)
+    assert loaded["pca_means"].tolist() == [0.0, 1.0, 2.0] and int(loaded["count"]) == 7

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from math import gcd
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ from benchmark.errors import BenchError
 def load_audio(path: Path, sample_rate: int) -> np.ndarray:
     """Return ``path`` as a mono float32 waveform at ``sample_rate``.
 
-    Multichannel audio is averaged; resampling is polyphase (scipy). Unreadable, corrupt
+    Multichannel audio is averaged, then resampled (:func:`resample`). Unreadable, corrupt
     and empty files raise a :class:`BenchError` naming the file.
     """
     import soundfile
@@ -31,11 +30,15 @@ def load_audio(path: Path, sample_rate: int) -> np.ndarray:
 
 
 def resample(waveform: np.ndarray, rate: int, target: int) -> np.ndarray:
-    """Polyphase resampling from ``rate`` to ``target`` Hz."""
+    """Resample from ``rate`` to ``target`` Hz with libsoxr at its very-high-quality setting.
+
+    Experts were trained on audio resampled with high-quality filters (resampy's
+    ``kaiser_best``, soxr): a plainer filter leaks energy near the new Nyquist frequency,
+    which changes OpenL3's top mel bands visibly. soxr matches resampy closely and is
+    hundreds of times faster.
+    """
     if rate == target:
         return np.ascontiguousarray(waveform, dtype=np.float32)
-    from scipy.signal import resample_poly
+    import soxr
 
-    common = gcd(int(rate), int(target))
-    out = resample_poly(waveform, target // common, rate // common)
-    return out.astype(np.float32)
+    return np.asarray(soxr.resample(np.asarray(waveform, dtype=np.float32), int(rate), int(target), quality="VHQ"), dtype=np.float32)

@@ -1,0 +1,124 @@
+"""Extraction throughput of each expert against its library's own per-file path, side by side.
+
+    pytest benchmarks/test_expert_throughput.py --benchmark-enable --benchmark-group-by=group
+
+Input: three Clotho-like files (44.1 kHz mono WAV of 15, 20 and 25 s), read from disk by
+both sides. Throughput is seconds of audio per second of wall time (``extra_info``), on
+the CPU with torch's default two threads. Both sides use the same (random, seeded)
+weights, and each benchmark checks that they give the same frames: to float rounding for
+VGGSound (same audio path), to resampling error for the others (the libraries resample
+with resampy or soxr, bench with SciPy's polyphase filter; the tests compare the
+networks on audio at their own rate, where no resampling happens).
+
+The library side:
+- OpenL3: ``torchopenl3.get_audio_embedding`` on ``soundfile.read`` audio (what
+  ``torchopenl3.process_audio_file`` does), hop 0.5 s, centred;
+- PANNs: ``librosa.load(path, sr=16000)`` then CNN14's forward (what
+  ``panns_inference.AudioTagging.inference`` runs), with the time pooling removed;
+- VGGSound: the official test script's front end (SciPy spectrogram) and the ResNet in eager
+  mode, one file at a time (the script's 10 s tile-and-crop left out, so outputs compare);
+- VGGish: ``torchvggish.wavfile_to_examples`` and the model's forward, with torchvggish's
+  PCA post-processing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from benchmark.audio import load_audio
+
+SECONDS = (15.0, 20.0, 25.0)
+RATE = 44100
+OURS: dict[str, list[np.ndarray]] = {}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("clotho-like")
+    rng = np.random.default_rng(0)
+    paths = []
+    for index, seconds in enumerate(SECONDS):
+        t = np.arange(int(seconds * RATE)) / RATE
+        audio = 0.2 * np.sin(2 * np.pi * rng.uniform(100, 2000) * t) * (1 + np.sin(2 * np.pi * 0.5 * t)) / 2
+        audio += 0.05 * rng.standard_normal(len(t))
+        path = directory / f"clip_{index}.wav"
+        soundfile.write(path, audio.astype(np.float32), RATE, subtype="PCM_16")
+        paths.append(path)
+    return paths
+
+
+def experts():
+    from bench_openl3.expert import OpenL3
+    from bench_panns.expert import PANNs
+    from bench_vggish.expert import VGGish
+    from bench_vggsound.expert import VGGSound
+
+    return {"openl3": OpenL3, "panns": PANNs, "vggsound": VGGSound, "vggish": VGGish}
+
+
+def ours(expert, paths):
+    return expert.embed([load_audio(p, expert.sample_rate) for p in paths])
+
+
+def library(name, expert, paths):
+    network = expert.network
+    out = []
+    with torch.no_grad():
+        for path in paths:
+            if name == "openl3":
+                import torchopenl3
+
+                audio, rate = soundfile.read(path)
+                emb, _ = torchopenl3.get_audio_embedding(audio, rate, model=network, hop_size=0.5, center=True, verbose=False)
+                out.append(emb[0].numpy())
+            elif name == "panns":
+                import librosa
+
+                audio, _ = librosa.load(path, sr=16000, mono=True)
+                out.append(expert.forward_frames(network, torch.from_numpy(audio)[None])[0].numpy())
+            elif name == "vggsound":
+                from bench_vggsound.expert import spectrogram
+
+                audio = load_audio(path, 16000)
+                spec = torch.from_numpy(spectrogram(audio))[None, None]
+                out.append(network.features(spec).mean(dim=2)[0].T.numpy())
+            else:
+                import torchvggish
+
+                raw = network.vgg(torchvggish.wavfile_to_examples(str(path)))
+                pca = torch.mm(network.pca_eigen_vectors, raw.t() - network.pca_means.reshape(-1, 1)).t()
+                out.append(torch.round((torch.clamp(pca, -2.0, 2.0) + 2.0) * (255.0 / 4.0)).numpy())
+    return out
+
+
+def record(benchmark):
+    benchmark.extra_info["audio_seconds"] = sum(SECONDS)
+    benchmark.extra_info["audio_seconds_per_second"] = sum(SECONDS) / benchmark.stats.stats.mean
+
+
+@pytest.mark.parametrize("name", ["openl3", "panns", "vggsound", "vggish"])
+def test_ours(benchmark, files, name):
+    benchmark.group = f"expert-{name}"
+    expert = experts()[name](weights="random")
+    ours(expert, files[:1])  # build, trace and warm up outside the timing
+    OURS[name] = benchmark.pedantic(ours, args=(expert, files), rounds=2, iterations=1)
+    record(benchmark)
+
+
+@pytest.mark.parametrize("name", ["openl3", "panns", "vggsound", "vggish"])
+def test_library(benchmark, files, name):
+    benchmark.group = f"expert-{name}"
+    expert = experts()[name](weights="random")  # expert.network: the library's own module, eager
+    library(name, expert, files[:1])
+    theirs = benchmark.pedantic(library, args=(name, expert, files), rounds=2, iterations=1)
+    record(benchmark)
+    for a, b in zip(OURS[name], theirs):
+        assert a.shape == b.shape
+        if name == "vggsound":
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+        else:  # different resamplers: the same frames to within resampling error
+            cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+            assert cosine.min() > 0.99

@@ -58,6 +58,12 @@ def register_experts(register: Register) -> None:
     maps a list of mono float32 waveforms at ``sample_rate`` to one ``(frames, dim)``
     array per waveform. Expert outputs are cached on disk, keyed by the expert name and
     ``settings()``, so ``settings()`` must include everything that changes the output.
+
+    Experts with downloadable weights set ``pretrained = True`` and take a ``weights``
+    option (``pretrained``, ``random`` or a file path), which ``--expert-weights`` sets;
+    :class:`benchmark.pretrained.PretrainedExpert` implements this, the download and
+    checksum checks (:mod:`benchmark.weights`) and the cache key. Before extraction the
+    harness sets the expert's ``device`` attribute to the run's torch device type.
     """
 
 

@@ -38,6 +38,11 @@ class PretrainedExpert(Expert):
     pretrained = True
     #: Role -> file; most experts have one role, ``"model"``.
     files: dict[str, WeightFile] = {}
+    #: Where a checkpoint dict keeps the state dict (the first key present is used;
+    #: a checkpoint that is itself the state dict works too) ...
+    checkpoint_keys: tuple[str, ...] = ("state_dict",)
+    #: ... and the key prefixes to drop (``module.`` from DataParallel, wrapper names).
+    strip_prefixes: tuple[str, ...] = ("module.",)
 
     def __init__(self, weights: str = PRETRAINED, batch_size: int = 16, device: str = "cpu") -> None:
         self.weights = str(weights)
@@ -51,12 +56,15 @@ class PretrainedExpert(Expert):
         """The network with freshly initialised weights (the parameter count is fixed here)."""
 
     def load(self, network: torch.nn.Module, paths: dict[str, Path]) -> None:
-        """Put the checkpoint files into ``network`` (default: one state-dict file)."""
+        """Put the checkpoint files into ``network`` (default: the ``model`` file, read
+        through :attr:`checkpoint_keys` and :attr:`strip_prefixes`)."""
         from benchmark.weights import load_checkpoint, load_state
 
         path = paths["model"]
         state = load_checkpoint(path)
-        load_state(network, state.get("state_dict", state) if isinstance(state, dict) else state, path)
+        if isinstance(state, dict):
+            state = next((state[k] for k in self.checkpoint_keys if k in state), state)
+        load_state(network, state, path, strip=self.strip_prefixes)
 
     @abc.abstractmethod
     def frames(self, runner: Any, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -83,9 +91,9 @@ class PretrainedExpert(Expert):
         else:
             from pathlib import Path
 
-            from benchmark.weights import digests
+            from benchmark.weights import file_sha256
 
-            identity = {"file": digests(Path(self.weights).expanduser())["sha256"]}
+            identity = {"file": file_sha256(Path(self.weights).expanduser())}
         return {"weights": identity, "sample_rate": self.sample_rate, "dim": self.dim, **self.options()}
 
     @property

@@ -11,6 +11,7 @@ checksum is not recomputed on every run. :func:`load_checkpoint` reads checkpoin
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -70,6 +71,18 @@ def digests(path: Path) -> dict[str, str]:
             sha.update(block)
             md5.update(block)
     return {"sha256": sha.hexdigest(), "md5": md5.hexdigest()}
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, computed once per content stamp (size, mtime) in this process:
+    cache keys ask for it once per split."""
+    stat = Path(path).stat()
+    return _sha256_of(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    return digests(Path(path))["sha256"]
 
 
 def _record_path(path: Path) -> Path:

@@ -65,14 +65,14 @@ class HEARExpert(Expert):
         from importlib import metadata
         from pathlib import Path
 
-        from benchmark.weights import digests
+        from benchmark.weights import file_sha256
 
         top = self.module_name.split(".")[0]
         try:
             version = metadata.version(top)
         except metadata.PackageNotFoundError:
             version = getattr(self.module, "__version__", None)
-        model_file = digests(Path(self.model_file))["sha256"] if self.model_file else None
+        model_file = file_sha256(Path(self.model_file)) if self.model_file else None
         return {"module": self.module_name, "version": version, "model_file": model_file, "sample_rate": self.sample_rate, "dim": self.dim}
 
     def embed(self, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:

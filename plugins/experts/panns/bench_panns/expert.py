@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from benchmark.pretrained import PretrainedExpert
-from benchmark.weights import WeightFile, load_checkpoint, load_state
+from benchmark.weights import WeightFile
 
 FRAME = 160 * 32  # samples per output frame: 32 hops of 10 ms at 16 kHz
 
@@ -70,6 +70,7 @@ class PANNs(PretrainedExpert):
             md5="362fc5ff18f1d6ad2f6d464b45893f2c",  # published by Zenodo
         )
     }
+    checkpoint_keys = ("model",)  # the training script also saved the iteration and sampler
 
     def __init__(self, weights: str = "pretrained", segment_seconds: float = 61.44, batch_size: int = 16, device: str = "cpu") -> None:
         super().__init__(weights=weights, batch_size=batch_size, device=device)
@@ -81,10 +82,6 @@ class PANNs(PretrainedExpert):
     def build(self) -> torch.nn.Module:
         cnn14 = panns_models().Cnn14
         return cnn14(sample_rate=16000, window_size=512, hop_size=160, mel_bins=64, fmin=50, fmax=8000, classes_num=527)
-
-    def load(self, network: torch.nn.Module, paths: dict) -> None:
-        state = load_checkpoint(paths["model"])
-        load_state(network, state.get("model", state) if isinstance(state, dict) else state, paths["model"])
 
     @staticmethod
     def conv_frames(net: torch.nn.Module, audio: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from benchmark.pretrained import PretrainedExpert
-from benchmark.weights import WeightFile, load_checkpoint, load_state
+from benchmark.weights import WeightFile
 
 HOP = 512 - 353  # spectrogram hop in samples
 STRIDE = 32  # the ResNet's total downsampling in time
@@ -108,6 +108,9 @@ class VGGSound(PretrainedExpert):
         # The VGG group publishes no checksum: the first verified copy's SHA-256 is recorded.
         "model": WeightFile("H.pth.tar", "https://www.robots.ox.ac.uk/~vgg/data/vggsound/models/H.pth.tar")
     }
+    # The official script saves {"model_state_dict": AVENet.state_dict(), ...}; AVENet names the ResNet "audnet".
+    checkpoint_keys = ("model_state_dict", "state_dict")
+    strip_prefixes = ("module.", "audnet.")
 
     def __init__(
         self,
@@ -126,12 +129,6 @@ class VGGSound(PretrainedExpert):
 
     def build(self) -> nn.Module:
         return ResNet18()
-
-    def load(self, network: nn.Module, paths: dict) -> None:
-        state = load_checkpoint(paths["model"])
-        if isinstance(state, dict):
-            state = state.get("model_state_dict", state.get("state_dict", state))
-        load_state(network, state, paths["model"], strip=("module.", "audnet."))
 
     def inference_module(self, network: nn.Module) -> nn.Module:
         return _FrequencyAveraged(network)

@@ -52,11 +52,26 @@ class Dataset(abc.ABC):
 
     #: Split roles → split names. ``train`` fits the model, ``validation`` picks the
     #: checkpoint, ``test`` is scored. Recorded with every result.
+    #: A role may name several splits joined by ``+`` (``development+validation``): the
+    #: role then plays their union.
     protocol: dict[str, str] = {"train": "development", "validation": "validation", "test": "evaluation"}
+    #: The protocol's name, recorded with every result and part of the result's dataset key
+    #: when it is not the plugin's default.
+    protocol_name: str = "standard"
 
     def options(self) -> dict[str, Any]:
-        """The options this dataset was built with (part of its data directory and cache keys)."""
+        """The options this dataset was built with (part of its result and cache keys)."""
         return {}
+
+    def storage_options(self) -> dict[str, Any]:
+        """The options that change the files on disk (they name the data directory); options
+        that only choose a protocol leave them alone, so protocols share one download."""
+        return self.options()
+
+    def report(self, data_dir: Path) -> list[str]:
+        """Findings about the prepared data worth a user's attention (leaked clips, skipped
+        files), one line each; ``bench prepare`` prints them."""
+        return []
 
     @abc.abstractmethod
     def prepare(self, data_dir: Path) -> None:

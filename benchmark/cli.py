@@ -78,8 +78,11 @@ def _prepared_dataset(args: argparse.Namespace, manager: Any) -> Any:
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     dataset = _prepared_dataset(args, _manager())
+    print(f"protocol {dataset.plugin.protocol_name}:")
     for role, split in dataset.plugin.protocol.items():
-        print(f"{role:<10} {split:<12} {len(dataset.split(role))} clips")
+        print(f"  {role:<10} {split:<24} {len(dataset.split(role))} clips")
+    for line in dataset.plugin.report(dataset.data_dir):
+        print(line)
     print(f"ready: {dataset.data_dir}")
     return 0
 
@@ -164,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     overrides(p)
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("prepare", help="download / generate and verify a dataset")
+    p = sub.add_parser("prepare", help="download / generate and verify a dataset; report leaked or missing clips")
     dataset_options(p)
     p.set_defaults(func=cmd_prepare)
 

@@ -72,6 +72,13 @@ class _Features:
             text = caption_embeddings(self.text_name, self.frozen_text, dataset_key, split, self.cache_root)
         return ClipInputs(audio, split.captions, text)
 
+    def role_inputs(self, storage_key: str, parts: list[Any]) -> Any:
+        """Inputs of a protocol role: each split cached on its own, then read as one, so a
+        union such as ``development+validation`` reuses the splits' features."""
+        from benchmark.model import ClipInputs
+
+        return ClipInputs.concatenate([self.inputs(storage_key, part) for part in parts])
+
 
 def _train(
     config: dict[str, Any], manager: Any, model: Any, train: Any, validation: Any, captions: dict[str, list[list[str]]],
@@ -109,9 +116,9 @@ def _pretrain(
         log(f"preparing pre-training dataset {dataset.key}")
         dataset.plugin.prepare(dataset.data_dir)
         for role in parts:
-            split = dataset.split(role)
-            parts[role].append(features.inputs(dataset.key, split))
-            captions[role].extend(list(c) for c in split.captions)
+            splits = dataset.parts(role)
+            parts[role].append(features.role_inputs(dataset.storage_key, splits))
+            captions[role].extend(list(c) for split in splits for c in split.captions)
     train = ClipInputs.concatenate(parts["train"], equal_frequency=True)
     validation = ClipInputs.concatenate(parts["validation"])
     key = "+".join(d.key for d in datasets)
@@ -131,7 +138,7 @@ def _pretrain(
 def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
     """Execute one run and write its result file; return the file and its contents."""
     from benchmark.config import resolve_system
-    from benchmark.data import open_dataset
+    from benchmark.data import Split, open_dataset
     from benchmark.plugins import get_plugin_manager
     from benchmark.results import SCHEMA, environment, result_path, run_dir
 
@@ -161,7 +168,10 @@ def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
     log(f"preparing dataset {dataset.key} in {dataset.data_dir}")
     tick = time.perf_counter()
     dataset.plugin.prepare(dataset.data_dir)
-    splits = {role: dataset.split(role) for role in ("train", "validation", "test")}
+    parts = {role: dataset.parts(role) for role in ("train", "validation", "test")}
+    splits = {role: Split.union(parts[role]) for role in parts}
+    for line in dataset.plugin.report(dataset.data_dir):
+        log(line)
     timings["prepare"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
@@ -172,7 +182,7 @@ def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
     trainable = bool(text_spec.pop("trainable", False))
     text_encoder = manager.create("text_encoders", text_spec, "system 'text_encoder'", trainable=trainable)
     features = _Features(experts, text_spec["name"], None if trainable else text_encoder, cache_root)
-    inputs = {role: features.inputs(dataset.key, split) for role, split in splits.items()}
+    inputs = {role: features.role_inputs(dataset.storage_key, parts[role]) for role in parts}
     timings["features"] = time.perf_counter() - tick
 
     torch.manual_seed(options.seed)
@@ -203,7 +213,7 @@ def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
         "dataset": dataset.key,
         "dataset_name": dataset.name,
         "dataset_options": dataset.plugin.options(),
-        "protocol": dict(dataset.plugin.protocol),
+        "protocol": {"name": dataset.plugin.protocol_name, **dataset.plugin.protocol},
         "seed": options.seed,
         "config": config,
         "overrides": list(options.overrides),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,10 +96,14 @@ class Trainer:
         )
 
     # -- one step ----------------------------------------------------------------------
-    def _similarity(self, data: ClipInputs, indices: np.ndarray) -> torch.Tensor:
+    def _batch(self, data: ClipInputs, indices: np.ndarray) -> tuple[Any, Any]:
+        """The model's inputs for ``indices``: padded expert frames and captions, on the device."""
+        return data.audio_batch(indices, self.device), data.text_batch(indices, self.per_clip, self.device)
+
+    def _similarity(self, batch: tuple[Any, Any], n: int) -> torch.Tensor:
         with torch.autocast("cuda", dtype=torch.float16) if self.autocast else contextlib.nullcontext():
-            sim = self.model(data.audio_batch(indices, self.device), data.text_batch(indices, self.per_clip, self.device))
-        return sim.float().view(len(indices), len(indices), self.per_clip)
+            sim = self.model(*batch)
+        return sim.float().view(n, n, self.per_clip)
 
     def _loss(self, sim: torch.Tensor, indices: np.ndarray, split: str) -> torch.Tensor:
         return self.loss(LossInput(sim, torch.as_tensor(indices, device=self.device), split))
@@ -116,7 +121,7 @@ class Trainer:
             indices = np.arange(start, min(start + size, n))
             if len(indices) < 2:
                 break
-            sim = self._similarity(self.val_data, indices)
+            sim = self._similarity(self._batch(self.val_data, indices), len(indices))
             m1, m2 = batch_accuracy(sim.mean(-1))
             for key, value in (("val_loss", self._loss(sim, indices, "validation").item()), ("m1", m1), ("m2", m2)):
                 totals[key] += value * len(indices)
@@ -188,10 +193,14 @@ class Trainer:
                 torch.manual_seed(self.seed * 100_003 + epoch)
                 self.model.train()
                 self.loss.train()
-                train_loss = 0.0
+                train_loss = waiting = 0.0
+                started = time.perf_counter()
                 for step in range(steps):
+                    tick = time.perf_counter()
                     indices = rng.choice(n, size=self.batch_size, replace=False, p=self.train_data.sampling_weights)
-                    loss = self._loss(self._similarity(self.train_data, indices), indices, "train")
+                    batch = self._batch(self.train_data, indices)
+                    waiting += time.perf_counter() - tick
+                    loss = self._loss(self._similarity(batch, len(indices)), indices, "train")
                     if not math.isfinite(loss.item()):
                         raise BenchError(
                             f"loss became {loss.item()} at epoch {epoch}, step {step + 1}; stopped. "
@@ -202,7 +211,9 @@ class Trainer:
                     self.scaler.step(self.optimiser)
                     self.scaler.update()
                     train_loss += loss.item() / steps
-                metrics = {"epoch": epoch, "train_loss": train_loss, **self.validate()}
+                # Share of the training steps spent assembling batches (the data loader).
+                data_share = waiting / max(time.perf_counter() - started, 1e-9)
+                metrics = {"epoch": epoch, "train_loss": train_loss, **self.validate(), "data_share": data_share}
                 state.history.append(metrics)
                 state.epoch = epoch
                 self._update_best(state, epoch, metrics)

@@ -10,3 +10,23 @@ def register_datasets(register):
         "bench_plugins.datasets.synthetic:Synthetic",
         description="Embedded generated clips with 5 captions each, in Clotho's layout (no download)",
     )
+    register(
+        "clotho_v1",
+        "bench_plugins.datasets.clotho:ClothoV1",
+        description="Clotho v1 (Zenodo 3490684): development with a seeded 20% validation holdout, evaluation",
+    )
+    register(
+        "clotho_v2",
+        "bench_plugins.datasets.clotho:ClothoV2",
+        description="Clotho v2.1 (Zenodo 4783391; -D release=2 for v2): development, validation, evaluation",
+    )
+    register(
+        "audiocaps",
+        "bench_plugins.datasets.audiocaps:AudioCaps",
+        description="AudioCaps captions (official CSVs) with audio you provide (-D audio_dir=DIR)",
+    )
+    register(
+        "hf",
+        "bench_plugins.datasets.hf:HuggingFace",
+        description="Any Hugging Face dataset with audio and caption columns (-D path=NAME_OR_DIR)",
+    )

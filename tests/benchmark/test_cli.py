@@ -1,6 +1,7 @@
 """End to end through the `bench` CLI on a small synthetic set, plus its error paths."""
 
 import json
+import re
 
 import pytest
 
@@ -39,7 +40,7 @@ def test_a_run_writes_one_complete_result(trained):
     assert result["config"]["cpu_overrides_applied"] is True
     assert result["config"]["schedule"]["epochs"] == 10  # the resolved config, overrides included
     assert result["batch_size_used"] == 64 and result["n_test_captions"] == 5 * 40
-    assert result["protocol"] == {"train": "development", "validation": "validation", "test": "evaluation"}
+    assert result["protocol"] == {"name": "standard", "train": "development", "validation": "validation", "test": "evaluation"}
     assert result["environment"]["packages"]["torch"]
     assert result["checkpoint"]["selected_by"] == "val_loss"
     assert set(result["timings_s"]) >= {"prepare", "features", "train", "evaluate", "total"}
@@ -96,7 +97,8 @@ def test_list_show_and_prepare(capsys):
     assert bench("show", "ranking", "--set", "loss.margin=0.5") == 0
     assert "margin: 0.5" in capsys.readouterr().out
     assert bench("prepare", "--dataset", "synthetic", *dataset_args(TINY)) == 0
-    assert "evaluation   8 clips" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "protocol standard:" in out and re.search(r"test +evaluation +8 clips", out)
 
 
 @pytest.mark.parametrize(

@@ -3,43 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
-import threading
-from pathlib import Path
 
 import pytest
 
 from benchmark.errors import BenchError
 from benchmark.weights import WeightFile, fetch, load_checkpoint, verify
+from tests.httpserver import RangeHandler, serve
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
-
-
-class RangeHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves the fixture directory; honours ``Range: bytes=N-`` like GitHub and Zenodo do."""
-
-    requests: list[str] = []
-
-    def log_message(self, *args):  # keep test output clean
-        pass
-
-    def do_GET(self):
-        RangeHandler.requests.append(f"{self.path} {self.headers.get('Range', '')}".strip())
-        path = Path(self.translate_path(self.path))
-        if not path.is_file():
-            self.send_error(404)
-            return
-        data = path.read_bytes()
-        start = 0
-        if self.headers.get("Range", "").startswith("bytes="):
-            start = int(self.headers["Range"][6:].split("-")[0])
-            if start >= len(data):
-                self.send_error(416)
-                return
-        self.send_response(206 if start else 200)
-        self.send_header("Content-Length", str(len(data) - start))
-        self.end_headers()
-        self.wfile.write(data[start:])
 
 
 @pytest.fixture
@@ -48,16 +19,11 @@ def server(tmp_path, monkeypatch):
     root.mkdir()
     (root / "model.pth").write_bytes(PAYLOAD)
     (root / "truncated.pth").write_bytes(PAYLOAD[:1000])
-    handler = lambda *a, **k: RangeHandler(*a, directory=str(root), **k)  # noqa: E731
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("BENCH_OFFLINE", raising=False)
     monkeypatch.setenv("BENCH_WEIGHTS_DIR", str(tmp_path / "weights"))
-    RangeHandler.requests = []
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with serve(root) as url:
+        yield url
 
 
 def sha(data: bytes) -> str:

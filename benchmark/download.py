@@ -1,0 +1,184 @@
+"""Verified downloads: a published file is fetched once, checked against its checksum, and
+moved into place atomically; a wrong or truncated file is never used.
+
+Weight files (:mod:`benchmark.weights`) and dataset files (the dataset plugins) share this
+module. :func:`fetch` reuses a file already at its target after verifying it; otherwise it
+downloads into ``<target>.part``, resuming a partial download with an HTTP ``Range``
+request, and renames the file into place only once its checksum matches. A verified file
+gets a small ``<name>.verified`` record (its size, mtime and digests), so later runs do
+not hash gigabytes again.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmark.errors import BenchError
+from benchmark.io import write_json
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One downloadable file. ``sha256``/``md5`` are the published checksums; where upstream
+    publishes only a prefix (torch.hub file names carry the first hex digits of the
+    SHA-256), ``sha256_prefix`` holds it. With none of the three, the SHA-256 of the first
+    verified copy is recorded and every later use is checked against it."""
+
+    name: str
+    url: str
+    sha256: str | None = None
+    md5: str | None = None
+    sha256_prefix: str | None = None
+
+    def expected(self) -> str:
+        """The checksum in words, for messages."""
+        if self.sha256:
+            return f"sha256 {self.sha256}"
+        if self.md5:
+            return f"md5 {self.md5}"
+        if self.sha256_prefix:
+            return f"sha256 starting {self.sha256_prefix}"
+        return "no published checksum (sha256 recorded on first use)"
+
+
+def offline() -> bool:
+    """True when downloads must not be tried (``BENCH_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``)."""
+    return any(os.environ.get(v, "").strip().lower() in {"1", "true", "yes"} for v in ("BENCH_OFFLINE", "HF_HUB_OFFLINE"))
+
+
+def digests(path: Path) -> dict[str, str]:
+    """SHA-256 and MD5 of a file, read once."""
+    sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+            md5.update(block)
+    return {"sha256": sha.hexdigest(), "md5": md5.hexdigest()}
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, computed once per content stamp (size, mtime) in this process:
+    cache keys ask for it once per split."""
+    stat = Path(path).stat()
+    return _sha256_of(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    return digests(Path(path))["sha256"]
+
+
+def record_path(path: Path) -> Path:
+    """Where the verdict of :func:`verify` on ``path`` is kept."""
+    return path.with_name(path.name + ".verified")
+
+
+def _stamp(path: Path) -> dict[str, int]:
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def verify(file: RemoteFile, path: Path) -> None:
+    """Raise unless ``path`` matches ``file``'s checksum; cache the verdict beside the file.
+
+    A cached verdict is trusted only while the file's size and mtime are unchanged.
+    """
+    record_file = record_path(path)
+    try:
+        record = json.loads(record_file.read_text())
+    except (OSError, ValueError):
+        record = {}
+    if record.get("stamp") == _stamp(path) and record.get("expected") == file.expected():
+        return
+    found = digests(path)
+    recorded = record.get("sha256") if not (file.sha256 or file.md5 or file.sha256_prefix) else None
+    ok = (
+        (file.sha256 is None or found["sha256"] == file.sha256)
+        and (file.md5 is None or found["md5"] == file.md5)
+        and (file.sha256_prefix is None or found["sha256"].startswith(file.sha256_prefix))
+        and (recorded is None or found["sha256"] == recorded)
+    )
+    if not ok:
+        want = file.expected() if recorded is None else f"sha256 {recorded} (recorded at first use)"
+        raise BenchError(
+            f"file {path} fails its checksum (expected {want}, got sha256 {found['sha256']}, "
+            f"md5 {found['md5']}): it is truncated or not the published file; delete it and download "
+            f"it again from {file.url}"
+        )
+    write_json(record_file, {"expected": file.expected(), "stamp": _stamp(path), **found})
+
+
+def _download(file: RemoteFile, target: Path, url: str) -> None:
+    """Fetch ``url`` into ``target``, resuming ``target.part``; verify before moving into place."""
+    from tqdm.auto import tqdm
+
+    part = target.with_name(target.name + ".part")
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=60)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # the partial file is already complete
+            response = None
+        else:
+            raise
+    if response is not None:
+        with response:
+            if have and response.status != 206:  # the server ignored the range: start over
+                have = 0
+            total = response.headers.get("Content-Length")
+            total = int(total) + have if total is not None else None
+            with open(part, "ab" if have else "wb") as out, tqdm(
+                total=total, initial=have, unit="B", unit_scale=True, desc=f"downloading {file.name}",
+                leave=False, disable=None,
+            ) as bar:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    out.write(block)
+                    bar.update(len(block))
+    try:
+        verify(file, part)
+    except BenchError as exc:
+        part.unlink(missing_ok=True)
+        record_path(part).unlink(missing_ok=True)
+        raise BenchError(f"download of {file.name} from {url} failed verification and was deleted: {exc}") from None
+    os.replace(record_path(part), record_path(target))
+    os.replace(part, target)
+
+
+def mirror_url(variable: str, path: str) -> str | None:
+    """``$variable/path`` when the environment variable ``variable`` names a mirror (a base
+    URL), else None: the official URL is used."""
+    mirror = os.environ.get(variable)
+    return f"{mirror.rstrip('/')}/{path}" if mirror else None
+
+
+def fetch(
+    file: RemoteFile, target: Path, *, url: str | None = None, needed_by: str, what: str = "file", hint: str = ""
+) -> Path:
+    """The verified file at ``target``, downloaded from ``url`` (default ``file.url``) if absent.
+
+    ``needed_by`` names who asked (``expert 'panns'``, ``dataset 'clotho_v2'``), ``what`` the
+    kind of file, and ``hint`` is appended to the instructions for getting the file by hand; both go into the
+    one-line error raised offline or when the download fails.
+    """
+    if target.exists():
+        verify(file, target)
+        return target
+    url = url or file.url
+    where = f"download it from {file.url} ({file.expected()}) and put it at {target}{hint}"
+    if offline():
+        raise BenchError(f"{needed_by} needs the {what} {file.name}, which is not in {target.parent}; {where}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _download(file, target, url)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise BenchError(f"{needed_by} could not download {file.name} from {url} ({reason}); {where}") from None
+    return target

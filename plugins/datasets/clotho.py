@@ -1,0 +1,256 @@
+"""Clotho v1, v2 and v2.1 (Drossos et al., 2020), from their official Zenodo records.
+
+Each split is three published files: ``clotho_audio_<split>.7z`` (the WAV files, under a
+``<split>/`` folder), ``clotho_captions_<split>.csv`` (``file_name,caption_1..caption_5``,
+UTF-8) and ``clotho_metadata_<split>.csv`` (Freesound ``sound_id`` and more, ISO-8859-1).
+Every file is checked against the md5 Zenodo publishes. After preparation the data
+directory is in Clotho's own layout (``<split>/`` audio plus the CSVs), read by
+:mod:`benchmark.data`.
+
+Splits go by Clotho's names: development, validation, evaluation. DCASE challenge papers
+often call the evaluation split "test"; ``test`` is accepted and means Clotho's
+*evaluation* split (whose captions are public), never the DCASE challenge's captionless
+test audio.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.data import ClothoLayoutDataset, Split
+from benchmark.download import RemoteFile, fetch, mirror_url
+from benchmark.errors import BenchError, unknown_name
+from benchmark.io import stable_hash, write_json
+
+ZENODO = "https://zenodo.org/record/{record}/files/{name}?download=1"
+EXTRACTED = ".extracted.json"  # written into a split's audio folder once extraction is complete
+
+
+@dataclass(frozen=True)
+class Release:
+    """One published version: its Zenodo record, splits and the md5 of every file."""
+
+    version: str
+    record: int
+    md5: dict[str, str]
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return tuple(n[len("clotho_captions_") : -4] for n in self.md5 if n.startswith("clotho_captions_"))
+
+    def file(self, name: str) -> RemoteFile:
+        return RemoteFile(name, ZENODO.format(record=self.record, name=name), md5=self.md5[name])
+
+
+# The evaluation split is the same three files in every release.
+_EVALUATION = {
+    "clotho_audio_evaluation.7z": "4569624ccadf96223f19cb59fe4f849f",
+    "clotho_captions_evaluation.csv": "1b16b9e57cf7bdb7f13a13802aeb57e2",
+    "clotho_metadata_evaluation.csv": "13946f054d4e1bf48079813aac61bf77",
+}
+RELEASES = {
+    "1": Release("1", 3490684, {
+        "clotho_audio_development.7z": "e3ce88561b317cc3825e8c861cae1ec6",
+        "clotho_captions_development.csv": "dd568352389f413d832add5cf604529f",
+        "clotho_metadata_development.csv": "582c18ee47cebdbe33dce1feeab53a56",
+        **_EVALUATION,
+    }),
+    "2": Release("2", 4743815, {
+        "clotho_audio_development.7z": "eda144a5e05a60e6d2e37a65fc4720a9",
+        "clotho_captions_development.csv": "800633304e73d3daed364a2ba6069827",
+        "clotho_metadata_development.csv": "5fdc51b4c4f3468ff7d251ea563588c9",
+        "clotho_audio_validation.7z": "0475bfa5793e80f748d32525018ebada",
+        "clotho_captions_validation.csv": "3109c353138a089c7ba724f27d71595d",
+        "clotho_metadata_validation.csv": "f69cfacebcd47c4d8d30d968f9865475",
+        **_EVALUATION,
+    }),
+    # v2.1 replaced audio files that were corrupted in v2.
+    "2.1": Release("2.1", 4783391, {
+        "clotho_audio_development.7z": "c8b05bc7acdb13895bb3c6a29608667e",
+        "clotho_captions_development.csv": "d4090b39ce9f2491908eebf4d5b09bae",
+        "clotho_metadata_development.csv": "170d20935ecfdf161ce1bb154118cda5",
+        "clotho_audio_validation.7z": "7dba730be08bada48bd15dc4e668df59",
+        "clotho_captions_validation.csv": "5879e023032b22a2c930aaa0528bead4",
+        "clotho_metadata_validation.csv": "2e010427c56b1ce6008b0f03f41048ce",
+        **_EVALUATION,
+    }),
+}
+
+#: DCASE's name for Clotho's evaluation split.
+ALIASES = {"test": "evaluation"}
+
+
+def metadata_csv(data_dir: Path, split: str) -> Path:
+    return data_dir / f"clotho_metadata_{split}.csv"
+
+
+def read_sound_ids(path: Path) -> dict[str, str]:
+    """``file_name → Freesound sound_id`` from a Clotho metadata CSV (ISO-8859-1)."""
+    with path.open(newline="", encoding="iso-8859-1") as handle:
+        rows = list(csv.reader(handle))
+    header = [h.strip().lstrip("\ufeff").replace("ï»¿", "") for h in rows[0]] if rows else []
+    if "file_name" not in header or "sound_id" not in header:
+        raise BenchError(f"{path}: expected columns file_name and sound_id; found {','.join(header) or 'nothing'}")
+    name, sound = header.index("file_name"), header.index("sound_id")
+    return {row[name].strip(): row[sound].strip() for row in rows[1:] if len(row) > max(name, sound)}
+
+
+class Clotho(ClothoLayoutDataset):
+    """The files of one Clotho release, downloaded, verified and extracted on demand."""
+
+    release: Release
+
+    def __init__(self, keep_archives: bool = False) -> None:
+        self.keep_archives = bool(keep_archives)
+
+    def storage_options(self) -> dict[str, Any]:
+        return {"release": self.release.version}
+
+    # -- preparation ---------------------------------------------------------------------
+    def _fetch(self, name: str, target: Path) -> Path:
+        return fetch(
+            self.release.file(name),
+            target,
+            url=mirror_url("BENCH_DATA_MIRROR", f"clotho_v{self.release.version}/{name}"),
+            needed_by=f"dataset Clotho v{self.release.version}",
+            hint=" (files you downloaded yourself are used once they are there)",
+        )
+
+    def prepare(self, data_dir: Path) -> None:
+        """Download what is missing, verify every file (cached by size and mtime), extract
+        each audio archive once. Re-running on a prepared directory only re-checks."""
+        for split in self.release.splits:
+            for name in (f"clotho_captions_{split}.csv", f"clotho_metadata_{split}.csv"):
+                self._fetch(name, data_dir / name)
+            self._extract_audio(data_dir, split)
+
+    def _extract_audio(self, data_dir: Path, split: str) -> None:
+        from benchmark.archive import extract
+
+        name = f"clotho_audio_{split}.7z"
+        audio_dir = data_dir / split
+        stamp = {"archive": name, "md5": self.release.md5[name]}
+        marker = audio_dir / EXTRACTED
+        if marker.is_file() and json.loads(marker.read_text()) == stamp:
+            return
+        archive = self._fetch(name, data_dir / "archives" / name)
+        unpacked = extract(archive, data_dir / f".{split}.unpacked")
+        entries = list(unpacked.iterdir())
+        root = entries[0] if len(entries) == 1 and entries[0].is_dir() else unpacked  # the archive's <split>/ folder
+        shutil.rmtree(audio_dir, ignore_errors=True)
+        os.replace(root, audio_dir)
+        shutil.rmtree(unpacked, ignore_errors=True)
+        write_json(marker, stamp)  # last: an interrupted extraction is redone
+        if not self.keep_archives:
+            archive.unlink()
+
+    # -- splits --------------------------------------------------------------------------
+    def load_split(self, data_dir: Path, split: str) -> Split:
+        split = ALIASES.get(split, split)
+        if split not in self.release.splits:
+            raise unknown_name(f"Clotho v{self.release.version} split", split, self.release.splits)
+        return super().load_split(data_dir, split)
+
+    def report(self, data_dir: Path) -> list[str]:
+        """Clips whose Freesound sound appears in more than one split (a known Clotho
+        problem); the official splits are left as they are. The full list goes to
+        ``leakage.json`` in the data directory."""
+        splits_of: dict[str, set[str]] = defaultdict(set)
+        clips_of: dict[str, list[str]] = defaultdict(list)
+        for split in self.release.splits:
+            for file_name, sound_id in read_sound_ids(metadata_csv(data_dir, split)).items():
+                splits_of[sound_id].add(split)
+                clips_of[sound_id].append(f"{split}/{file_name}")
+        leaked = {s: clips_of[s] for s in sorted(splits_of) if len(splits_of[s]) > 1}
+        write_json(data_dir / "leakage.json", leaked)
+        if not leaked:
+            return ["leakage check: no Freesound sound appears in more than one split"]
+        pairs = defaultdict(int)
+        for sound in leaked:
+            pairs[" & ".join(sorted(splits_of[sound]))] += 1
+        where = ", ".join(f"{n} in {p}" for p, n in sorted(pairs.items()))
+        return [
+            f"leakage check: {len(leaked)} Freesound sounds have clips in more than one split ({where}); "
+            f"the official splits are kept as published, list in {data_dir / 'leakage.json'}"
+        ]
+
+
+class ClothoV2(Clotho):
+    """Clotho v2.1 by default (``release: "2"`` selects v2). Protocols: ``standard`` trains on
+    development, validates on validation, tests on evaluation; ``report`` (the reference
+    report's) trains on development + validation and validates and tests on evaluation. A
+    mapping ``{train: …, validation: …, test: …}`` of split names (``a+b`` for a union) sets
+    any other protocol."""
+
+    PROTOCOLS = {
+        "standard": {"train": "development", "validation": "validation", "test": "evaluation"},
+        "report": {"train": "development+validation", "validation": "evaluation", "test": "evaluation"},
+    }
+
+    def __init__(self, release: str = "2.1", protocol: str | dict[str, str] = "standard", keep_archives: bool = False) -> None:
+        super().__init__(keep_archives)
+        release = str(release).removeprefix("v")
+        if release not in ("2", "2.1"):
+            raise unknown_name("dataset 'clotho_v2' release", release, ("2", "2.1"))
+        self.release = RELEASES[release]
+        if isinstance(protocol, dict):
+            roles = {"train", "validation", "test"}
+            if set(protocol) != roles:
+                raise BenchError(f"dataset 'clotho_v2': a protocol mapping needs exactly the roles {', '.join(sorted(roles))}")
+            self.protocol = {
+                role: "+".join(ALIASES.get(s.strip(), s.strip()) for s in str(splits).split("+"))
+                for role, splits in protocol.items()
+            }
+            for names in self.protocol.values():
+                for name in names.split("+"):
+                    if name not in self.release.splits:
+                        raise unknown_name("Clotho split", name, (*self.release.splits, *ALIASES))
+            self.protocol_name = f"custom-{stable_hash(self.protocol, 6)}"
+        elif protocol in self.PROTOCOLS:
+            self.protocol = dict(self.PROTOCOLS[protocol])
+            self.protocol_name = protocol
+        else:
+            raise unknown_name("dataset 'clotho_v2' protocol", str(protocol), tuple(self.PROTOCOLS))
+        self._protocol_option = protocol
+
+    def options(self) -> dict[str, Any]:
+        return {"release": self.release.version, "protocol": self._protocol_option}
+
+
+class ClothoV1(Clotho):
+    """Clotho v1: development (2,893 clips) and evaluation (1,045). It has no validation
+    split; as in the reference report, a random ``validation_share`` of development,
+    drawn with ``validation_seed``, validates and the rest trains."""
+
+    protocol_name = "holdout"
+    protocol = {"train": "development-train", "validation": "development-validation", "test": "evaluation"}
+
+    def __init__(self, validation_share: float = 0.2, validation_seed: int = 0, keep_archives: bool = False) -> None:
+        super().__init__(keep_archives)
+        self.release = RELEASES["1"]
+        if not 0.0 < float(validation_share) < 1.0:
+            raise BenchError(f"dataset 'clotho_v1': validation_share must be between 0 and 1, got {validation_share}")
+        self.validation_share, self.validation_seed = float(validation_share), int(validation_seed)
+
+    def options(self) -> dict[str, Any]:
+        return {"validation_share": self.validation_share, "validation_seed": self.validation_seed}
+
+    def load_split(self, data_dir: Path, split: str) -> Split:
+        if split not in ("development-train", "development-validation"):
+            return super().load_split(data_dir, split)
+        development = super().load_split(data_dir, "development")
+        order = np.random.default_rng(self.validation_seed).permutation(len(development))
+        held_out = np.sort(order[: round(self.validation_share * len(development))])
+        if split == "development-validation":
+            return development.subset(split, held_out.tolist())
+        return development.subset(split, np.setdiff1d(np.arange(len(development)), held_out).tolist())
+

@@ -1,0 +1,69 @@
+"""Fixture releases laid out exactly like the official ones: the same file names, CSV
+columns and encodings (UTF-8 captions, ISO-8859-1 metadata) and 7z audio archives holding
+a ``<split>/`` folder, with tiny WAV files in place of the real recordings."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+
+def write_wav(path: Path, seconds: float = 0.05, rate: int = 44100, seed: int = 0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    audio = 0.1 * np.random.default_rng(seed).standard_normal(max(int(seconds * rate), 1))
+    soundfile.write(str(path), audio.astype(np.float32), rate, subtype="PCM_16")
+
+
+def clip_name(split: str, index: int) -> str:
+    # Real Clotho names have spaces, commas and capitals.
+    return f"{split.title()} recording, take {index:04d}.wav"
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def build_clotho_release(root: Path, sizes: dict[str, int], leaked: int = 2, seconds: float = 0.05) -> dict[str, str]:
+    """Write a release's files into ``root``; return ``file name → md5``. The last
+    ``leaked`` clips of every split after the first reuse Freesound sound ids of the first
+    split, as happens in Clotho."""
+    import py7zr
+
+    root.mkdir(parents=True, exist_ok=True)
+    work = root / ".work"
+    checksums = {}
+    first = next(iter(sizes))
+    for s, (split, size) in enumerate(sizes.items()):
+        names = [clip_name(split, i) for i in range(size)]
+        for i, name in enumerate(names):
+            write_wav(work / split / name, seconds, seed=1000 * s + i)
+        archive = root / f"clotho_audio_{split}.7z"
+        with py7zr.SevenZipFile(archive, "w") as z:
+            z.write(work / split, split)
+            for name in names:
+                z.write(work / split / name, f"{split}/{name}")
+        captions = root / f"clotho_captions_{split}.csv"
+        with captions.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["file_name", *[f"caption_{k}" for k in range(1, 6)]])
+            for i, name in enumerate(names):
+                writer.writerow([name, *[f"A {split} sound, number {i}, heard in take {k}." for k in range(1, 6)]])
+        metadata = root / f"clotho_metadata_{split}.csv"
+        with metadata.open("w", newline="", encoding="iso-8859-1") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["file_name", "keywords", "sound_id", "sound_link", "start_end_samples", "manufacturer", "license"])
+            for i, name in enumerate(names):
+                sound = 10_000 * (s + 1) + i
+                if split != first and i >= size - leaked:  # the same Freesound sound as a clip of the first split
+                    sound = 10_000 + (s - 1) * leaked + i - (size - leaked)
+                writer.writerow([name, "café;rue;pluie", sound, f"https://freesound.org/s/{sound}", "[0, 100]", "user", "CC BY"])
+        for path in (archive, captions, metadata):
+            checksums[path.name] = md5(path)
+    import shutil
+
+    shutil.rmtree(work)
+    return checksums

@@ -108,7 +108,13 @@ def register_datasets(register: Register) -> None:
     Target: a class called with the dataset options (``--dataset-option key=value``) as
     keyword arguments, returning a :class:`benchmark.api.Dataset`: it prepares its files
     under a data directory (download, verify, generate) and lists its splits as
-    audio files with captions.
+    audio files with captions. Its ``protocol`` maps the roles train, validation and test
+    to split names (``a+b`` for a union) and ``protocol_name`` names it in results;
+    ``storage_options()`` are the options that change the files on disk (they name the
+    data directory and the feature caches), and ``report(data_dir)`` returns lines for
+    ``bench prepare`` to print (leaked or missing clips). Downloads should go through
+    :func:`benchmark.download.fetch` (verified, resumable, atomic, offline-aware) and
+    archives through :func:`benchmark.archive.extract` (members outside the target refused).
     """
 
 

@@ -81,10 +81,12 @@ def render(results_dir: Path) -> str:
             body.append([system, experts, *marked, len(seeds), example.get("batch_size_used", "")])
         chance = rows[0][4].get("chance", {})
         parts.append(f"## {dataset}\n")
-        test_split = rows[0][4].get("protocol", {}).get("test", "test")
-        n_clips = rows[0][4].get("n_clips", {}).get("test")
+        protocol = rows[0][4].get("protocol", {})
+        n_clips = rows[0][4].get("n_clips", {})
         parts.append(
-            f"Test split: `{test_split}` ({n_clips} clips). Chance: "
+            f"Protocol `{protocol.get('name', 'standard')}`: trained on `{protocol.get('train', '?')}` "
+            f"({n_clips.get('train')} clips), checkpoint selected on `{protocol.get('validation', '?')}`, "
+            f"tested on `{protocol.get('test', 'test')}` ({n_clips.get('test')} clips). Chance: "
             + ", ".join(f"{c} {chance[c]:.3f}" for c in COLUMNS if c in chance)
             + ".\n"
         )

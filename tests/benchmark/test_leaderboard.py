@@ -16,7 +16,8 @@ def fake_result(results, dataset, system, seed, map10, r10):
             "schema": SCHEMA, "system": system, "dataset": dataset, "seed": seed,
             "metrics": {"text_to_audio": metrics}, "batch_size_used": 64,
             "chance": {"R@1": 0.01, "R@5": 0.05, "R@10": 0.1, "mAP@10": 0.03},
-            "protocol": {"test": "evaluation"}, "n_clips": {"test": 100},
+            "protocol": {"name": "report", "train": "development+validation", "validation": "evaluation", "test": "evaluation"},
+            "n_clips": {"train": 4884, "test": 100},
         },
     )
 
@@ -36,6 +37,7 @@ def test_a_table_per_dataset_mean_std_seeds_and_best_marked(tmp_path):
     assert "**0.600 ± 0.000**" in weak_row  # weak has the best R@10
     assert clotho.index("`good`") < clotho.index("`weak`")  # sorted by mAP@10
     assert "Chance: R@1 0.010" in clotho
+    assert "Protocol `report`: trained on `development+validation` (4884 clips), checkpoint selected on `evaluation`" in clotho
 
 
 def test_writes_the_file_and_refuses_empty_or_foreign_results(tmp_path):

@@ -63,6 +63,7 @@ def test_training_improves_validation_and_keeps_the_selected_checkpoint(tmp_path
     assert losses[-1] < losses[0]
     assert selected.monitor == "val_loss" and selected.value == min(losses)
     assert selected.path.is_file() and (tmp_path / "run" / "last.pt").is_file()
+    assert all(0.0 < h["data_share"] < 1.0 for h in trainer.history)  # time waiting on batches, recorded
 
 
 def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):

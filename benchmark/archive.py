@@ -68,7 +68,7 @@ def extract(archive: Path, target: Path) -> Path:
     """Extract ``archive`` into the directory ``target`` (created; must not exist yet)."""
     try:
         members = _members(archive)
-    except BenchError:
+    except BenchError:  # an unknown archive type
         raise
     except Exception as exc:  # each library has its own corrupt-archive errors
         raise BenchError(f"cannot read archive {archive} ({exc}); it is truncated or corrupt: delete it and download it again") from None
@@ -89,8 +89,6 @@ def extract(archive: Path, target: Path) -> Path:
         else:
             with tarfile.open(archive) as t:
                 t.extractall(staging, filter="data")
-    except BenchError:
-        raise
     except Exception as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise BenchError(f"extracting {archive} failed ({exc}); it is truncated or corrupt: delete it and download it again") from None

@@ -143,7 +143,9 @@ class Clotho(ClothoLayoutDataset):
         if marker.is_file() and json.loads(marker.read_text()) == stamp:
             return
         archive = self._fetch(name, data_dir / "archives" / name)
-        unpacked = extract(archive, data_dir / f".{split}.unpacked")
+        unpacked = data_dir / f".{split}.unpacked"
+        shutil.rmtree(unpacked, ignore_errors=True)  # left by an interrupted run
+        extract(archive, unpacked)
         entries = list(unpacked.iterdir())
         root = entries[0] if len(entries) == 1 and entries[0].is_dir() else unpacked  # the archive's <split>/ folder
         shutil.rmtree(audio_dir, ignore_errors=True)

@@ -1,7 +1,8 @@
 """Any Hugging Face ``datasets`` dataset with an audio column and caption columns.
 
-``path`` is a hub name (``org/name``, downloaded by ``datasets``, cached in its own cache)
-or a directory written by ``save_to_disk``. Preparation writes each split of the protocol
+``path`` is a hub name (``org/name``, downloaded by ``datasets``, cached in its own cache),
+a directory written by ``save_to_disk``, or a directory of data files laid out as on the
+hub (``train.parquet``, …). Preparation writes each split of the protocol
 in Clotho's layout (audio files plus a captions CSV) under the data directory, so the
 experts read it like any other dataset. Audio is copied as stored (encoded bytes), never
 decoded by ``datasets``: bench reads it with soundfile like every other file.
@@ -60,11 +61,14 @@ class HuggingFace(ClothoLayoutDataset):
         if not self.path:
             raise BenchError("dataset 'hf' needs -D path=<hub name or save_to_disk directory>")
         local = Path(self.path).expanduser()
-        if local.is_dir():
+        if (local / "dataset_dict.json").is_file() or (local / "state.json").is_file():
+            return datasets.load_from_disk(str(local))
+        if local.is_dir():  # data files (parquet, …) laid out as on the hub
             try:
-                return datasets.load_from_disk(str(local))
-            except FileNotFoundError as exc:
-                raise BenchError(f"dataset 'hf': {local} is not a directory written by save_to_disk ({exc})") from None
+                return datasets.load_dataset(str(local), self.name)
+            except Exception as exc:
+                raise BenchError(f"dataset 'hf': cannot load {local} ({exc}); expected a save_to_disk directory "
+                                 "or data files such as train.parquet") from None
         if offline():
             raise BenchError(
                 f"dataset 'hf': {self.path!r} is not a local directory and downloads are off "

@@ -82,3 +82,12 @@ def test_hub_names_need_the_network(tmp_path, monkeypatch):
         prepared(tmp_path, path="someone/clips")
     with pytest.raises(BenchError, match="needs -D path="):
         prepared(tmp_path)
+
+
+def test_data_files_laid_out_as_on_the_hub_load_through_load_dataset(saved, tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")
+    files = tmp_path / "parquet"
+    for split, table in datasets.load_from_disk(str(saved)).items():
+        table.to_parquet(str(files / f"{split}.parquet"))
+    dataset = prepared(tmp_path, path=str(files))
+    assert len(dataset.split("train")) == 6 and dataset.split("test").captions[1] == ("test clip 1 sounds",)

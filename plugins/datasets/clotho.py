@@ -108,6 +108,7 @@ class Clotho(ClothoLayoutDataset):
     """The files of one Clotho release, downloaded, verified and extracted on demand."""
 
     release: Release
+    plugin_name: str  # for messages
 
     def __init__(self, keep_archives: bool = False) -> None:
         self.keep_archives = bool(keep_archives)
@@ -121,7 +122,7 @@ class Clotho(ClothoLayoutDataset):
             self.release.file(name),
             target,
             url=mirror_url("BENCH_DATA_MIRROR", f"clotho_v{self.release.version}/{name}"),
-            needed_by=f"dataset Clotho v{self.release.version}",
+            needed_by=f"dataset {self.plugin_name!r} (Clotho v{self.release.version})",
             hint=" (files you downloaded yourself are used once they are there)",
         )
 
@@ -193,6 +194,7 @@ class ClothoV2(Clotho):
     mapping ``{train: …, validation: …, test: …}`` of split names (``a+b`` for a union) sets
     any other protocol."""
 
+    plugin_name = "clotho_v2"
     PROTOCOLS = {
         "standard": {"train": "development", "validation": "validation", "test": "evaluation"},
         "report": {"train": "development+validation", "validation": "evaluation", "test": "evaluation"},
@@ -233,6 +235,7 @@ class ClothoV1(Clotho):
     split; as in the reference report, a random ``validation_share`` of development,
     drawn with ``validation_seed``, validates and the rest trains."""
 
+    plugin_name = "clotho_v1"
     protocol_name = "holdout"
     protocol = {"train": "development-train", "validation": "development-validation", "test": "evaluation"}
 

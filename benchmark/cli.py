@@ -134,7 +134,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from benchmark.leaderboard import write
 
-    write(args.results_dir, args.output)
+    write(args.results_dir, args.output, args.reported)
     print(f"wrote {args.output}")
     return 0
 
@@ -192,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("leaderboard", help="write leaderboard markdown from result files")
     p.add_argument("results_dir", nargs="?", type=Path, default=Path("results"))
     p.add_argument("--output", type=Path, default=Path("leaderboard/README.md"))
+    p.add_argument("--reported", type=Path, default=Path("leaderboard/reported.yaml"),
+                   help="published results shown as reported rows (default leaderboard/reported.yaml, if present)")
     p.set_defaults(func=cmd_leaderboard)
     return parser
 

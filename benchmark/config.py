@@ -1,7 +1,9 @@
 """Systems as data: defaults, inheritance, overrides and the one resolved form.
 
 A system file names its parent with ``include:`` and overrides only what differs;
-dictionaries merge key by key, lists and scalars replace. The resolved configuration
+dictionaries merge key by key, lists and scalars replace, and a component (head, fusion,
+text encoder, loss) that names a different plugin than its parent's starts afresh: the
+parent's settings were for the other plugin. The resolved configuration
 (defaults ← ancestors ← system ← ``--set`` overrides) is what runs and what every result
 records.
 """
@@ -150,7 +152,7 @@ def resolve_system(
                 f"system {seen[chain.index(raw)]!r} sets unknown key(s) {', '.join(unknown)}; "
                 f"known keys: {', '.join(DEFAULTS)}"
             )
-        config = merge(config, raw)
+        config = merge(_drop_replaced_components(config, raw), raw)
     on_cpu = device_type == "cpu" and bool(config["cpu_overrides"])
     if on_cpu:
         config = merge(config, config["cpu_overrides"])
@@ -161,6 +163,18 @@ def resolve_system(
     validate(config, manager, name)
     if expert_weights is not None:
         set_expert_weights(config, manager, expert_weights)
+    return config
+
+
+def _drop_replaced_components(config: dict[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` without the components ``child`` switches to another plugin."""
+    config = dict(config)
+    for key in COMPONENTS:
+        new, old = child.get(key), config.get(key)
+        new_name = new if isinstance(new, str) else new.get("name") if isinstance(new, Mapping) else None
+        old_name = old if isinstance(old, str) else old.get("name") if isinstance(old, Mapping) else None
+        if new_name is not None and new_name != old_name:
+            config[key] = None
     return config
 
 

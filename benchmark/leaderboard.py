@@ -22,7 +22,9 @@ frozen caption encoder); the batch column gives the batch actually used. "(rando
 weights)" marks runs whose pretrained experts had random weights (`--expert-weights
 random`): a smoke test of the pipeline, not a score of the system. The experts column
 names the audio experts a run used, so runs of a system from before and after a change of
-its experts never share a row.
+its experts never share a row. Rows marked "reported" are numbers published by papers
+(`leaderboard/reported.yaml`, with their source and how their setting differs), not runs
+of bench; they are listed below the measured rows and never marked best.
 """
 
 
@@ -59,44 +61,95 @@ def _cell(values: list[float]) -> str:
     return f"{mean:.3f} ± {std:.3f}"
 
 
-def render(results_dir: Path) -> str:
+def load_reported(path: Path | None) -> dict[str, list[dict[str, Any]]]:
+    """dataset → published rows from a reported-results YAML file (see ``leaderboard/reported.yaml``)."""
+    if path is None or not Path(path).is_file():
+        return {}
+    from benchmark.config import yaml_load
+
+    rows = yaml_load(Path(path).read_text(encoding="utf-8")) or []
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for number, row in enumerate(rows if isinstance(rows, list) else [None], start=1):
+        if not isinstance(row, dict) or not {"dataset", "system", "source", "metrics"} <= set(row):
+            raise BenchError(f"{path}, entry {number}: needs dataset, system, source and metrics")
+        unknown = sorted(set(row["metrics"]) - set(COLUMNS))
+        if unknown:
+            raise BenchError(f"{path}, entry {number}: unknown metric(s) {', '.join(unknown)}; use {', '.join(COLUMNS)}")
+        out[row["dataset"]].append(row)
+    return out
+
+
+def _reported_cell(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, list):
+        return f"{value[0]:.3f} ± {value[1]:.3f}"
+    return f"{value:.3f}"
+
+
+def _reported_rows(rows: list[dict[str, Any]]) -> tuple[list[list[Any]], str]:
+    """Table rows for published results, and their footnotes: one per (source, note)."""
+    notes: list[tuple[str, str]] = []
+    body = []
+    for row in rows:
+        key = (row["source"], row.get("note", ""))
+        if key not in notes:
+            notes.append(key)
+        cells = [_reported_cell(row["metrics"].get(c)) for c in COLUMNS]
+        body.append([f"{row['system']} (reported [{notes.index(key) + 1}])", row.get("experts", ""), *cells, "reported", ""])
+    footnotes = "\n".join(
+        f"[{n}] {source}" + (f"; {note}" if note else "") + "." for n, (source, note) in enumerate(notes, start=1)
+    )
+    return body, footnotes
+
+
+def render(results_dir: Path, reported_file: Path | None = None) -> str:
     from tabulate import tabulate
 
     table = collect(results_dir)
+    reported = load_reported(reported_file)
     if not table:
         raise BenchError(f"no result files under {results_dir} (expected <dataset>/<system>/seed-<N>.json)")
     parts = [HEADER]
-    for dataset in sorted(table):
+    for dataset in sorted(set(table) | set(reported)):
+        parts.append(f"## {dataset}\n")
         rows = []
-        for system, results in table[dataset].items():
+        for system, results in table.get(dataset, {}).items():
             means = {c: statistics.fmean(r["metrics"]["text_to_audio"][c] for r in results) for c in COLUMNS}
             cells = {c: _cell([r["metrics"]["text_to_audio"][c] for r in results]) for c in COLUMNS}
             seeds = sorted(r["seed"] for r in results)
             rows.append((system, means, cells, seeds, results[0]))
         rows.sort(key=lambda row: -row[1]["mAP@10"])
-        best = {c: max(row[1][c] for row in rows) for c in COLUMNS}
         body = []
-        for (system, experts), means, cells, seeds, example in rows:
-            marked = [f"**{cells[c]}**" if means[c] == best[c] else cells[c] for c in COLUMNS]
-            body.append([system, experts, *marked, len(seeds), example.get("batch_size_used", "")])
-        chance = rows[0][4].get("chance", {})
-        parts.append(f"## {dataset}\n")
-        protocol = rows[0][4].get("protocol", {})
-        n_clips = rows[0][4].get("n_clips", {})
-        parts.append(
-            f"Protocol `{protocol.get('name', 'standard')}`: trained on `{protocol.get('train', '?')}` "
-            f"({n_clips.get('train')} clips), checkpoint selected on `{protocol.get('validation', '?')}`, "
-            f"tested on `{protocol.get('test', 'test')}` ({n_clips.get('test')} clips). Chance: "
-            + ", ".join(f"{c} {chance[c]:.3f}" for c in COLUMNS if c in chance)
-            + ".\n"
-        )
-        parts.append(tabulate(body, headers=["system", "experts", *COLUMNS, "seeds", "batch"], tablefmt="github") + "\n")
+        if rows:
+            best = {c: max(row[1][c] for row in rows) for c in COLUMNS}
+            for (system, experts), means, cells, seeds, example in rows:
+                marked = [f"**{cells[c]}**" if means[c] == best[c] else cells[c] for c in COLUMNS]
+                body.append([system, experts, *marked, len(seeds), example.get("batch_size_used", "")])
+            chance = rows[0][4].get("chance", {})
+            protocol = rows[0][4].get("protocol", {})
+            n_clips = rows[0][4].get("n_clips", {})
+            parts.append(
+                f"Protocol `{protocol.get('name', 'standard')}`: trained on `{protocol.get('train', '?')}` "
+                f"({n_clips.get('train')} clips), checkpoint selected on `{protocol.get('validation', '?')}`, "
+                f"tested on `{protocol.get('test', 'test')}` ({n_clips.get('test')} clips). Chance: "
+                + ", ".join(f"{c} {chance[c]:.3f}" for c in COLUMNS if c in chance)
+                + ".\n"
+            )
+        else:
+            parts.append("No measured runs yet; published numbers only.\n")
+        published, footnotes = _reported_rows(reported.get(dataset, []))
+        headers = ["system", "experts", *COLUMNS, "seeds", "batch"]
+        # Metric cells are kept as written (0.470, not 0.47).
+        parts.append(tabulate(body + published, headers=headers, tablefmt="github", disable_numparse=[2, 3, 4, 5]) + "\n")
+        if footnotes:
+            parts.append(footnotes + "\n")
     return "\n".join(parts)
 
 
-def write(results_dir: Path, output: Path) -> str:
+def write(results_dir: Path, output: Path, reported_file: Path | None = None) -> str:
     from benchmark.io import write_text
 
-    text = render(results_dir)
+    text = render(results_dir, reported_file)
     write_text(output, text)
     return text

@@ -135,6 +135,18 @@ def _pretrain(
     }
 
 
+def _expert_settings(experts: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Each expert's settings by name; a name listed again is keyed ``name#2``, ``name#3``."""
+    out: dict[str, Any] = {}
+    for name, expert in experts:
+        key, n = name, 1
+        while key in out:
+            n += 1
+            key = f"{name}#{n}"
+        out[key] = expert.settings()
+    return out
+
+
 def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
     """Execute one run and write its result file; return the file and its contents."""
     from benchmark.config import resolve_system
@@ -218,7 +230,7 @@ def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
         "config": config,
         "overrides": list(options.overrides),
         "expert_weights": options.expert_weights or "as configured",
-        "experts": {name: expert.settings() for name, expert in experts},
+        "experts": _expert_settings(experts),
         "batch_size_used": trainer.batch_size,
         "device": str(device),
         "text_encoder": text_encoder.settings(),

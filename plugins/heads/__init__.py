@@ -11,6 +11,11 @@ def register_heads(register):
         description="Masked mean over time, then a small MLP to the text dimension",
     )
     register(
+        "avgmaxpool",
+        "bench_plugins.heads.pooling:AvgMaxPoolHead",
+        description="Oncescu et al.'s aggregation: masked average and max pooling, concatenated, one Linear",
+    )
+    register(
         "transformer",
         "bench_plugins.heads.transformer:TransformerHead",
         description="The report's head: Linear to 256, 2-layer BART-style encoder, masked mean, Linear",

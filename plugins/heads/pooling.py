@@ -32,3 +32,23 @@ class MeanPoolHead(nn.Module):
 
     def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.mlp(masked_mean(frames, lengths))
+
+
+def masked_max(frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Max over the first ``lengths[b]`` frames (zeros for an empty sequence)."""
+    steps = torch.arange(frames.shape[1], device=frames.device)
+    valid = (steps[None, :] < lengths[:, None]).unsqueeze(-1)
+    pooled = frames.masked_fill(~valid, float("-inf")).amax(dim=1)
+    return torch.where(lengths[:, None] > 0, pooled, torch.zeros_like(pooled))
+
+
+class AvgMaxPoolHead(nn.Module):
+    """Oncescu et al.'s temporal aggregation: masked average and max pooling, concatenated,
+    then one linear layer to ``output_dim`` (the shared dimension the fusion works in)."""
+
+    def __init__(self, input_dim: int, output_dim: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.reduce = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * input_dim, output_dim))
+
+    def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.reduce(torch.cat([masked_mean(frames, lengths), masked_max(frames, lengths)], dim=-1))

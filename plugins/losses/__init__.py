@@ -10,6 +10,11 @@ def register_losses(register):
         "bench_plugins.losses.ranking:RankingLoss",
         description="Bidirectional contrastive ranking loss; optional CIDEr-relaxed margin and matching term",
     )
+    register(
+        "infonce",
+        "bench_plugins.losses.infonce:InfoNCELoss",
+        description="Symmetric cross-entropy over the batch with a learnable temperature (CLIP, CLAP)",
+    )
 
 
 @hookimpl

@@ -179,3 +179,16 @@ def test_plot_relax_writes_a_png(tmp_path, capsys):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert bench("plot", "relx", "--dataset", "synthetic") == 2
     assert "unknown plot 'relx'; did you mean 'relax'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("system, loss", [("collaborative_gating", "ranking"), ("moee", "ranking"), ("infonce", "infonce")])
+def test_baselines_run_end_to_end(system, loss, tmp_path):
+    two_experts = ["--set", "experts=[{name: logmel, frame_rate: 2.0}, {name: logmel, frame_rate: 4.0, n_mels: 32}]"]
+    code = bench("run", "--system", system, "--dataset", "synthetic", *dataset_args(TINY), "--set", "schedule.epochs=2",
+                 *two_experts, "--output", tmp_path)
+    assert code == 0
+    result = json.loads(next(tmp_path.glob(f"*/{system}/seed-0.json")).read_text())
+    assert result["config"]["loss"]["name"] == loss and len(result["experts"]) == 2
+    assert result["text_encoder"]["model"] == "all-MiniLM-L6-v2"  # the caption side is recorded
+    assert all(0.0 <= v <= 1.0 for v in result["metrics"]["text_to_audio"].values())

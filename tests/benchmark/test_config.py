@@ -50,6 +50,29 @@ def test_ablations_differ_from_cider_relax_only_where_they_say():
     assert differences("cider_relax_meanpool") == {"head": {"name": "meanpool"}}
 
 
+def test_baselines_are_registered_as_published():
+    manager = get_plugin_manager()
+    gating = resolve_system("collaborative_gating", manager)
+    assert [e["name"] for e in gating["experts"]] == ["vggish", "vggsound"]
+    assert gating["head"] == {"name": "avgmaxpool"} and gating["fusion"] == {"name": "collaborative_gating"}
+    assert gating["loss"] == {"name": "ranking", "margin": 0.2, "matching_weight": 0.0, "relax": None}
+    assert "all-MiniLM-L6-v2" in gating["description"] and gating["text_encoder"]["model"] == "all-MiniLM-L6-v2"
+    moee = resolve_system("moee", manager)
+    assert moee["inherits"] == ["collaborative_gating", "cider_relax"]
+    assert {k: v for k, v in moee.items() if v != gating[k]}.keys() == {"name", "inherits", "description", "fusion"}
+    infonce = resolve_system("infonce", manager)
+    base = resolve_system("cider_relax", manager)
+    assert infonce["loss"] == {"name": "infonce", "temperature": 0.07}  # no ranking settings left over
+    assert all(infonce[k] == base[k] for k in ("experts", "head", "fusion", "text_encoder"))
+
+
+def test_a_component_switching_plugin_drops_the_parents_settings():
+    manager = manager_with_systems({"child": {"include": "cider_relax", "loss": {"name": "infonce", "temperature": 0.1}}})
+    assert resolve_system("child", manager)["loss"] == {"name": "infonce", "temperature": 0.1}
+    manager = manager_with_systems({"child": {"include": "cider_relax", "loss": {"margin": 0.5}}})
+    assert resolve_system("child", manager)["loss"]["matching_weight"] == 3.0  # no name: settings merge
+
+
 def test_one_single_expert_variant_per_expert_of_cider_relax():
     manager = get_plugin_manager()
     experts = resolve_system("cider_relax", manager)["experts"]

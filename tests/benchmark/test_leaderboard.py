@@ -73,3 +73,41 @@ def test_random_expert_weights_are_marked_and_different_experts_get_their_own_ro
         write_json(path, {**result, "config": {"experts": experts}})
     rows = [line for line in render(tmp_path).splitlines() if "`cider_relax`" in line]
     assert len(rows) == 2 and any("| logmel " in r and re.search(r"\|\s+2 \|", r) for r in rows)
+
+
+REPORTED = """
+- dataset: clotho_v2
+  system: paper system
+  experts: a+b
+  source: Someone et al. (2021), Table 9
+  note: another protocol
+  metrics: {R@1: 0.5, R@10: [0.9, 0.01]}
+- dataset: clotho_v1
+  system: only published
+  source: Other (2020)
+  metrics: {R@1: 0.1}
+"""
+
+
+def test_reported_rows_are_marked_sourced_and_never_best(tmp_path):
+    fake_result(tmp_path / "results", "clotho_v2", "good", 0, 0.2, 0.5)
+    (tmp_path / "reported.yaml").write_text(REPORTED)
+    text = render(tmp_path / "results", tmp_path / "reported.yaml")
+    clotho = text.split("## clotho_v2")[1]
+    row = next(line for line in clotho.splitlines() if "paper system" in line)
+    assert "paper system (reported [1])" in row and "0.500" in row and "0.900 ± 0.010" in row and "–" in row
+    assert "**" not in row and "**0.500 ± 0.000**" in clotho  # the measured run keeps the best R@10
+    assert clotho.index("`good`") < clotho.index("paper system")
+    assert "[1] Someone et al. (2021), Table 9; another protocol." in clotho
+    v1 = text.split("## clotho_v1")[1].split("## clotho_v2")[0]
+    assert "No measured runs yet" in v1 and "only published (reported [1])" in v1
+
+
+def test_a_malformed_reported_file_is_named(tmp_path):
+    fake_result(tmp_path / "results", "clotho_v2", "good", 0, 0.2, 0.5)
+    (tmp_path / "reported.yaml").write_text("- dataset: clotho_v2\n  system: x\n  source: y\n  metrics: {R@2: 0.1}\n")
+    with pytest.raises(BenchError, match=r"reported.yaml, entry 1: unknown metric\(s\) R@2"):
+        render(tmp_path / "results", tmp_path / "reported.yaml")
+    (tmp_path / "reported.yaml").write_text("- dataset: clotho_v2\n  metrics: {}\n")
+    with pytest.raises(BenchError, match="entry 1: needs dataset, system, source and metrics"):
+        render(tmp_path / "results", tmp_path / "reported.yaml")

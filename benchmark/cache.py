@@ -5,12 +5,19 @@ dataset and split). It is filled chunk by chunk, each chunk written atomically, 
 interrupted extraction resumes with only the missing chunks. When every chunk is there
 they are packed into one ``frames.npy`` (read memory-mapped) plus ``offsets.npy``, and the
 ``COMPLETE`` marker is written last: an entry without it is never read as finished.
+
+Several processes can fill one entry (``bench extract --shard i/n``, or the ranks of a
+``torchrun`` job): each computes the chunks numbered ``i`` modulo ``n``; whoever finds
+every chunk present packs them, under an exclusive lock, so the marker is written once.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
+import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -100,8 +107,13 @@ class EmbeddingCache:
         compute: ComputeFn,
         chunk_size: int = 64,
         desc: str = "embedding",
-    ) -> SequenceStore:
-        """Return the finished store, computing whatever chunks are missing first."""
+        shard: tuple[int, int] = (0, 1),
+    ) -> SequenceStore | None:
+        """Return the finished store, computing whatever chunks are missing first.
+
+        With ``shard=(i, n)`` only the chunks numbered ``i`` modulo ``n`` are computed here;
+        while other shards' chunks are still missing, None is returned.
+        """
         ids = list(ids)
         if self.complete:
             store = self.load()
@@ -118,18 +130,44 @@ class EmbeddingCache:
         chunk_dir = self.directory / "chunks"
         chunk_dir.mkdir(exist_ok=True)
         paths = [chunk_dir / f"{number:06d}.npz" for number in range(len(chunks))]
-        missing = [number for number, path in enumerate(paths) if not path.is_file()]
+        index, count = shard
+        mine = [number for number in range(len(chunks)) if number % count == index]
+        missing = [number for number in mine if not paths[number].is_file()]
 
         from tqdm.auto import tqdm
 
-        done = len(ids) - sum(len(chunks[n]) for n in missing)
-        with tqdm(total=len(ids), initial=done, desc=desc, unit="clip", leave=False, disable=None) as bar:
+        total = sum(len(chunks[n]) for n in mine)
+        done = total - sum(len(chunks[n]) for n in missing)
+        with tqdm(total=total, initial=done, desc=desc, unit="clip", leave=False, disable=None) as bar:
             for number in missing:
                 indices = list(chunks[number])
                 arrays = compute(indices)
                 self._write_chunk(paths[number], arrays, ids, indices)
                 bar.update(len(indices))
-        return self._pack(paths, ids)
+        if not all(path.is_file() for path in paths):
+            return self.load() if self.complete else None  # other shards are still computing theirs
+        return self._pack_once(paths, ids)
+
+    def _pack_once(self, paths: list[Path], ids: list[str]) -> SequenceStore:
+        """Pack under an exclusive lock; a process that finds the lock taken waits for the marker."""
+        lock = self.directory / "pack.lock"
+        while True:
+            if self.complete:
+                return self.load()
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                if _stale(lock):
+                    lock.unlink(missing_ok=True)
+                else:
+                    time.sleep(0.2)
+                continue
+            with os.fdopen(fd, "w") as handle:
+                json.dump({"host": socket.gethostname(), "pid": os.getpid()}, handle)
+            try:
+                return self._pack(paths, ids)
+            finally:
+                lock.unlink(missing_ok=True)
 
     def _chunk_size(self, requested: int, total: int) -> int:
         """Keep the chunking of an interrupted run so its chunks stay valid."""
@@ -182,3 +220,20 @@ class EmbeddingCache:
         write_json(self.directory / MARKER, {"n_clips": len(ids), "n_frames": int(offsets[-1]), "dim": dim})
         shutil.rmtree(self.directory / "chunks", ignore_errors=True)
         return SequenceStore(self.directory)
+
+
+def _stale(lock: Path) -> bool:
+    """A lock left by a process of this host that no longer exists (killed while packing)."""
+    try:
+        owner = json.loads(lock.read_text())
+    except (OSError, ValueError):
+        return False  # being written right now, or already gone
+    if owner.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(owner["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, KeyError, ValueError, TypeError):
+        return False
+    return False

@@ -108,6 +108,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         ),
         log=lambda message: print(message, file=sys.stderr),
     )
+    from benchmark.distributed import from_environment
+
+    if not from_environment().main:  # under torchrun, rank 0 reports
+        return 0
     t2a, a2t, chance = result["metrics"]["text_to_audio"], result["metrics"]["audio_to_text"], result["chance"]
     print(f"{result['system']} on {result['dataset']} (seed {result['seed']}), {result['n_clips']['test']} test clips:")
     print("  text->audio  " + "  ".join(f"{k} {v:.3f}" for k, v in t2a.items()))
@@ -115,6 +119,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     print("  chance       " + "  ".join(f"{k} {v:.3f}" for k, v in chance.items()))
     print(f"  checkpoint: epoch {result['checkpoint']['epoch']} ({result['checkpoint']['rule']})")
     print(f"result: {path}  ({result['timings_s']['total']:.0f} s)")
+    return 0
+
+
+def _shard(text: str) -> tuple[int, int]:
+    index, sep, count = text.partition("/")
+    try:
+        shard = (int(index), int(count))
+    except ValueError:
+        shard = (-1, 0)
+    if not sep or not 0 <= shard[0] < shard[1]:
+        raise BenchError(f"--shard {text!r}: expected I/N with 0 <= I < N, e.g. 0/4")
+    return shard
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from benchmark.runner import RunOptions, extract
+
+    options, data_dir = _dataset_args(args)
+    _manager()
+    complete = extract(
+        RunOptions(system=args.system, dataset=args.dataset, device=args.device, dataset_options=options,
+                   overrides=args.set, expert_weights=args.expert_weights, data_root=data_dir, cache_root=args.cache_dir),
+        _shard(args.shard),
+        log=print,
+    )
+    print("features complete" if complete else "this shard is done; the last shard to finish completes the cache")
     return 0
 
 
@@ -181,6 +211,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="re-run even if the result exists, replacing it")
     overrides(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("extract", help="fill the feature cache of a run without training (optionally one shard)")
+    p.add_argument("--system", required=True, help="system whose experts (and frozen caption encoder) to run")
+    dataset_options(p)
+    p.add_argument("--shard", default="0/1", metavar="I/N",
+                   help="compute shard I of N (independent processes or machines sharing --cache-dir)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--cache-dir", type=Path, help="embedding cache (default $BENCH_HOME/cache)")
+    overrides(p)
+    p.set_defaults(func=cmd_extract)
 
     p = sub.add_parser("plot", help="draw a registered figure for a dataset (see `bench list plots`)")
     p.add_argument("name", help="plot name, e.g. relax")

@@ -20,8 +20,13 @@ def _split_key(dataset_key: str, split: Split) -> dict[str, Any]:
     return {"dataset": dataset_key, "split": split.name, "files": stable_hash(split.file_names, 16)}
 
 
-def expert_features(name: str, expert: Expert, dataset_key: str, split: Split, cache_root: Path) -> SequenceStore:
-    """Frames of every clip in ``split`` from ``expert``, computed once and then memory-mapped."""
+def expert_features(
+    name: str, expert: Expert, dataset_key: str, split: Split, cache_root: Path, shard: tuple[int, int] = (0, 1)
+) -> SequenceStore | None:
+    """Frames of every clip in ``split`` from ``expert``, computed once and then memory-mapped.
+
+    With ``shard=(i, n)``, only shard ``i`` of ``n`` is computed here, and None comes back
+    until every shard is done (see :class:`benchmark.cache.EmbeddingCache`)."""
     key = {"expert": name, "settings": expert.settings(), **_split_key(dataset_key, split)}
     cache = EmbeddingCache(cache_root, "experts", name, key)
 
@@ -30,11 +35,13 @@ def expert_features(name: str, expert: Expert, dataset_key: str, split: Split, c
         return [np.asarray(e, dtype=np.float32) for e in expert.embed(waveforms)]
 
     return cache.get_or_compute(
-        split.file_names, compute, chunk_size=max(expert.batch_size, 32), desc=f"{name} on {split.name}"
+        split.file_names, compute, chunk_size=max(expert.batch_size, 32), desc=f"{name} on {split.name}", shard=shard
     )
 
 
-def caption_embeddings(name: str, encoder: Any, dataset_key: str, split: Split, cache_root: Path) -> SequenceStore:
+def caption_embeddings(
+    name: str, encoder: Any, dataset_key: str, split: Split, cache_root: Path, shard: tuple[int, int] = (0, 1)
+) -> SequenceStore | None:
     """All captions of every clip embedded by a frozen ``encoder``: ``store[j]`` is ``(n_captions_j, dim)``.
 
     Identical caption strings are encoded once.
@@ -51,4 +58,4 @@ def caption_embeddings(name: str, encoder: Any, dataset_key: str, split: Split, 
         row = {text: n for n, text in enumerate(texts)}
         return [vectors[[row[c] for c in split.captions[i]]] for i in indices]
 
-    return cache.get_or_compute(split.file_names, compute, chunk_size=256, desc=f"captions of {split.name}")
+    return cache.get_or_compute(split.file_names, compute, chunk_size=256, desc=f"captions of {split.name}", shard=shard)

@@ -32,9 +32,18 @@ class RetrievalModel(nn.Module):
             raise RuntimeError("captions given as strings but the text encoder is frozen (precomputed)")
         return self.text_encoder(list(text))
 
-    def forward(self, audio: Sequence[tuple[torch.Tensor, torch.Tensor]], text: TextInput) -> torch.Tensor:
-        """Similarity ``[n_audio, n_text]`` between each clip and each caption."""
-        return self.fusion(self.audio_vectors(audio), self.text_embeddings(text))
+    def forward(
+        self, audio: Sequence[tuple[torch.Tensor, torch.Tensor]], text: TextInput, gather: bool = False
+    ) -> torch.Tensor:
+        """Similarity ``[n_audio, n_text]`` between each clip and each caption. With ``gather``
+        (distributed training), every rank's expert vectors and caption embeddings are
+        concatenated first, so the similarity covers the global batch."""
+        vectors, captions = self.audio_vectors(audio), self.text_embeddings(text)
+        if gather:
+            from benchmark.distributed import gather as all_ranks
+
+            vectors, captions = [all_ranks(v) for v in vectors], all_ranks(captions)
+        return self.fusion(vectors, captions)
 
 
 def build_model(

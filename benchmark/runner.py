@@ -11,6 +11,7 @@ from typing import Any
 
 from benchmark import paths
 from benchmark.config import component
+from benchmark.distributed import Context, barrier
 from benchmark.errors import BenchError
 from benchmark.io import write_json
 
@@ -59,8 +60,22 @@ def _existing(target: Path, config: dict[str, Any], log: Any) -> dict[str, Any]:
 class _Features:
     """Expert frames and (frozen) caption embeddings of any split, through the cache."""
 
-    def __init__(self, experts: list[tuple[str, Any]], text_name: str, frozen_text: Any, cache_root: Path) -> None:
+    def __init__(
+        self, experts: list[tuple[str, Any]], text_name: str, frozen_text: Any, cache_root: Path,
+        context: Context = Context(),
+    ) -> None:
         self.experts, self.text_name, self.frozen_text, self.cache_root = experts, text_name, frozen_text, cache_root
+        self.context = context
+
+    def extract(self, dataset_key: str, split: Any, shard: tuple[int, int]) -> bool:
+        """Compute shard ``shard`` of every expert's frames (and frozen caption embeddings) of
+        ``split``; True once every shard is done and the cache entries are complete."""
+        from benchmark.features import caption_embeddings, expert_features
+
+        done = [expert_features(n, e, dataset_key, split, self.cache_root, shard) is not None for n, e in self.experts]
+        if self.frozen_text is not None:
+            done.append(caption_embeddings(self.text_name, self.frozen_text, dataset_key, split, self.cache_root, shard) is not None)
+        return all(done)
 
     def inputs(self, dataset_key: str, split: Any) -> Any:
         from benchmark.features import caption_embeddings, expert_features
@@ -77,12 +92,57 @@ class _Features:
         union such as ``development+validation`` reuses the splits' features."""
         from benchmark.model import ClipInputs
 
+        if self.context.distributed:  # each rank extracts its shard; rank 0 packs; all read
+            for part in parts:
+                self.extract(storage_key, part, (self.context.rank, self.context.world_size))
+            barrier()
+            if self.context.main:
+                for part in parts:
+                    self.extract(storage_key, part, (0, 1))
+            barrier()
         return ClipInputs.concatenate([self.inputs(storage_key, part) for part in parts])
+
+
+def _features(config: dict[str, Any], manager: Any, device: Any, cache_root: Path, context: Context) -> tuple[_Features, Any, bool]:
+    """The system's experts and caption encoder; features are cached for frozen encoders only."""
+    experts = [(spec["name"], manager.create("experts", spec, "system 'experts'")) for spec in config["experts"]]
+    for _, expert in experts:
+        expert.device = device.type
+    text_spec = dict(config["text_encoder"])
+    trainable = bool(text_spec.pop("trainable", False))
+    text_encoder = manager.create("text_encoders", text_spec, "system 'text_encoder'", trainable=trainable)
+    features = _Features(experts, text_spec["name"], None if trainable else text_encoder, cache_root, context)
+    return features, text_encoder, trainable
+
+
+def extract(options: RunOptions, shard: tuple[int, int] = (0, 1), log: Any = print) -> bool:
+    """Fill the feature cache of a run without training: shard ``i`` of ``n`` of every split
+    the run uses. Independent processes (machines sharing the cache) each take a shard;
+    the last to finish completes the cache. True when the cache is complete."""
+    from benchmark.config import resolve_system
+    from benchmark.data import open_dataset
+    from benchmark.plugins import get_plugin_manager
+
+    manager = get_plugin_manager()
+    device = resolve_device(options.device)
+    config = resolve_system(options.system, manager, options.overrides, device.type, options.expert_weights)
+    dataset = open_dataset(manager, options.dataset, options.dataset_options, options.data_root or paths.data_root())
+    cache_root = paths.ensure_writable(options.cache_root or paths.cache_root(), "cache directory")
+    dataset.plugin.prepare(dataset.data_dir)
+    features, _, _ = _features(config, manager, device, cache_root, Context())
+    splits = {split.name: split for role in ("train", "validation", "test") for split in dataset.parts(role)}
+    done = True
+    for name, split in splits.items():
+        complete = features.extract(dataset.storage_key, split, shard)
+        log(f"{name}: {'complete' if complete else f'shard {shard[0]}/{shard[1]} done, waiting for the other shards'}")
+        done = done and complete
+    return done
 
 
 def _train(
     config: dict[str, Any], manager: Any, model: Any, train: Any, validation: Any, captions: dict[str, list[list[str]]],
     dataset_key: str, cache_root: Path, state_dir: Path, device: Any, seed: int, epochs: int, log: Any,
+    context: Context = Context(),
 ) -> tuple[Any, Any]:
     """One training stage with a fresh loss and optimiser; returns the trainer and its selection."""
     from benchmark.api import LossContext
@@ -90,15 +150,19 @@ def _train(
 
     loss = manager.create("losses", config["loss"], "system 'loss'")
     if hasattr(loss, "prepare"):
-        loss.prepare(LossContext(dataset_key, captions, cache_root))
-    trainer = Trainer(model, loss, config, train, validation, state_dir, device, seed, epochs=epochs)
-    log(f"training on {dataset_key}: {len(train)} clips, batch {trainer.batch_size}, {epochs} epochs, {device.type}")
+        for turn in (True, False):  # rank 0 fills the loss's caches, then the others read them
+            if context.main == turn:
+                loss.prepare(LossContext(dataset_key, captions, cache_root))
+            barrier()
+    trainer = Trainer(model, loss, config, train, validation, state_dir, device, seed, epochs=epochs, context=context)
+    ranks = f" on {context.world_size} ranks" if context.distributed else ""
+    log(f"training on {dataset_key}: {len(train)} clips, batch {trainer.batch_size}{ranks}, {epochs} epochs, {device.type}")
     return trainer, trainer.fit()
 
 
 def _pretrain(
     config: dict[str, Any], manager: Any, model: Any, features: _Features, data_root: Path, state_dir: Path,
-    device: Any, seed: int, log: Any,
+    device: Any, seed: int, log: Any, context: Context = Context(),
 ) -> dict[str, Any]:
     """Train on the ``pretrain`` datasets, sampled with equal frequency, before the main stage.
 
@@ -114,7 +178,7 @@ def _pretrain(
     captions: dict[str, list[list[str]]] = {"train": [], "validation": []}
     for dataset in datasets:
         log(f"preparing pre-training dataset {dataset.key}")
-        dataset.plugin.prepare(dataset.data_dir)
+        _prepare(dataset, context)
         for role in parts:
             splits = dataset.parts(role)
             parts[role].append(features.role_inputs(dataset.storage_key, splits))
@@ -124,7 +188,7 @@ def _pretrain(
     key = "+".join(d.key for d in datasets)
     trainer, selected = _train(
         config, manager, model, train, validation, captions, key, features.cache_root,
-        state_dir / "pretrain", device, seed, int(spec["epochs"]), log,
+        state_dir / "pretrain", device, seed, int(spec["epochs"]), log, context,
     )
     return {
         "datasets": [d.key for d in datasets],
@@ -147,8 +211,30 @@ def _expert_settings(experts: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _prepare(dataset: Any, context: Context) -> None:
+    """Prepare a dataset once: rank 0 downloads and verifies while the other ranks wait."""
+    if context.main:
+        dataset.plugin.prepare(dataset.data_dir)
+    barrier()
+
+
 def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
-    """Execute one run and write its result file; return the file and its contents."""
+    """Execute one run and write its result file; return the file and its contents.
+
+    Under ``torchrun`` every rank calls this: they share the feature extraction and the
+    training (see :mod:`benchmark.distributed`), and rank 0 alone logs and writes.
+    """
+    from benchmark import distributed
+
+    context = distributed.from_environment()
+    device = distributed.setup(context, resolve_device(options.device))
+    try:
+        return _run(options, device, context, log if context.main else (lambda message: None))
+    finally:
+        distributed.teardown()
+
+
+def _run(options: RunOptions, device: Any, context: Context, log: Any) -> tuple[Path, dict[str, Any]]:
     from benchmark.config import resolve_system
     from benchmark.data import Split, open_dataset
     from benchmark.plugins import get_plugin_manager
@@ -157,7 +243,6 @@ def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
     started = time.perf_counter()
     timings: dict[str, float] = {}
     manager = get_plugin_manager()
-    device = resolve_device(options.device)
     config = resolve_system(options.system, manager, options.overrides, device.type, options.expert_weights)
     data_root = options.data_root or paths.data_root()
     cache_root = options.cache_root or paths.cache_root()
@@ -169,7 +254,7 @@ def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
     paths.ensure_writable(target.parent, "output directory")
     paths.ensure_writable(cache_root, "cache directory")
     paths.ensure_writable(dataset.data_dir, "data directory")
-    if options.force and state_dir.exists():
+    if options.force and state_dir.exists() and context.main:
         shutil.rmtree(state_dir)
 
     import torch
@@ -179,7 +264,7 @@ def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
 
     log(f"preparing dataset {dataset.key} in {dataset.data_dir}")
     tick = time.perf_counter()
-    dataset.plugin.prepare(dataset.data_dir)
+    _prepare(dataset, context)
     parts = {role: dataset.parts(role) for role in ("train", "validation", "test")}
     splits = {role: Split.union(parts[role]) for role in parts}
     for line in dataset.plugin.report(dataset.data_dir):
@@ -187,13 +272,8 @@ def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
     timings["prepare"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    experts = [(spec["name"], manager.create("experts", spec, "system 'experts'")) for spec in config["experts"]]
-    for _, expert in experts:
-        expert.device = device.type
-    text_spec = dict(config["text_encoder"])
-    trainable = bool(text_spec.pop("trainable", False))
-    text_encoder = manager.create("text_encoders", text_spec, "system 'text_encoder'", trainable=trainable)
-    features = _Features(experts, text_spec["name"], None if trainable else text_encoder, cache_root)
+    features, text_encoder, trainable = _features(config, manager, device, cache_root, context)
+    experts = features.experts
     inputs = {role: features.role_inputs(dataset.storage_key, parts[role]) for role in parts}
     timings["features"] = time.perf_counter() - tick
 
@@ -203,7 +283,9 @@ def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
     stages: dict[str, Any] = {}
     if config.get("pretrain"):
         tick = time.perf_counter()
-        stages["pretrain"] = _pretrain(config, manager, model, features, data_root, state_dir, device, options.seed, log)
+        stages["pretrain"] = _pretrain(
+            config, manager, model, features, data_root, state_dir, device, options.seed, log, context
+        )
         timings["pretrain"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
@@ -211,6 +293,7 @@ def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
     trainer, selected = _train(
         config, manager, model, inputs["train"], inputs["validation"], captions, dataset.key, cache_root,
         state_dir / "finetune" if stages else state_dir, device, options.seed, int(config["schedule"]["epochs"]), log,
+        context,
     )
     timings["train"] = time.perf_counter() - tick
 
@@ -232,6 +315,7 @@ def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
         "expert_weights": options.expert_weights or "as configured",
         "experts": _expert_settings(experts),
         "batch_size_used": trainer.batch_size,
+        "world_size": context.world_size,
         "device": str(device),
         "text_encoder": text_encoder.settings(),
         "metrics": {"text_to_audio": scores["text_to_audio"], "audio_to_text": scores["audio_to_text"]},
@@ -251,5 +335,7 @@ def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
         "environment": environment(),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    write_json(target, result)
+    if context.main:
+        write_json(target, result)
+    barrier()
     return target, result

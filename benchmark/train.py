@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from benchmark.api import LossInput
+from benchmark.distributed import Context, barrier, local_slice
 from benchmark.errors import BenchError
 from benchmark.io import atomic_path, stable_hash, write_json
 from benchmark.model import ClipInputs, RetrievalModel
@@ -71,8 +72,10 @@ class Trainer:
         device: torch.device,
         seed: int,
         epochs: int | None = None,
+        context: Context = Context(),
     ) -> None:
         self.model = model.to(device)
+        self.context = context
         self.loss = loss.to(device)
         self.config = config
         self.train_data = train
@@ -81,7 +84,9 @@ class Trainer:
         self.device = device
         self.seed = seed
         self.epochs = int(epochs if epochs is not None else config["schedule"]["epochs"])
-        self.batch_size = min(int(config["batch_size"]), len(train))
+        # The global batch; under torchrun each rank embeds batch_size / world_size of it.
+        self.batch_size = min(int(config["batch_size"]), len(train) - len(train) % context.world_size)
+        self.local = local_slice(context, self.batch_size)
         self.per_clip = min(min(len(c) for c in train.captions), min(len(c) for c in validation.captions))
         optimiser = dict(config["optimizer"])
         if optimiser.pop("name", "adamw").lower() != "adamw":
@@ -90,6 +95,12 @@ class Trainer:
         self.optimiser = torch.optim.AdamW(parameters, **optimiser)
         self.autocast = device.type == "cuda" and bool(config.get("mixed_precision", True))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast)
+        # Under torchrun, gradients are averaged over ranks by DistributedDataParallel.
+        self.forward = self.model
+        if context.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.forward = DistributedDataParallel(self.model, device_ids=[device] if device.type == "cuda" else None)
         self.checkpoints = self.config["checkpoint"]
         self.fingerprint = stable_hash(
             {"config": {k: v for k, v in config.items() if k != "description"}, "epochs": self.epochs, "n": len(train)}
@@ -100,10 +111,15 @@ class Trainer:
         """The model's inputs for ``indices``: padded expert frames and captions, on the device."""
         return data.audio_batch(indices, self.device), data.text_batch(indices, self.per_clip, self.device)
 
-    def _similarity(self, batch: tuple[Any, Any], n: int) -> torch.Tensor:
+    def _similarity(self, batch: tuple[Any, Any], n: int, train: bool = False) -> torch.Tensor:
+        """``[n, n, per_clip]`` similarities; in training under torchrun, over the global batch."""
         with torch.autocast("cuda", dtype=torch.float16) if self.autocast else contextlib.nullcontext():
-            sim = self.model(*batch)
+            sim = self.forward(*batch, gather=True) if train and self.context.distributed else self.model(*batch)
         return sim.float().view(n, n, self.per_clip)
+
+    def training_loss(self, batch: tuple[Any, Any], indices: np.ndarray) -> torch.Tensor:
+        """The loss of one global batch ``indices`` (this rank's ``batch`` holds its slice of it)."""
+        return self._loss(self._similarity(batch, len(indices), train=True), indices, "train")
 
     def _loss(self, sim: torch.Tensor, indices: np.ndarray, split: str) -> torch.Tensor:
         return self.loss(LossInput(sim, torch.as_tensor(indices, device=self.device), split))
@@ -133,6 +149,8 @@ class Trainer:
         return {"model": self.model.state_dict(), "loss": self.loss.state_dict()}
 
     def _save(self, path: Path, payload: dict[str, Any]) -> None:
+        if not self.context.main:  # one writer; every rank holds the same state
+            return
         with atomic_path(path) as tmp:
             torch.save(payload, tmp)
 
@@ -154,7 +172,7 @@ class Trainer:
         kept = {e for ranked in state.best.values() for _, e in ranked}
         if epoch in kept:
             self._save(self._epoch_path(epoch), {"epoch": epoch, "metrics": metrics, **self._trainable_state()})
-        for path in self.run_dir.glob("epoch-*.pt"):
+        for path in self.run_dir.glob("epoch-*.pt") if self.context.main else ():
             if int(path.stem.split("-")[1]) not in kept:
                 path.unlink()
 
@@ -187,7 +205,8 @@ class Trainer:
         epochs = self.epochs
         steps = int(self.config["schedule"]["steps_per_epoch"])
         n = len(self.train_data)
-        with tqdm(total=epochs, initial=state.epoch, desc="training", unit="epoch", leave=False, disable=None) as bar:
+        show = None if self.context.main else True  # one progress bar, rank 0's
+        with tqdm(total=epochs, initial=state.epoch, desc="training", unit="epoch", leave=False, disable=show) as bar:
             for epoch in range(state.epoch + 1, epochs + 1):
                 rng = np.random.default_rng([self.seed, epoch])
                 torch.manual_seed(self.seed * 100_003 + epoch)
@@ -198,9 +217,9 @@ class Trainer:
                 for step in range(steps):
                     tick = time.perf_counter()
                     indices = rng.choice(n, size=self.batch_size, replace=False, p=self.train_data.sampling_weights)
-                    batch = self._batch(self.train_data, indices)
+                    batch = self._batch(self.train_data, indices[self.local])
                     waiting += time.perf_counter() - tick
-                    loss = self._loss(self._similarity(batch, len(indices)), indices, "train")
+                    loss = self.training_loss(batch, indices)
                     if not math.isfinite(loss.item()):
                         raise BenchError(
                             f"loss became {loss.item()} at epoch {epoch}, step {step + 1}; stopped. "
@@ -237,6 +256,7 @@ class Trainer:
             raise BenchError(f"checkpoint.select {select!r} is not among checkpoint.monitor")
         value, epoch = state.best[select][0]
         selected = Selected(self._epoch_path(epoch), epoch, select, value)
+        barrier()  # rank 0 has written the selected checkpoint
         saved = self._load(selected.path)
         self.model.load_state_dict(saved["model"])
         self.loss.load_state_dict(saved["loss"])

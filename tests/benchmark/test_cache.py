@@ -68,3 +68,39 @@ def test_bad_embeddings_and_changed_clip_lists_are_refused(tmp_path):
     cache.get_or_compute(IDS, sequences)
     with pytest.raises(BenchError, match="different clips"):
         cache.get_or_compute(IDS[:5], sequences)
+
+
+def frames(indices):
+    return [np.full((1 + i % 3, 4), float(i), dtype=np.float32) for i in indices]
+
+
+def test_shards_fill_one_entry_and_the_last_one_packs_it(tmp_path):
+    ids = [f"clip{i}" for i in range(10)]
+    computed = []
+
+    def compute(indices):
+        computed.extend(indices)
+        return frames(indices)
+
+    first = EmbeddingCache(tmp_path, "experts", "toy", {"k": 1})
+    assert first.get_or_compute(ids, compute, chunk_size=2, shard=(0, 2)) is None  # chunks 0, 2, 4
+    assert sorted(computed) == [0, 1, 4, 5, 8, 9] and not first.complete
+    store = EmbeddingCache(tmp_path, "experts", "toy", {"k": 1}).get_or_compute(ids, compute, chunk_size=2, shard=(1, 2))
+    assert sorted(computed) == list(range(10)) and first.complete  # nothing computed twice
+    whole = EmbeddingCache(tmp_path / "one", "experts", "toy", {"k": 1}).get_or_compute(ids, frames, chunk_size=2)
+    assert np.array_equal(store.frames, whole.frames) and np.array_equal(store.offsets, whole.offsets)
+    assert not (first.directory / "pack.lock").exists()
+
+
+def test_a_pack_lock_left_by_a_dead_process_is_taken_over(tmp_path):
+    import json
+    import socket
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    cache = EmbeddingCache(tmp_path, "experts", "toy", {"k": 2})
+    assert cache.get_or_compute(["a", "b"], frames, chunk_size=1, shard=(0, 2)) is None
+    (cache.directory / "pack.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": dead.pid}))
+    store = cache.get_or_compute(["a", "b"], frames, chunk_size=1, shard=(1, 2))
+    assert store is not None and len(store) == 2 and cache.complete

@@ -1,0 +1,137 @@
+"""Distributed training on CPU with gloo: 2 ranks with local batch b compute the same loss and
+the same gradients as 1 process with batch 2b, for each contrastive loss."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from benchmark.api import LossContext
+from benchmark.config import DEFAULTS, merge
+from benchmark.distributed import Context
+from benchmark.model import RetrievalModel
+from benchmark.train import Trainer
+from tests.benchmark.test_train import clip_inputs
+
+GLOBAL_BATCH = 8
+LOSSES = {
+    "ranking": {"name": "ranking", "margin": 0.2, "matching_weight": 0.0},
+    "cider_relax": {"name": "ranking", "margin": 0.2, "matching_weight": 3.0,
+                    "relax": {"percentiles": [80, 90, 99], "values": [1.0, 0.7, 0.4]}},
+    "infonce": {"name": "infonce", "temperature": 0.07},
+}
+
+
+def step(root, loss_name, context):
+    """Loss and gradients of one training step on a fixed global batch."""
+    from benchmark.plugins import get_plugin_manager
+    from bench_plugins.fusions.moee import CollaborativeGating
+    from bench_plugins.heads.transformer import TransformerHead
+
+    manager = get_plugin_manager()
+    torch.manual_seed(0)
+    heads = [TransformerHead(8, 8, dim=16, dropout=0.0) for _ in range(2)]
+    model = RetrievalModel(heads, CollaborativeGating(2, 8), None)
+    train, val = clip_inputs(root, "train", 20, 0), clip_inputs(root, "val", 8, 1)
+    train.audio = train.audio * 2  # two experts, so the fusion's gating has pairs
+    val.audio = val.audio * 2
+    loss = manager.create("losses", LOSSES[loss_name], "loss")
+    if hasattr(loss, "prepare"):
+        captions = [[f"a sound number {i} rings", f"the number {i} sound"] for i in range(20)]
+        loss.prepare(LossContext("toy", {"train": captions, "validation": captions[:8]}, root / "cider"))
+    config = merge(DEFAULTS, {"batch_size": GLOBAL_BATCH, "schedule": {"epochs": 1, "steps_per_epoch": 1}})
+    trainer = Trainer(model, loss, config, train, val, root / f"run-{context.rank}", torch.device("cpu"), 0, context=context)
+    indices = np.array([3, 17, 0, 9, 12, 5, 1, 18])
+    value = trainer.training_loss(trainer._batch(train, indices[trainer.local]), indices)
+    value.backward()
+    grads = {name: p.grad.clone() for name, p in [*model.named_parameters(), *loss.named_parameters()] if p.grad is not None}
+    return value.item(), grads
+
+
+def worker(rank, root, loss_name, init_file):
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    try:
+        torch.set_num_threads(1)
+        value, grads = step(root, loss_name, Context(rank, 2, rank))
+        torch.save({"loss": value, "grads": grads}, root / f"rank{rank}.pt")
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss_name", list(LOSSES))
+def test_two_ranks_match_one_process_with_the_global_batch(tmp_path, loss_name):
+    single_loss, single_grads = step(tmp_path, loss_name, Context())
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    mp.spawn(worker, args=(tmp_path, loss_name, str(tmp_path / "init")), nprocs=2, join=True)
+    for rank in range(2):
+        saved = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
+        assert saved["loss"] == pytest.approx(single_loss, abs=1e-5)
+        assert set(saved["grads"]) == set(single_grads)
+        for name, grad in single_grads.items():
+            torch.testing.assert_close(saved["grads"][name], grad, atol=1e-5, rtol=1e-4, msg=f"{name} ({loss_name})")
+
+
+# -- end to end: torchrun and sharded extraction --------------------------------------------
+
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+from tests.conftest import dataset_args  # noqa: E402
+
+#: Three cache chunks of 32 clips in development, so shards and ranks share real work.
+DATA = {"n_development": 96, "n_validation": 16, "n_evaluation": 16, "min_seconds": 0.5, "max_seconds": 1.0}
+RUN = ["run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(DATA), "--set", "schedule.epochs=3",
+       "--set", "batch_size=16", "--set", "head.dropout=0.0", "--set", "experts=[{name: logmel, frame_rate: 2.0}]"]
+
+
+def bench_process(args, home, launcher=(), **kwargs):
+    env = {**os.environ, "BENCH_HOME": str(home), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, *launcher, "-m", "benchmark.cli", *map(str, args)]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def finished(process, timeout=600):
+    out, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, out
+    return out
+
+
+@pytest.mark.slow
+def test_torchrun_with_two_ranks_reaches_the_single_process_metrics(tmp_path):
+    finished(bench_process([*RUN, "--output", tmp_path / "one"], tmp_path / "home-one"))
+    torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    double = finished(bench_process([*RUN, "--output", tmp_path / "two"], tmp_path / "home-two", torchrun))
+    assert "batch 16 on 2 ranks" in double and double.count("text->audio") == 1  # rank 0 reports
+    one, two = (json.loads(next((tmp_path / d).glob("*/ranking/seed-0.json")).read_text()) for d in ("one", "two"))
+    assert two["world_size"] == 2 and one["world_size"] == 1
+    for a, b in zip(one["history"], two["history"], strict=True):
+        for key in ("train_loss", "val_loss", "m1", "m2"):
+            assert a[key] == pytest.approx(b[key], abs=1e-4), key
+    for direction in ("text_to_audio", "audio_to_text"):
+        assert one["metrics"][direction] == pytest.approx(two["metrics"][direction], abs=1e-6)
+    # The ranks shared the extraction: one complete cache entry per split, no leftover lock.
+    entries = list((tmp_path / "home-two" / "cache" / "experts" / "logmel").iterdir())
+    assert len(entries) == 3 and all((e / "COMPLETE").is_file() and not (e / "pack.lock").exists() for e in entries)
+
+
+@pytest.mark.slow
+def test_independent_shards_fill_one_cache(tmp_path):
+    extract = ["extract", "--system", "ranking", "--dataset", "synthetic", *dataset_args(DATA),
+               "--set", "experts=[{name: logmel, frame_rate: 2.0}]", "--cache-dir", tmp_path / "cache"]
+    finished(bench_process([*extract[:-2], "--cache-dir", tmp_path / "whole"], tmp_path / "home"))  # prepares the data
+    shards = [bench_process([*extract, "--shard", f"{i}/2"], tmp_path / "home") for i in range(2)]
+    for process in shards:
+        finished(process)
+    for kind in ("experts/logmel", "text/sentence_transformer"):
+        entries = sorted((tmp_path / "cache" / kind).iterdir())
+        whole = sorted((tmp_path / "whole" / kind).iterdir())
+        assert [e.name for e in entries] == [w.name for w in whole]  # same keys
+        for entry, reference in zip(entries, whole):
+            assert (entry / "COMPLETE").is_file() and not (entry / "chunks").exists()
+            assert np.array_equal(np.load(entry / "frames.npy"), np.load(reference / "frames.npy"))

@@ -148,6 +148,39 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def _names(text: str, flag: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise BenchError(f"{flag} {text!r}: expected a comma-separated list")
+    return names
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from benchmark.runner import RunOptions
+    from benchmark.sweep import grid, sweep
+
+    manager = _manager()
+    systems, datasets = _names(args.systems, "--systems"), _names(args.datasets, "--datasets")
+    for system in systems:
+        manager.get("systems", system)
+    for dataset in datasets:
+        manager.get("datasets", dataset)
+    try:
+        seeds = [int(s) for s in _names(args.seeds, "--seeds")]
+    except ValueError:
+        raise BenchError(f"--seeds {args.seeds!r}: expected integers, e.g. 1,2,3") from None
+    options, data_dir = _key_values(args.dataset_option, "--dataset-option"), args.data_dir
+    base = RunOptions(system="", dataset="", output=args.output, device=args.device, dataset_options=options,
+                      overrides=args.set, expert_weights=args.expert_weights, data_root=data_dir, cache_root=args.cache_dir)
+    statuses = sweep(grid(systems, datasets, seeds), base, args.backend, args.ray_address,
+                     log=lambda message: print(message, file=sys.stderr))
+    counts: dict[str, int] = {}
+    for status in statuses:
+        counts[status["status"]] = counts.get(status["status"], 0) + 1
+    print(f"{len(statuses)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    return 1 if counts.get("failed") else 0
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     from benchmark import paths
 
@@ -211,6 +244,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="re-run even if the result exists, replacing it")
     overrides(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("sweep", help="run every system x dataset x seed, skipping finished and claimed runs")
+    p.add_argument("--systems", required=True, help="comma-separated system names")
+    p.add_argument("--datasets", required=True, help="comma-separated dataset names")
+    p.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
+    p.add_argument("--backend", default="local", choices=["local", "ray"],
+                   help="run here one after another, or as tasks on a Ray cluster (pip install '.[ray]')")
+    p.add_argument("--ray-address", help="Ray cluster address (default: a running cluster or a new local one)")
+    p.add_argument("-D", "--dataset-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="dataset option for every dataset of the sweep (repeatable)")
+    p.add_argument("--data-dir", type=Path, help="where datasets live (default $BENCH_HOME/datasets)")
+    p.add_argument("--output", type=Path, default=Path("results"), help="results directory (default ./results)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--cache-dir", type=Path, help="embedding cache (default $BENCH_HOME/cache)")
+    overrides(p)
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("extract", help="fill the feature cache of a run without training (optionally one shard)")
     p.add_argument("--system", required=True, help="system whose experts (and frozen caption encoder) to run")

@@ -157,7 +157,10 @@ def _train(
     trainer = Trainer(model, loss, config, train, validation, state_dir, device, seed, epochs=epochs, context=context)
     ranks = f" on {context.world_size} ranks" if context.distributed else ""
     log(f"training on {dataset_key}: {len(train)} clips, batch {trainer.batch_size}{ranks}, {epochs} epochs, {device.type}")
-    return trainer, trainer.fit()
+    selected = trainer.fit()
+    if trainer.resumed_from:
+        log(f"resumed from the checkpoint of epoch {trainer.resumed_from} in {state_dir}")
+    return trainer, selected
 
 
 def _pretrain(
@@ -327,6 +330,7 @@ def _run(options: RunOptions, device: Any, context: Context, log: Any) -> tuple[
             "selected_by": selected.monitor,
             "value": selected.value,
             "rule": f"best {selected.monitor} on the {dataset.plugin.protocol['validation']} split",
+            "resumed_from_epoch": trainer.resumed_from,
             "path": str(selected.path),
         },
         "history": trainer.history,

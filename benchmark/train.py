@@ -202,6 +202,7 @@ class Trainer:
             if monitor not in MONITORS:
                 raise BenchError(f"checkpoint monitor {monitor!r} unknown; choose from {', '.join(MONITORS)}")
         state = self._resume()
+        self.resumed_from = state.epoch  # epochs already done by an interrupted run
         epochs = self.epochs
         steps = int(self.config["schedule"]["steps_per_epoch"])
         n = len(self.train_data)
@@ -247,7 +248,8 @@ class Trainer:
                         **self._trainable_state(),
                     },
                 )
-                write_json(self.run_dir / "history.json", state.history)
+                if self.context.main:
+                    write_json(self.run_dir / "history.json", state.history)
                 bar.set_postfix({k: f"{v:.3f}" for k, v in metrics.items() if k != "epoch"})
                 bar.update()
         self.history = state.history

@@ -135,3 +135,43 @@ def test_independent_shards_fill_one_cache(tmp_path):
         for entry, reference in zip(entries, whole):
             assert (entry / "COMPLETE").is_file() and not (entry / "chunks").exists()
             assert np.array_equal(np.load(entry / "frames.npy"), np.load(reference / "frames.npy"))
+
+
+def worker_ranks(launcher_pid):
+    """rank -> pid of the workers torchrun started."""
+    ranks = {}
+    for pid in subprocess.run(["pgrep", "-P", str(launcher_pid)], capture_output=True, text=True).stdout.split():
+        try:
+            environ = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        for item in environ:
+            if item.startswith(b"RANK="):
+                ranks[int(item[5:])] = int(pid)
+    return ranks
+
+
+@pytest.mark.slow
+def test_a_rank_that_dies_stops_the_job_and_a_restart_resumes(tmp_path):
+    import signal
+    import time
+
+    torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    args = [*RUN, "--set", "schedule.epochs=40", "--output", tmp_path / "results"]
+    job = bench_process(args, tmp_path / "home", torchrun)
+    history = None
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and job.poll() is None:
+        history = next((tmp_path / "results").glob("*/ranking/seed-0.run/history.json"), None)
+        if history is not None and len(json.loads(history.read_text())) >= 2:
+            break
+        time.sleep(0.2)
+    assert history is not None and job.poll() is None, "the job did not reach epoch 2"
+    os.kill(worker_ranks(job.pid)[1], signal.SIGKILL)  # rank 1 dies mid-training
+    out, _ = job.communicate(timeout=120)
+    assert job.returncode != 0 and not list((tmp_path / "results").glob("*/ranking/seed-0.json")), out
+    done = json.loads(history.read_text())[-1]["epoch"]
+    restarted = finished(bench_process(args, tmp_path / "home", torchrun))
+    assert f"resumed from the checkpoint of epoch {done}" in restarted
+    result = json.loads(next((tmp_path / "results").glob("*/ranking/seed-0.json")).read_text())
+    assert [h["epoch"] for h in result["history"]] == list(range(1, 41)) and result["checkpoint"]["resumed_from_epoch"] == done

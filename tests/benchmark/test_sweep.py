@@ -1,0 +1,94 @@
+"""`bench sweep`: a grid of runs, each run once even with two sweeps on one results directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from benchmark.cli import main
+from benchmark.runner import RunOptions
+from benchmark.sweep import Point, grid, run_point, sweep
+from tests.conftest import TINY, dataset_args
+
+FAST = ["--set", "schedule.epochs=2", "--set", "experts=[{name: logmel, frame_rate: 2.0}]"]
+OVERRIDES = ["schedule.epochs=2", "experts=[{name: logmel, frame_rate: 2.0}]"]
+
+
+def base(output):
+    return RunOptions(system="", dataset="", output=output, dataset_options=dict(TINY), overrides=OVERRIDES)
+
+
+def results(output):
+    return sorted(p.relative_to(output).as_posix() for p in output.glob("*/*/seed-*.json"))
+
+
+@pytest.mark.slow
+def test_a_sweep_runs_the_grid_once_and_skips_finished_runs(tmp_path, capsys):
+    args = ["sweep", "--systems", "ranking,cider_relax_no_matching", "--datasets", "synthetic", "--seeds", "1,2",
+            *dataset_args(TINY), *FAST, "--output", str(tmp_path)]
+    assert main(args) == 0
+    assert "4 runs: 4 ran" in capsys.readouterr().out
+    assert len(results(tmp_path)) == 4 and not list(tmp_path.rglob("*.claim"))
+    assert main(args) == 0
+    assert "4 runs: 4 exists" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_live_claim_is_respected_and_a_dead_ones_taken_over(tmp_path):
+    import socket
+
+    from benchmark.data import open_dataset
+    from benchmark.paths import data_root
+    from benchmark.plugins import get_plugin_manager
+    from benchmark.results import result_path
+
+    point = Point("ranking", "synthetic", 7)
+    dataset = open_dataset(get_plugin_manager(), "synthetic", TINY, data_root())
+    claim_file = result_path(tmp_path, dataset.key, "ranking", 7).with_name("seed-7.json.claim")
+    claim_file.parent.mkdir(parents=True)
+    holder = subprocess.Popen(["sleep", "60"])
+    try:
+        claim_file.write_text(json.dumps({"host": socket.gethostname(), "pid": holder.pid}))
+        assert run_point(point, base(tmp_path))["status"] == "claimed by another sweep"
+    finally:
+        holder.kill()
+        holder.wait()
+    status = run_point(point, base(tmp_path))  # its owner is gone now
+    assert status["status"] == "ran" and not claim_file.exists()
+
+
+@pytest.mark.slow
+def test_two_sweeps_on_one_results_directory_never_run_a_point_twice(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    args = [sys.executable, "-m", "benchmark.cli", "sweep", "--systems", "ranking", "--datasets", "synthetic",
+            "--seeds", "1,2,3", *dataset_args(TINY), *FAST, "--output", str(tmp_path)]
+    main(["prepare", "--dataset", "synthetic", *dataset_args(TINY)])  # both sweeps find the data ready
+    first = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    second = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    outs = [p.communicate(timeout=600) for p in (first, second)]
+    assert first.returncode == 0 and second.returncode == 0, outs
+    ran = sum(err.count(": ran in") + err.count("  ran in") for _, err in outs)
+    assert ran == 3, outs  # every point once, across both sweeps
+    assert len(results(tmp_path)) == 3 and not list(tmp_path.rglob("*.claim"))
+    for path in tmp_path.glob("*/ranking/seed-*.json"):
+        assert json.loads(path.read_text())["seed"] in (1, 2, 3)  # whole, readable result files
+
+
+@pytest.mark.slow
+def test_ray_backend_on_a_local_instance(tmp_path):
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"BENCH_HOME": os.environ["BENCH_HOME"], "HF_HUB_OFFLINE": "1"}})
+    try:
+        statuses = sweep(grid(["ranking"], ["synthetic"], [1, 2]), base(tmp_path), backend="ray", log=lambda m: None)
+    finally:
+        ray.shutdown()
+    assert sorted(s["status"] for s in statuses) == ["ran", "ran"]
+    assert len(results(tmp_path)) == 2

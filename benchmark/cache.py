@@ -14,9 +14,7 @@ every chunk present packs them, under an exclusive lock, so the marker is writte
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -24,7 +22,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from benchmark.errors import BenchError
-from benchmark.io import atomic_path, stable_hash, write_json
+from benchmark.io import atomic_path, create_exclusive, holder_alive, stable_hash, write_json
 
 MARKER = "COMPLETE"
 
@@ -149,25 +147,20 @@ class EmbeddingCache:
         return self._pack_once(paths, ids)
 
     def _pack_once(self, paths: list[Path], ids: list[str]) -> SequenceStore:
-        """Pack under an exclusive lock; a process that finds the lock taken waits for the marker."""
+        """Pack under an exclusive lock; a process that finds the lock taken waits for the
+        marker (or takes the lock over if its holder was killed)."""
         lock = self.directory / "pack.lock"
-        while True:
-            if self.complete:
-                return self.load()
-            try:
-                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                if _stale(lock):
+        while not self.complete:
+            if create_exclusive(lock):
+                try:  # another process may have packed between our check and the lock
+                    return self.load() if self.complete else self._pack(paths, ids)
+                finally:
                     lock.unlink(missing_ok=True)
-                else:
-                    time.sleep(0.2)
-                continue
-            with os.fdopen(fd, "w") as handle:
-                json.dump({"host": socket.gethostname(), "pid": os.getpid()}, handle)
-            try:
-                return self._pack(paths, ids)
-            finally:
+            if not holder_alive(lock):
                 lock.unlink(missing_ok=True)
+            else:
+                time.sleep(0.2)
+        return self.load()
 
     def _chunk_size(self, requested: int, total: int) -> int:
         """Keep the chunking of an interrupted run so its chunks stay valid."""
@@ -221,19 +214,3 @@ class EmbeddingCache:
         shutil.rmtree(self.directory / "chunks", ignore_errors=True)
         return SequenceStore(self.directory)
 
-
-def _stale(lock: Path) -> bool:
-    """A lock left by a process of this host that no longer exists (killed while packing)."""
-    try:
-        owner = json.loads(lock.read_text())
-    except (OSError, ValueError):
-        return False  # being written right now, or already gone
-    if owner.get("host") != socket.gethostname():
-        return False
-    try:
-        os.kill(int(owner["pid"]), 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, KeyError, ValueError, TypeError):
-        return False
-    return False

@@ -97,7 +97,10 @@ def register_losses(register: Register) -> None:
     :class:`benchmark.api.LossInput` (similarities of each audio in the batch to every
     caption of every clip in the batch, plus the clips' dataset indices) to a scalar
     tensor. A loss that needs per-dataset statistics implements ``prepare(context)``,
-    called once before training with a :class:`benchmark.api.LossContext`.
+    called once before training with a :class:`benchmark.api.LossContext` (under
+    torchrun, on rank 0 first, so disk caches are filled once). Under torchrun the batch is
+    the global one, gathered from every rank, and the clip indices are global: a loss
+    needs no distributed code of its own.
     """
 
 

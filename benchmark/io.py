@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader sees the old file or the whole new one, never a torn one."""
+"""Atomic file writes (a reader sees the old file or the whole new one, never a torn one)
+and exclusive marker files (locks and claims that exactly one process can create)."""
 
 from __future__ import annotations
 
@@ -48,3 +49,37 @@ def stable_hash(data: Any, length: int = 12) -> str:
 
     blob = json.dumps(data, sort_keys=True, default=str, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:length]
+
+
+def create_exclusive(path: Path) -> bool:
+    """Create ``path`` if nobody else has (``O_EXCL``), recording this host and pid in it;
+    False if it exists. Locks and claims are such files."""
+    import socket
+
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"host": socket.gethostname(), "pid": os.getpid()}, handle)
+    return True
+
+
+def holder_alive(path: Path) -> bool:
+    """Whether the process that created ``path`` with :func:`create_exclusive` may still
+    run: False only when it ran on this host and its pid is gone (it was killed)."""
+    import socket
+
+    try:
+        owner = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return True  # being written right now, or already removed
+    if owner.get("host") != socket.gethostname():
+        return True  # unknowable from here
+    try:
+        os.kill(int(owner["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, KeyError, TypeError, ValueError):
+        return True
+    return True

@@ -128,7 +128,7 @@ def extract(options: RunOptions, shard: tuple[int, int] = (0, 1), log: Any = pri
     config = resolve_system(options.system, manager, options.overrides, device.type, options.expert_weights)
     dataset = open_dataset(manager, options.dataset, options.dataset_options, options.data_root or paths.data_root())
     cache_root = paths.ensure_writable(options.cache_root or paths.cache_root(), "cache directory")
-    dataset.plugin.prepare(dataset.data_dir)
+    dataset.plugin.prepare(paths.ensure_writable(dataset.data_dir, "data directory"))
     features, _, _ = _features(config, manager, device, cache_root, Context())
     splits = {split.name: split for role in ("train", "validation", "test") for split in dataset.parts(role)}
     done = True

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
-import os
-import socket
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
 from benchmark.errors import BenchError
+from benchmark.io import create_exclusive, holder_alive
 from benchmark.runner import RunOptions
 
 
@@ -42,46 +40,20 @@ def grid(systems: list[str], datasets: list[str], seeds: list[int]) -> list[Poin
     return [Point(s, d, seed) for s, d, seed in itertools.product(systems, datasets, seeds)]
 
 
-def _alive(owner: dict[str, Any]) -> bool:
-    """Whether a claim's owner may still be running (unknowable for other hosts: assume so)."""
-    if owner.get("host") != socket.gethostname():
-        return True
-    try:
-        os.kill(int(owner["pid"]), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, KeyError, TypeError, ValueError):
-        return True
-    return True
-
-
 @contextlib.contextmanager
 def claim(result: Path) -> Iterator[bool]:
     """Yield True if this process now owns the run behind ``result`` (False if another does)."""
     path = result.with_name(result.name + ".claim")
     path.parent.mkdir(parents=True, exist_ok=True)
-    owner = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            try:
-                holder = json.loads(path.read_text())
-            except (OSError, ValueError):
-                holder = {"host": "?"}  # being written: treat as alive
-            if _alive(holder):
-                yield False
-                return
-            path.unlink(missing_ok=True)  # its owner died: take it over
-            continue
-        with os.fdopen(fd, "w") as handle:
-            json.dump(owner, handle)
-        try:
-            yield True
-        finally:
+    mine = create_exclusive(path)
+    if not mine and not holder_alive(path):  # its owner was killed: take the claim over
+        path.unlink(missing_ok=True)
+        mine = create_exclusive(path)
+    try:
+        yield mine
+    finally:
+        if mine:
             path.unlink(missing_ok=True)
-        return
-    yield False
 
 
 def run_point(point: Point, base: RunOptions) -> dict[str, Any]:

@@ -234,7 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
     dataset_options(p)
     p.set_defaults(func=cmd_prepare)
 
-    p = sub.add_parser("run", help="train a system on a dataset and score it")
+    p = sub.add_parser(
+        "run", help="train a system on a dataset and score it",
+        description="Train a system on a dataset and score it. One process: bench run --system S --dataset D. "
+                    "Several GPUs or CPU processes (DistributedDataParallel, global batch = batch_size): "
+                    "torchrun --nproc-per-node N -m benchmark.cli run --system S --dataset D.",
+    )
     p.add_argument("--system", required=True, help="system name (see `bench list systems`)")
     dataset_options(p)
     p.add_argument("--seed", type=int, default=0)

@@ -109,6 +109,9 @@ def test_list_show_and_prepare(capsys):
         (["list", "exprts"], "unknown plugin kind 'exprts'; did you mean 'experts'"),
         (["show", "ranking", "--set", "head.name=meanpol"], "unknown head 'meanpol'; did you mean 'meanpool'?"),
         (["prepare", "--dataset", "synthetic", "-D", "n_dev=3"], "dataset 'synthetic' has no option 'n_dev'"),
+        (["sweep", "--systems", "ranking,rankng", "--datasets", "synthetic"], "unknown system 'rankng'; did you mean"),
+        (["sweep", "--systems", "ranking", "--datasets", "synthetic", "--seeds", "1,x"], "--seeds '1,x': expected integers"),
+        (["extract", "--system", "ranking", "--dataset", "synthetic", "--shard", "2/2"], "--shard '2/2': expected I/N"),
     ],
 )
 def test_unknown_names_get_one_line_did_you_mean_errors(args, message, capsys):

@@ -84,8 +84,8 @@ import sys  # noqa: E402
 
 from tests.conftest import dataset_args  # noqa: E402
 
-#: Three cache chunks of 32 clips in development, so shards and ranks share real work.
-DATA = {"n_development": 96, "n_validation": 16, "n_evaluation": 16, "min_seconds": 0.5, "max_seconds": 1.0}
+#: Two cache chunks of 32 clips in development, so shards and ranks share real work.
+DATA = {"n_development": 64, "n_validation": 16, "n_evaluation": 16, "min_seconds": 0.5, "max_seconds": 1.0}
 RUN = ["run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(DATA), "--set", "schedule.epochs=3",
        "--set", "batch_size=16", "--set", "head.dropout=0.0", "--set", "experts=[{name: logmel, frame_rate: 2.0}]"]
 
@@ -157,7 +157,7 @@ def test_a_rank_that_dies_stops_the_job_and_a_restart_resumes(tmp_path):
     import time
 
     torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
-    args = [*RUN, "--set", "schedule.epochs=40", "--output", tmp_path / "results"]
+    args = [*RUN, "--set", "schedule.epochs=12", "--output", tmp_path / "results"]
     job = bench_process(args, tmp_path / "home", torchrun)
     history = None
     deadline = time.monotonic() + 300
@@ -174,4 +174,4 @@ def test_a_rank_that_dies_stops_the_job_and_a_restart_resumes(tmp_path):
     restarted = finished(bench_process(args, tmp_path / "home", torchrun))
     assert f"resumed from the checkpoint of epoch {done}" in restarted
     result = json.loads(next((tmp_path / "results").glob("*/ranking/seed-0.json")).read_text())
-    assert [h["epoch"] for h in result["history"]] == list(range(1, 41)) and result["checkpoint"]["resumed_from_epoch"] == done
+    assert [h["epoch"] for h in result["history"]] == list(range(1, 13)) and result["checkpoint"]["resumed_from_epoch"] == done

@@ -95,12 +95,16 @@ class Trainer:
         self.optimiser = torch.optim.AdamW(parameters, **optimiser)
         self.autocast = device.type == "cuda" and bool(config.get("mixed_precision", True))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast)
-        # Under torchrun, gradients are averaged over ranks by DistributedDataParallel.
+        # Under torchrun, gradients are averaged over ranks by DistributedDataParallel. Some
+        # parameters never get a gradient (the caption encoder's unused BERT pooler, say),
+        # which DDP must be told to expect.
         self.forward = self.model
         if context.distributed:
             from torch.nn.parallel import DistributedDataParallel
 
-            self.forward = DistributedDataParallel(self.model, device_ids=[device] if device.type == "cuda" else None)
+            self.forward = DistributedDataParallel(
+                self.model, device_ids=[device] if device.type == "cuda" else None, find_unused_parameters=True
+            )
         self.checkpoints = self.config["checkpoint"]
         self.fingerprint = stable_hash(
             {"config": {k: v for k, v in config.items() if k != "description"}, "epochs": self.epochs, "n": len(train)}

@@ -175,3 +175,14 @@ def test_a_rank_that_dies_stops_the_job_and_a_restart_resumes(tmp_path):
     assert f"resumed from the checkpoint of epoch {done}" in restarted
     result = json.loads(next((tmp_path / "results").glob("*/ranking/seed-0.json")).read_text())
     assert [h["epoch"] for h in result["history"]] == list(range(1, 13)) and result["checkpoint"]["resumed_from_epoch"] == done
+
+
+@pytest.mark.slow
+def test_torchrun_fine_tunes_the_caption_encoder(tmp_path):
+    """The fine-tuned caption encoder has parameters no loss reaches (BERT's pooler);
+    DistributedDataParallel must not stall on them from the second step on."""
+    torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    args = [*RUN, "--set", "schedule.epochs=1", "--set", "schedule.steps_per_epoch=2", "--set", "batch_size=8",
+            "--set", "text_encoder.trainable=true", "--output", tmp_path / "results"]
+    out = finished(bench_process(args, tmp_path / "home", torchrun))
+    assert "batch 8 on 2 ranks" in out

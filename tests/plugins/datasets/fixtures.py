@@ -12,6 +12,16 @@ import numpy as np
 import soundfile
 
 
+def prepared(name: str, data_root: Path, **options):
+    """Dataset plugin ``name`` with ``options``, prepared under ``data_root`` (what `bench prepare` does)."""
+    from benchmark.data import open_dataset
+    from benchmark.plugins import get_plugin_manager
+
+    dataset = open_dataset(get_plugin_manager(), name, options, data_root)
+    dataset.plugin.prepare(dataset.data_dir)
+    return dataset
+
+
 def write_wav(path: Path, seconds: float = 0.05, rate: int = 44100, seed: int = 0) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     audio = 0.1 * np.random.default_rng(seed).standard_normal(max(int(seconds * rate), 1))

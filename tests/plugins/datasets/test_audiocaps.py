@@ -7,11 +7,9 @@ import csv
 import pytest
 
 from benchmark.cli import main
-from benchmark.data import open_dataset
 from benchmark.errors import BenchError
-from benchmark.plugins import get_plugin_manager
 from tests.httpserver import serve
-from tests.plugins.datasets.fixtures import write_wav
+from tests.plugins.datasets.fixtures import prepared, write_wav
 
 #: clips per split, and how many of them have no audio (gone from YouTube).
 CLIPS = {"train": (10, 1), "val": (4, 0), "test": (5, 1)}
@@ -48,14 +46,8 @@ def audiocaps(tmp_path, monkeypatch):
         yield audio
 
 
-def prepared(tmp_path, **options):
-    dataset = open_dataset(get_plugin_manager(), "audiocaps", options, tmp_path / "data")
-    dataset.plugin.prepare(dataset.data_dir)
-    return dataset
-
-
 def test_missing_clips_are_counted_reported_and_skipped(audiocaps, tmp_path):
-    dataset = prepared(tmp_path, audio_dir=str(audiocaps))
+    dataset = prepared("audiocaps", tmp_path / "data", audio_dir=str(audiocaps))
     train, validation, test = (dataset.split(role) for role in ("train", "validation", "test"))
     assert (len(train), len(validation), len(test)) == (9, 4, 4)
     assert [len(c) for c in validation.captions] == [5] * 4 and train.captions_per_clip == 1
@@ -66,13 +58,13 @@ def test_missing_clips_are_counted_reported_and_skipped(audiocaps, tmp_path):
 
 
 def test_too_many_missing_clips_refuse_to_load(audiocaps, tmp_path):
-    dataset = prepared(tmp_path, audio_dir=str(audiocaps), max_missing=0.1)
+    dataset = prepared("audiocaps", tmp_path / "data", audio_dir=str(audiocaps), max_missing=0.1)
     with pytest.raises(BenchError, match=r"1 of 5 test clips \(20.0%\) have no audio .*more than max_missing=10%"):
         dataset.split("test")
 
 
 def test_the_csvs_are_pinned_at_first_download(audiocaps, tmp_path):
-    dataset = prepared(tmp_path, audio_dir=str(audiocaps))
+    dataset = prepared("audiocaps", tmp_path / "data", audio_dir=str(audiocaps))
     (dataset.data_dir / "val.csv").write_text("audiocap_id,youtube_id,start_time,caption\n1,x,0,edited\n")
     with pytest.raises(BenchError, match=r"val.csv fails its checksum \(expected sha256 .* \(recorded at first use\)"):
         dataset.plugin.prepare(dataset.data_dir)

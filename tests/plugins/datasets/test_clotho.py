@@ -13,7 +13,7 @@ from benchmark.data import open_dataset
 from benchmark.errors import BenchError
 from benchmark.plugins import get_plugin_manager
 from tests.httpserver import RangeHandler, serve
-from tests.plugins.datasets.fixtures import build_clotho_release, md5
+from tests.plugins.datasets.fixtures import build_clotho_release, md5, prepared
 
 V2_SIZES = {"development": 16, "validation": 5, "evaluation": 5}
 V1_SIZES = {"development": 20, "evaluation": 5}
@@ -31,12 +31,6 @@ def mirror(tmp_path, monkeypatch):
     with serve(served) as url:
         monkeypatch.setenv("BENCH_DATA_MIRROR", url)
         yield served
-
-
-def prepared(name, data_root, **options):
-    dataset = open_dataset(get_plugin_manager(), name, options, data_root)
-    dataset.plugin.prepare(dataset.data_dir)
-    return dataset
 
 
 def test_prepare_downloads_verifies_and_extracts_into_clothos_layout(mirror, tmp_path):

@@ -7,10 +7,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from benchmark.data import open_dataset
 from benchmark.errors import BenchError
-from benchmark.plugins import get_plugin_manager
-from tests.plugins.datasets.fixtures import write_wav
+from tests.plugins.datasets.fixtures import prepared, write_wav
 
 
 @pytest.fixture
@@ -34,14 +32,8 @@ def saved(tmp_path):
     return directory
 
 
-def prepared(tmp_path, **options):
-    dataset = open_dataset(get_plugin_manager(), "hf", options, tmp_path / "data")
-    dataset.plugin.prepare(dataset.data_dir)
-    return dataset
-
-
 def test_a_saved_dataset_is_written_in_clothos_layout_with_its_audio_intact(saved, tmp_path):
-    dataset = prepared(tmp_path, path=str(saved), caption_columns=["caption", "more"])
+    dataset = prepared("hf", tmp_path / "data", path=str(saved), caption_columns=["caption", "more"])
     train = dataset.split("train")
     assert len(train) == 6 and len(dataset.split("validation")) == 3 and len(dataset.split("test")) == 3
     assert [len(c) for c in train.captions] == [1, 2, 3, 1, 2, 3]  # ragged: 1 + (i % 3) captions
@@ -52,19 +44,19 @@ def test_a_saved_dataset_is_written_in_clothos_layout_with_its_audio_intact(save
 
 
 def test_prepare_is_done_once(saved, tmp_path):
-    dataset = prepared(tmp_path, path=str(saved))
+    dataset = prepared("hf", tmp_path / "data", path=str(saved))
     first = dataset.split("test").audio_paths[0].stat().st_mtime_ns
     dataset.plugin.prepare(dataset.data_dir)
     assert dataset.split("test").audio_paths[0].stat().st_mtime_ns == first
 
 
 def test_split_and_column_names_are_options(saved, tmp_path):
-    dataset = prepared(tmp_path, path=str(saved), validation="test", test="validation")
+    dataset = prepared("hf", tmp_path / "data", path=str(saved), validation="test", test="validation")
     assert dataset.split("test").captions[0] == ("validation clip 0 sounds",)
     with pytest.raises(BenchError, match="unknown column of .* 'captoin'; did you mean 'caption'"):
-        prepared(tmp_path, path=str(saved), caption_columns="captoin")
+        prepared("hf", tmp_path / "data", path=str(saved), caption_columns="captoin")
     with pytest.raises(BenchError, match="unknown split of .* 'dev'.*-D train="):
-        prepared(tmp_path, path=str(saved), train="dev")
+        prepared("hf", tmp_path / "data", path=str(saved), train="dev")
 
 
 def test_empty_captions_are_errors_naming_the_row(tmp_path):
@@ -73,15 +65,15 @@ def test_empty_captions_are_errors_naming_the_row(tmp_path):
     table = datasets.Dataset.from_dict({"audio": [str(path)] * 2, "caption": ["fine", "  "]}).cast_column("audio", datasets.Audio())
     datasets.DatasetDict(train=table, validation=table, test=table).save_to_disk(str(tmp_path / "saved"))
     with pytest.raises(BenchError, match="split 'test', row 1: empty caption in column 'caption'"):
-        prepared(tmp_path, path=str(tmp_path / "saved"))
+        prepared("hf", tmp_path / "data", path=str(tmp_path / "saved"))
 
 
 def test_hub_names_need_the_network(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_OFFLINE", "1")
     with pytest.raises(BenchError, match="'someone/clips' is not a local directory and downloads are off"):
-        prepared(tmp_path, path="someone/clips")
+        prepared("hf", tmp_path / "data", path="someone/clips")
     with pytest.raises(BenchError, match="needs -D path="):
-        prepared(tmp_path)
+        prepared("hf", tmp_path / "data")
 
 
 def test_data_files_laid_out_as_on_the_hub_load_through_load_dataset(saved, tmp_path, monkeypatch):
@@ -89,5 +81,5 @@ def test_data_files_laid_out_as_on_the_hub_load_through_load_dataset(saved, tmp_
     files = tmp_path / "parquet"
     for split, table in datasets.load_from_disk(str(saved)).items():
         table.to_parquet(str(files / f"{split}.parquet"))
-    dataset = prepared(tmp_path, path=str(files))
+    dataset = prepared("hf", tmp_path / "data", path=str(files))
     assert len(dataset.split("train")) == 6 and dataset.split("test").captions[1] == ("test clip 1 sounds",)

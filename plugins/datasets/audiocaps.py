@@ -77,6 +77,7 @@ class AudioCaps(Dataset):
         self.file_pattern = file_pattern
         self.max_missing = float(max_missing)
         self._index: dict[str, Path] | None = None
+        self._counts: dict[str, tuple[int, int]] = {}  # split -> (clips with audio, clips listed)
 
     def options(self) -> dict[str, Any]:
         return {"audio_dir": self.audio_dir, "file_pattern": self.file_pattern}
@@ -140,13 +141,15 @@ class AudioCaps(Dataset):
                 f"{self._audio_root(data_dir)} (more than max_missing={self.max_missing:.0%}); the list is in "
                 f"{data_dir / f'missing-{split}.txt'}. Fetch them, or raise -D max_missing=SHARE"
             )
+        self._counts[split] = (len(paths), len(clips))
         return Split(split, tuple(paths), tuple(captions))
 
     def report(self, data_dir: Path) -> list[str]:
         lines = []
         for split in SPLITS:
-            total = len(read_audiocaps_csv(data_dir / f"{split}.csv"))
-            found = len(self.load_split(data_dir, split))
+            if split not in self._counts:  # counted when the split was listed
+                self.load_split(data_dir, split)
+            found, total = self._counts[split]
             lines.append(
                 f"{split}: {found} of {total} clips have audio; {total - found} missing ({(total - found) / total:.1%}) "
                 f"are skipped (listed in {data_dir / f'missing-{split}.txt'})"

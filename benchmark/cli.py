@@ -87,27 +87,24 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from benchmark.runner import RunOptions, run
+def _run_options(args: argparse.Namespace, **fields: Any) -> Any:
+    """The RunOptions of the flags `run`, `extract` and `sweep` share; ``fields`` sets the rest."""
+    from benchmark.runner import RunOptions
 
     options, data_dir = _dataset_args(args)
-    _manager()  # report plugin failures up front
-    path, result = run(
-        RunOptions(
-            system=args.system,
-            dataset=args.dataset,
-            seed=args.seed,
-            output=args.output,
-            device=args.device,
-            dataset_options=options,
-            overrides=args.set,
-            expert_weights=args.expert_weights,
-            data_root=data_dir,
-            cache_root=args.cache_dir,
-            force=args.force,
-        ),
-        log=lambda message: print(message, file=sys.stderr),
+    return RunOptions(
+        device=args.device, dataset_options=options, overrides=args.set, expert_weights=args.expert_weights,
+        data_root=data_dir, cache_root=args.cache_dir, **fields,
     )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchmark.runner import run
+
+    _manager()  # report plugin failures up front
+    options = _run_options(args, system=args.system, dataset=args.dataset, seed=args.seed, output=args.output,
+                           force=args.force)
+    path, result = run(options, log=lambda message: print(message, file=sys.stderr))
     from benchmark.distributed import from_environment
 
     if not from_environment().main:  # under torchrun, rank 0 reports
@@ -134,16 +131,10 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from benchmark.runner import RunOptions, extract
+    from benchmark.runner import extract
 
-    options, data_dir = _dataset_args(args)
     _manager()
-    complete = extract(
-        RunOptions(system=args.system, dataset=args.dataset, device=args.device, dataset_options=options,
-                   overrides=args.set, expert_weights=args.expert_weights, data_root=data_dir, cache_root=args.cache_dir),
-        _shard(args.shard),
-        log=print,
-    )
+    complete = extract(_run_options(args, system=args.system, dataset=args.dataset), _shard(args.shard), log=print)
     print("features complete" if complete else "this shard is done; the last shard to finish completes the cache")
     return 0
 
@@ -156,7 +147,6 @@ def _names(text: str, flag: str) -> list[str]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from benchmark.runner import RunOptions
     from benchmark.sweep import grid, sweep
 
     manager = _manager()
@@ -169,9 +159,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         seeds = [int(s) for s in _names(args.seeds, "--seeds")]
     except ValueError:
         raise BenchError(f"--seeds {args.seeds!r}: expected integers, e.g. 1,2,3") from None
-    options, data_dir = _key_values(args.dataset_option, "--dataset-option"), args.data_dir
-    base = RunOptions(system="", dataset="", output=args.output, device=args.device, dataset_options=options,
-                      overrides=args.set, expert_weights=args.expert_weights, data_root=data_dir, cache_root=args.cache_dir)
+    base = _run_options(args, system="", dataset="", output=args.output)
     statuses = sweep(grid(systems, datasets, seeds), base, args.backend, args.ray_address,
                      log=lambda message: print(message, file=sys.stderr))
     counts: dict[str, int] = {}
@@ -210,8 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kind", nargs="?", help="experts, heads, fusions, losses, text_encoders, datasets, systems or plots")
     p.set_defaults(func=cmd_list)
 
-    def dataset_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--dataset", required=True, help="dataset plugin name (see `bench list datasets`)")
+    def dataset_options(p: argparse.ArgumentParser, one: bool = True) -> None:
+        if one:  # a sweep names its datasets with --datasets
+            p.add_argument("--dataset", required=True, help="dataset plugin name (see `bench list datasets`)")
         p.add_argument("-D", "--dataset-option", action="append", default=[], metavar="KEY=VALUE",
                        help="dataset option, e.g. n_development=200 (repeatable)")
         p.add_argument("--data-dir", type=Path, help="where datasets live (default $BENCH_HOME/datasets)")
@@ -257,9 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="local", choices=["local", "ray"],
                    help="run here one after another, or as tasks on a Ray cluster (pip install '.[ray]')")
     p.add_argument("--ray-address", help="Ray cluster address (default: a running cluster or a new local one)")
-    p.add_argument("-D", "--dataset-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="dataset option for every dataset of the sweep (repeatable)")
-    p.add_argument("--data-dir", type=Path, help="where datasets live (default $BENCH_HOME/datasets)")
+    dataset_options(p, one=False)
     p.add_argument("--output", type=Path, default=Path("results"), help="results directory (default ./results)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--cache-dir", type=Path, help="embedding cache (default $BENCH_HOME/cache)")

@@ -168,12 +168,12 @@ def resolve_system(
 
 def _drop_replaced_components(config: dict[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
     """``config`` without the components ``child`` switches to another plugin."""
+    def plugin(spec: Any) -> str | None:
+        return spec if isinstance(spec, str) else spec.get("name") if isinstance(spec, Mapping) else None
+
     config = dict(config)
     for key in COMPONENTS:
-        new, old = child.get(key), config.get(key)
-        new_name = new if isinstance(new, str) else new.get("name") if isinstance(new, Mapping) else None
-        old_name = old if isinstance(old, str) else old.get("name") if isinstance(old, Mapping) else None
-        if new_name is not None and new_name != old_name:
+        if plugin(child.get(key)) not in (None, plugin(config.get(key))):
             config[key] = None
     return config
 

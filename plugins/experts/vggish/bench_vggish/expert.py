@@ -67,8 +67,8 @@ class VGGish(PretrainedExpert):
         "pca": WeightFile("vggish_pca_params-970ea276.pth", RELEASE + "vggish_pca_params-970ea276.pth", sha256_prefix="970ea276"),
     }
 
-    def __init__(self, weights: str = "pretrained", postprocess: bool = True, batch_size: int = 16, patch_batch: int = 128, device: str = "cpu") -> None:
-        super().__init__(weights=weights, batch_size=batch_size, device=device)
+    def __init__(self, weights: str = "pretrained", postprocess: bool = True, batch_size: int = 16, patch_batch: int = 128, device: str = "cpu", precision: str = "auto") -> None:
+        super().__init__(weights=weights, batch_size=batch_size, device=device, precision=precision)
         self.postprocess = bool(postprocess)
         self.patch_batch = int(patch_batch)
 

@@ -118,9 +118,9 @@ class VGGSound(PretrainedExpert):
         time_pool: list[int] | None = None,
         segment_frames: int = 6016,
         batch_size: int = 16,
-        device: str = "cpu",
+        device: str = "cpu", precision: str = "auto",
     ) -> None:
-        super().__init__(weights=weights, batch_size=batch_size, device=device)
+        super().__init__(weights=weights, batch_size=batch_size, device=device, precision=precision)
         self.time_pool = [int(v) for v in time_pool] if time_pool else None
         self.segment = max(STRIDE, int(segment_frames) // STRIDE * STRIDE)  # about 60 s of spectrogram
 

@@ -33,13 +33,13 @@ def _manager() -> Any:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from benchmark.registry import KINDS
+    from benchmark.registry import KINDS, kind_of
 
     manager = _manager()
-    kinds = KINDS
+    kinds: Sequence[str] = tuple(KINDS)
     if args.kind:
-        kind = args.kind if args.kind in KINDS else f"{args.kind}s"
-        if kind not in KINDS:
+        kind = kind_of(args.kind)
+        if kind is None:
             raise unknown_name("plugin kind", args.kind, KINDS)
         kinds = (kind,)
     rows = [(e.name, e.kind, e.distribution, e.description) for e in manager.entries(kinds)]
@@ -183,14 +183,20 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from benchmark import paths
     from benchmark.leaderboard import write
 
-    write(args.results_dir, args.output, args.reported)
-    print(f"wrote {args.output}")
+    directories = args.results_dirs or [paths.RECORD]
+    # The committed leaderboard is the record's; anything else goes to a file of the user's.
+    output = args.output or (paths.LEADERBOARD if directories == [paths.RECORD] else Path("leaderboard.md"))
+    write(directories, output, args.reported)
+    print(f"wrote {output}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from benchmark import paths
+
     parser = argparse.ArgumentParser(prog="bench", description="Benchmark language-based audio retrieval systems.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -232,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--system", required=True, help="system name (see `bench list systems`)")
     dataset_options(p)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output", type=Path, default=Path("results"), help="results directory (default ./results)")
+    p.add_argument("--output", type=Path, default=paths.RESULTS,
+                   help="results directory (default ./results; the committed record is leaderboard/results)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--cache-dir", type=Path, help="embedding cache (default $BENCH_HOME/cache)")
     p.add_argument("--force", action="store_true", help="re-run even if the result exists, replacing it")
@@ -247,7 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run here one after another, or as tasks on a Ray cluster (pip install '.[ray]')")
     p.add_argument("--ray-address", help="Ray cluster address (default: a running cluster or a new local one)")
     dataset_options(p, one=False)
-    p.add_argument("--output", type=Path, default=Path("results"), help="results directory (default ./results)")
+    p.add_argument("--output", type=Path, default=paths.RESULTS,
+                   help="results directory (default ./results; the committed record is leaderboard/results)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--cache-dir", type=Path, help="embedding cache (default $BENCH_HOME/cache)")
     overrides(p)
@@ -270,9 +278,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", type=Path, help="cache directory (default $BENCH_HOME/cache)")
     p.set_defaults(func=cmd_plot)
 
-    p = sub.add_parser("leaderboard", help="write leaderboard markdown from result files")
-    p.add_argument("results_dir", nargs="?", type=Path, default=Path("results"))
-    p.add_argument("--output", type=Path, default=Path("leaderboard/README.md"))
+    p = sub.add_parser(
+        "leaderboard", help="write leaderboard markdown from result files",
+        description="Without arguments: the committed record (leaderboard/results) to leaderboard/README.md. "
+                    "Your own runs beside it: bench leaderboard leaderboard/results results (to ./leaderboard.md).",
+    )
+    p.add_argument("results_dirs", nargs="*", type=Path, metavar="RESULTS_DIR",
+                   help="result directories (default leaderboard/results); rows from each are marked with it")
+    p.add_argument("--output", type=Path,
+                   help="markdown file (default leaderboard/README.md for the record alone, else ./leaderboard.md)")
     p.add_argument("--reported", type=Path, default=Path("leaderboard/reported.yaml"),
                    help="published results shown as reported rows (default leaderboard/reported.yaml, if present)")
     p.set_defaults(func=cmd_leaderboard)

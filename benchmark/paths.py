@@ -8,6 +8,14 @@ from pathlib import Path
 from benchmark.errors import BenchError
 
 
+#: Where a run writes its result by default: git-ignored, the user's own.
+RESULTS = Path("results")
+#: The committed record behind ``leaderboard/README.md``; runs land here only when asked to.
+RECORD = Path("leaderboard/results")
+#: The committed leaderboard, generated from :data:`RECORD`.
+LEADERBOARD = Path("leaderboard/README.md")
+
+
 def home() -> Path:
     """``$BENCH_HOME``, else ``~/.cache/bench``: datasets and embedding caches live here."""
     return Path(os.environ.get("BENCH_HOME") or Path.home() / ".cache" / "bench")

@@ -115,7 +115,7 @@ class PluginManager:
         the user would edit when an option is wrong."""
         settings = {k: v for k, v in spec.items() if k != "name"}
         factory = self.load(kind, spec["name"])
-        return instantiate(factory, settings, f"{kind[:-1]} {spec['name']!r}", where, **fixed)
+        return instantiate(factory, settings, f"{KINDS[kind]} {spec['name']!r}", where, **fixed)
 
 
 @functools.lru_cache(maxsize=1)

@@ -12,17 +12,25 @@ from typing import Any, Iterator
 
 from benchmark.errors import BenchError, unknown_name
 
-#: Plugin kinds, in the order ``bench list`` shows them. Each has a ``register_<kind>`` hook.
-KINDS: tuple[str, ...] = (
-    "experts",
-    "heads",
-    "fusions",
-    "losses",
-    "text_encoders",
-    "datasets",
-    "systems",
-    "plots",
-)
+#: Plugin kinds (plural, as the ``register_<kind>`` hooks name them), in the order
+#: ``bench list`` shows them, each with its singular for messages ("unknown loss").
+KINDS: dict[str, str] = {
+    "experts": "expert",
+    "heads": "head",
+    "fusions": "fusion",
+    "losses": "loss",
+    "text_encoders": "text_encoder",
+    "datasets": "dataset",
+    "systems": "system",
+    "plots": "plot",
+}
+
+
+def kind_of(name: str) -> str | None:
+    """The kind a user means by ``name``, singular or plural (``loss`` or ``losses``), or None."""
+    if name in KINDS:
+        return name
+    return next((kind for kind, one in KINDS.items() if one == name), None)
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,7 @@ class Entry:
                 value = getattr(value, part)
         except Exception as exc:  # noqa: BLE001 - any failure is the plugin's, say so
             raise BenchError(
-                f"{self.kind[:-1]} {self.name!r} from {self.origin} failed to load "
+                f"{KINDS[self.kind]} {self.name!r} from {self.origin} failed to load "
                 f"{self.target!r}: {type(exc).__name__}: {exc}"
             ) from exc
         return value
@@ -73,11 +81,11 @@ class Registry:
     def add(self, entry: Entry) -> None:
         """Add ``entry``; a name registered twice raises, and stays unusable afterwards."""
         if not entry.name or not isinstance(entry.name, str):
-            raise BenchError(f"{entry.origin} registered a {self.kind[:-1]} with an invalid name {entry.name!r}")
+            raise BenchError(f"{entry.origin} registered a {KINDS[self.kind]} with an invalid name {entry.name!r}")
         existing = self._entries.get(entry.name)
         if existing is not None:
             error = BenchError(
-                f"{self.kind[:-1]} {entry.name!r} is registered twice: by {existing.origin} and by "
+                f"{KINDS[self.kind]} {entry.name!r} is registered twice: by {existing.origin} and by "
                 f"{entry.origin}; uninstall one of them or rename its plugin"
             )
             self._conflicts[entry.name] = error
@@ -91,7 +99,7 @@ class Registry:
         try:
             return self._entries[name]
         except KeyError:
-            raise unknown_name(self.kind[:-1], name, self._entries) from None
+            raise unknown_name(KINDS[self.kind], name, self._entries) from None
 
     def load(self, name: str) -> Any:
         return self.get(name).load()

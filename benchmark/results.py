@@ -41,14 +41,14 @@ def environment() -> dict[str, Any]:
 
 def git_commit() -> str | None:
     """The commit of the checkout this package runs from, with ``+dirty`` for local changes
-    to tracked files other than results and the generated leaderboard (data, not code)."""
+    to tracked files other than the leaderboard and its record (data, not code)."""
     here = Path(__file__).resolve().parent
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":/", ":!/results", ":!/leaderboard"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":/", ":!/leaderboard"],
             cwd=here, capture_output=True, text=True, timeout=5
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):

@@ -21,7 +21,7 @@ class RunOptions:
     system: str
     dataset: str
     seed: int = 0
-    output: Path = Path("results")
+    output: Path = paths.RESULTS
     device: str = "auto"
     dataset_options: dict[str, Any] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)

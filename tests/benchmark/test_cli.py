@@ -195,3 +195,16 @@ def test_baselines_run_end_to_end(system, loss, tmp_path):
     assert result["config"]["loss"]["name"] == loss and len(result["experts"]) == 2
     assert result["text_encoder"]["model"] == "all-MiniLM-L6-v2"  # the caption side is recorded
     assert all(0.0 <= v <= 1.0 for v in result["metrics"]["text_to_audio"].values())
+
+
+def test_a_run_writes_to_the_users_results_never_to_the_committed_record(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = ["run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(TINY), *LOGMEL, "--set", "schedule.epochs=1"]
+    assert bench(*args) == 0
+    assert list(tmp_path.glob("results/*/ranking/seed-0.json")) and not (tmp_path / "leaderboard").exists()
+
+
+def test_messages_name_a_plugin_kind_in_the_singular(capsys):
+    assert bench("show", "ranking", "--set", "loss.name=rankng") == 2
+    assert "unknown loss 'rankng'; did you mean 'ranking'?" in capsys.readouterr().err
+    assert bench("list", "loss") == 0 and "ranking" in capsys.readouterr().out

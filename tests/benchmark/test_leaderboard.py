@@ -1,4 +1,5 @@
 import re
+from pathlib import Path
 
 import pytest
 
@@ -27,29 +28,41 @@ def test_a_table_per_dataset_mean_std_seeds_and_best_marked(tmp_path):
         fake_result(tmp_path, "clotho_v2", "good", seed, value, 0.5)
     fake_result(tmp_path, "clotho_v2", "weak", 0, 0.1, 0.6)
     fake_result(tmp_path, "synthetic", "good", 0, 0.9, 0.9)
-    text = render(tmp_path)
+    text = render([tmp_path])
     assert text.index("## clotho_v2") < text.index("## synthetic")
     clotho = text.split("## clotho_v2")[1].split("## synthetic")[0]
     good_row = next(line for line in clotho.splitlines() if "`good`" in line)
     weak_row = next(line for line in clotho.splitlines() if "`weak`" in line)
     assert "**0.300 ± 0.141**" in good_row  # mAP@10 mean ± sample std, best in bold
     assert re.search(r"\|\s+2 \|\s+64 \|$", good_row)  # two seeds, batch 64
-    assert "**0.600 ± 0.000**" in weak_row  # weak has the best R@10
+    assert "**0.600**" in weak_row and "±" not in weak_row  # best R@10; one seed measures no spread
     assert clotho.index("`good`") < clotho.index("`weak`")  # sorted by mAP@10
     assert "Chance: R@1 0.010" in clotho
     assert "Protocol `report`: trained on `development+validation` (4884 clips), checkpoint selected on `evaluation`" in clotho
 
 
+def test_runs_from_several_directories_render_together_in_rows_marked_by_directory(tmp_path):
+    record, mine = tmp_path / "record", tmp_path / "mine"
+    fake_result(record, "synthetic", "good", 0, 0.5, 0.5)
+    fake_result(record, "synthetic", "good", 1, 0.7, 0.5)
+    fake_result(mine, "synthetic", "good", 0, 0.1, 0.2)
+    rows = [line for line in render([record, mine]).splitlines() if "`good`" in line]
+    assert len(rows) == 2  # never merged into one mean
+    assert f"[{record}]" in rows[0] and "0.600 ± 0.141" in rows[0]
+    assert f"[{mine}]" in rows[1] and "0.100" in rows[1]
+    assert "[" not in next(line for line in render([record]).splitlines() if "`good`" in line)
+
+
 def test_writes_the_file_and_refuses_empty_or_foreign_results(tmp_path):
     with pytest.raises(BenchError, match="no result files"):
-        render(tmp_path)
+        render([tmp_path])
     fake_result(tmp_path, "synthetic", "good", 0, 0.5, 0.5)
     out = tmp_path / "board" / "README.md"
-    write(tmp_path, out)
+    write([tmp_path], out)
     assert "`good`" in out.read_text()
     (tmp_path / "synthetic" / "good" / "seed-9.json").write_text("{not json")
     with pytest.raises(BenchError, match="seed-9.json is unreadable"):
-        render(tmp_path)
+        render([tmp_path])
 
 
 def test_runs_with_cpu_setup_or_overrides_get_their_own_marked_rows():
@@ -71,7 +84,7 @@ def test_random_expert_weights_are_marked_and_different_experts_get_their_own_ro
         path = result_path(tmp_path, "synthetic", "cider_relax", seed)
         result = __import__("json").loads(path.read_text())
         write_json(path, {**result, "config": {"experts": experts}})
-    rows = [line for line in render(tmp_path).splitlines() if "`cider_relax`" in line]
+    rows = [line for line in render([tmp_path]).splitlines() if "`cider_relax`" in line]
     assert len(rows) == 2 and any("| logmel " in r and re.search(r"\|\s+2 \|", r) for r in rows)
 
 
@@ -92,11 +105,11 @@ REPORTED = """
 def test_reported_rows_are_marked_sourced_and_never_best(tmp_path):
     fake_result(tmp_path / "results", "clotho_v2", "good", 0, 0.2, 0.5)
     (tmp_path / "reported.yaml").write_text(REPORTED)
-    text = render(tmp_path / "results", tmp_path / "reported.yaml")
+    text = render([tmp_path / "results"], tmp_path / "reported.yaml")
     clotho = text.split("## clotho_v2")[1]
     row = next(line for line in clotho.splitlines() if "paper system" in line)
     assert "paper system (reported [1])" in row and "0.500" in row and "0.900 ± 0.010" in row and "–" in row
-    assert "**" not in row and "**0.500 ± 0.000**" in clotho  # the measured run keeps the best R@10
+    assert "**" not in row and "**0.500**" in clotho  # the measured run (one seed) keeps the best R@10
     assert clotho.index("`good`") < clotho.index("paper system")
     assert "[1] Someone et al. (2021), Table 9; another protocol." in clotho
     v1 = text.split("## clotho_v1")[1].split("## clotho_v2")[0]
@@ -107,7 +120,29 @@ def test_a_malformed_reported_file_is_named(tmp_path):
     fake_result(tmp_path / "results", "clotho_v2", "good", 0, 0.2, 0.5)
     (tmp_path / "reported.yaml").write_text("- dataset: clotho_v2\n  system: x\n  source: y\n  metrics: {R@2: 0.1}\n")
     with pytest.raises(BenchError, match=r"reported.yaml, entry 1: unknown metric\(s\) R@2"):
-        render(tmp_path / "results", tmp_path / "reported.yaml")
+        render([tmp_path / "results"], tmp_path / "reported.yaml")
     (tmp_path / "reported.yaml").write_text("- dataset: clotho_v2\n  metrics: {}\n")
     with pytest.raises(BenchError, match="entry 1: needs dataset, system, source and metrics"):
-        render(tmp_path / "results", tmp_path / "reported.yaml")
+        render([tmp_path / "results"], tmp_path / "reported.yaml")
+
+
+def test_the_committed_leaderboard_is_its_committed_record_rendered():
+    """`bench leaderboard` regenerates leaderboard/README.md from leaderboard/results exactly."""
+    root = Path(__file__).resolve().parents[2]
+    expected = (root / "leaderboard" / "README.md").read_text(encoding="utf-8")
+    assert render([root / "leaderboard" / "results"], root / "leaderboard" / "reported.yaml") == expected
+
+
+def test_bench_leaderboard_renders_the_record_by_default_and_a_users_runs_to_their_own_file(tmp_path, monkeypatch):
+    from benchmark.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    fake_result(Path("leaderboard/results"), "synthetic", "good", 0, 0.5, 0.5)
+    fake_result(Path("results"), "synthetic", "mine", 0, 0.4, 0.5)
+    assert main(["leaderboard"]) == 0
+    committed = Path("leaderboard/README.md").read_text()
+    assert "`good`" in committed and "`mine`" not in committed
+    assert main(["leaderboard", "leaderboard/results", "results"]) == 0
+    assert Path("leaderboard/README.md").read_text() == committed  # the committed file is left alone
+    beside = Path("leaderboard.md").read_text()
+    assert "`good` [leaderboard/results]" in beside and "`mine` [results]" in beside

@@ -68,6 +68,13 @@ class Dataset(abc.ABC):
         that only choose a protocol leave them alone, so protocols share one download."""
         return self.options()
 
+    def source(self) -> dict[str, Any]:
+        """Where the files came from and how they were checked (``{"archives_verified":
+        False, "audio_dir": …}`` for audio the user extracted, the path of a local folder,
+        clips skipped for missing audio); recorded with every result, part of no key.
+        Called after ``prepare`` and ``load_split``."""
+        return {}
+
     def report(self, data_dir: Path) -> list[str]:
         """Findings about the prepared data worth a user's attention (leaked clips, skipped
         files), one line each; ``bench prepare`` prints them."""

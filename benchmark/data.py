@@ -7,13 +7,14 @@ so the embedded synthetic set exercises the code path Clotho uses.
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Sequence
 
 from benchmark.api import Dataset
 from benchmark.errors import BenchError
-from benchmark.io import atomic_path
+from benchmark.io import atomic_path, write_json
 
 
 @dataclass(frozen=True)
@@ -60,13 +61,23 @@ def captions_csv(data_dir: Path, split: str) -> Path:
     return data_dir / f"clotho_captions_{split}.csv"
 
 
-def read_captions_csv(path: Path, audio_dir: Path, split: str, ragged: bool = False) -> Split:
-    """Read a Clotho captions CSV (``file_name,caption_1,…,caption_N``) and check every row.
+@dataclass(frozen=True)
+class CaptionRow:
+    """One clip of a captions file: its ``line``, the file name as written, its captions."""
 
-    Empty captions, duplicate file names, missing columns and listed-but-absent audio files
-    are errors that name the file and row: a silently smaller dataset would make
-    numbers incomparable. With ``ragged``, clips may leave trailing caption cells empty
-    (datasets whose clips have different numbers of captions) but need at least one.
+    line: int
+    name: str
+    captions: tuple[str, ...]
+
+
+def read_caption_rows(path: Path, ragged: bool = False) -> list[CaptionRow]:
+    """The rows of a Clotho captions CSV (``file_name,caption_1,…,caption_N``), checked.
+
+    Missing columns, non-UTF-8 bytes, short rows, empty file names, duplicate file names
+    and empty captions are errors that name the file and line. With ``ragged``, clips may
+    leave trailing caption cells empty (datasets whose clips have different numbers of
+    captions) but need at least one. File names are kept as written (Clotho's carry HTML
+    entities such as ``&amp;``, spaces, commas and brackets, and so do its audio files).
     """
     if not path.is_file():
         raise BenchError(f"captions file {path} not found; run `bench prepare` for this dataset")
@@ -77,38 +88,166 @@ def read_captions_csv(path: Path, audio_dir: Path, split: str, ragged: bool = Fa
         raise BenchError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
     if not rows:
         raise BenchError(f"{path}: empty captions file")
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip().lstrip("\ufeff") for h in rows[0]]
     caption_columns = [i for i, h in enumerate(header) if h.startswith("caption_")]
     if "file_name" not in header or not caption_columns:
         raise BenchError(f"{path}: expected columns file_name,caption_1,…; found {','.join(header)}")
     name_column = header.index("file_name")
     seen: set[str] = set()
-    paths: list[Path] = []
-    captions: list[tuple[str, ...]] = []
+    out: list[CaptionRow] = []
     for line, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
         if len(row) < len(header):
             raise BenchError(f"{path}, line {line}: {len(row)} columns, expected {len(header)}")
-        name = row[name_column].strip()
-        if name in seen:
-            raise BenchError(f"{path}, line {line}: duplicate file name {name!r}")
-        seen.add(name)
+        name = row[name_column]
+        if not name.strip():
+            raise BenchError(f"{path}, line {line}: empty file_name")
+        if name.strip() in seen:
+            raise BenchError(f"{path}, line {line}: duplicate file name {name.strip()!r}")
+        seen.add(name.strip())
         clip_captions = tuple(row[i].strip() for i in caption_columns)
         if ragged:
             while len(clip_captions) > 1 and not clip_captions[-1]:
                 clip_captions = clip_captions[:-1]
         for column, caption in zip(caption_columns, clip_captions):
             if not caption:
-                raise BenchError(f"{path}, line {line}: empty {header[column]} for {name!r}")
-        audio = audio_dir / name
-        if not audio.is_file():
-            raise BenchError(f"{path}, line {line}: audio file {audio} is listed but absent")
-        paths.append(audio)
-        captions.append(clip_captions)
-    if not paths:
+                raise BenchError(f"{path}, line {line}: empty {header[column]} for {name.strip()!r}")
+        out.append(CaptionRow(line, name, clip_captions))
+    if not out:
         raise BenchError(f"{path}: no clips listed")
-    return Split(split, tuple(paths), tuple(captions))
+    return out
+
+
+def member_path(root: Path, name: str, where: str) -> Path:
+    """``root / name`` for a file name relative to ``root``. A name that is absolute or
+    climbs out with ``..`` (read as a POSIX or a Windows path) is refused, ``where`` saying
+    which file and line listed it: a listed file is never read outside its directory.
+    Links the user placed in ``root`` are followed."""
+    posix, windows = PurePosixPath(name), PureWindowsPath(name)
+    if posix.is_absolute() or windows.is_absolute() or windows.drive or ".." in posix.parts or ".." in windows.parts:
+        raise BenchError(f"{where}: file name {name!r} leaves the directory {root} (absolute or '..'); names must be relative to it")
+    return root / name
+
+
+def find_audio(audio_dir: Path, name: str, where: str) -> Path | None:
+    """The audio file a captions file lists as ``name``: the exact name first, then with
+    surrounding spaces stripped (a few Clotho cells carry them); None if neither exists."""
+    for candidate in dict.fromkeys((name, name.strip())):
+        path = member_path(audio_dir, candidate, where)
+        if path.is_file():
+            return path
+    return None
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A split read from its captions file(s): the clips with audio, where each was listed
+    (``"<file>, line <n>"``), and the names listed whose audio is absent (skipped only
+    within a ``max_missing`` share)."""
+
+    split: Split
+    origins: tuple[str, ...]
+    missing: tuple[str, ...]
+
+    @property
+    def listed(self) -> int:
+        return len(self.split) + len(self.missing)
+
+    def where(self) -> list[tuple[Path, str]]:
+        """Each clip's audio file with where it was listed, for :func:`check_audio`."""
+        return list(zip(self.split.audio_paths, self.origins))
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One clip as a captions or metadata file lists it: ``audio`` is None when absent
+    (``expected`` is then the path that was looked for)."""
+
+    origin: str
+    name: str
+    audio: Path | None
+    expected: Path
+    captions: tuple[str, ...]
+
+
+def select_present(split: str, clips: Sequence[Listed], max_missing: float = 0.0, hint: str = "") -> Listing:
+    """The clips whose audio is present, as split ``split``. Absent audio is an error naming
+    the first such file and where it was listed, unless absent clips are at most
+    ``max_missing`` (a share) of those listed: then they are skipped. ``hint`` ends the
+    message."""
+    present = [c for c in clips if c.audio is not None]
+    missing = [c for c in clips if c.audio is None]
+    share = len(missing) / max(len(clips), 1)
+    if missing and (share > max_missing or not present):
+        first = missing[0]
+        message = f"{first.origin}: audio file {first.expected} is listed but absent"
+        if len(missing) > 1:
+            message += f" (as are {len(missing) - 1} more: {len(missing)} of {len(clips)} clips, {share:.1%}"
+            message += f", more than max_missing={max_missing:.0%})" if max_missing else ")"
+        raise BenchError(message + hint)
+    return Listing(
+        Split(split, tuple(c.audio for c in present if c.audio), tuple(c.captions for c in present)),
+        tuple(c.origin for c in present),
+        tuple(c.name for c in missing),
+    )
+
+
+def list_split(
+    path: Path, audio_dir: Path, split: str, ragged: bool = False, max_missing: float = 0.0, hint: str = ""
+) -> Listing:
+    """Read captions file ``path`` and find each clip's audio in ``audio_dir``
+    (:func:`find_audio`); absent audio is handled by :func:`select_present`."""
+    clips = []
+    for row in read_caption_rows(path, ragged):
+        origin = f"{path}, line {row.line}"
+        audio = find_audio(audio_dir, row.name, origin)
+        clips.append(Listed(origin, row.name, audio, audio_dir / row.name.strip(), row.captions))
+    return select_present(split, clips, max_missing, hint)
+
+
+def read_captions_csv(path: Path, audio_dir: Path, split: str, ragged: bool = False) -> Split:
+    """Read a Clotho captions CSV (``file_name,caption_1,…,caption_N``) and check every row
+    (:func:`read_caption_rows`); every listed audio file must be present in ``audio_dir``.
+
+    Empty captions, duplicate file names, missing columns and listed-but-absent audio files
+    are errors that name the file and row: a silently smaller dataset would make
+    numbers incomparable.
+    """
+    return list_split(path, audio_dir, split, ragged).split
+
+
+def check_audio(files: Sequence[tuple[Path, str]], marker: Path) -> None:
+    """Check before any expensive work that every file opens as audio and holds samples
+    (its header read with soundfile); an error names the file and ``where`` it was listed.
+
+    The files that passed are recorded in ``marker`` with their size and mtime, so an
+    unchanged file is not opened again on the next run (a stat per file).
+    """
+    import soundfile
+
+    try:
+        known = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        known = {}
+    passed: dict[str, list[int]] = {}
+    try:
+        for path, where in files:
+            stat = path.stat()
+            stamp = [stat.st_size, stat.st_mtime_ns]
+            key = str(path)
+            if known.get(key) != stamp:
+                try:
+                    frames = soundfile.info(str(path)).frames
+                except Exception as exc:  # noqa: BLE001 - libsndfile raises several types
+                    reason = " ".join(str(exc).split())
+                    raise BenchError(f"{where}: audio file {path} does not decode ({reason})") from None
+                if frames <= 0:
+                    raise BenchError(f"{where}: audio file {path} holds no samples")
+            passed[key] = stamp
+    finally:
+        if passed and passed != known:
+            write_json(marker, {**known, **passed} if len(passed) < len(files) else passed)
 
 
 def write_captions_csv(path: Path, file_names: Sequence[str], captions: Sequence[Sequence[str]]) -> None:
@@ -128,8 +267,12 @@ class ClothoLayoutDataset(Dataset):
     #: Whether clips may have fewer captions than the CSV has caption columns.
     ragged_captions = False
 
+    def audio_folder(self, data_dir: Path, split: str) -> Path:
+        """Where ``split``'s audio files are (``<data_dir>/<split>/`` unless the files are read elsewhere)."""
+        return data_dir / split
+
     def load_split(self, data_dir: Path, split: str) -> Split:
-        return read_captions_csv(captions_csv(data_dir, split), data_dir / split, split, self.ragged_captions)
+        return read_captions_csv(captions_csv(data_dir, split), self.audio_folder(data_dir, split), split, self.ragged_captions)
 
 
 @dataclass

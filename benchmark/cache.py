@@ -23,6 +23,7 @@ import numpy as np
 
 from benchmark.errors import BenchError
 from benchmark.io import atomic_path, create_exclusive, holder_alive, stable_hash, write_json
+from benchmark.progress import Progress
 
 MARKER = "COMPLETE"
 
@@ -132,11 +133,9 @@ class EmbeddingCache:
         mine = [number for number in range(len(chunks)) if number % count == index]
         missing = [number for number in mine if not paths[number].is_file()]
 
-        from tqdm.auto import tqdm
-
         total = sum(len(chunks[n]) for n in mine)
         done = total - sum(len(chunks[n]) for n in missing)
-        with tqdm(total=total, initial=done, desc=desc, unit="clip", leave=False, disable=None) as bar:
+        with Progress(total, desc, unit="clip", initial=done) as bar:
             for number in missing:
                 indices = list(chunks[number])
                 arrays = compute(indices)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from benchmark.errors import BenchError
 from benchmark.io import write_json
+from benchmark.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -117,8 +118,6 @@ def verify(file: RemoteFile, path: Path) -> None:
 
 def _download(file: RemoteFile, target: Path, url: str) -> None:
     """Fetch ``url`` into ``target``, resuming ``target.part``; verify before moving into place."""
-    from tqdm.auto import tqdm
-
     part = target.with_name(target.name + ".part")
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
@@ -135,9 +134,8 @@ def _download(file: RemoteFile, target: Path, url: str) -> None:
                 have = 0
             total = response.headers.get("Content-Length")
             total = int(total) + have if total is not None else None
-            with open(part, "ab" if have else "wb") as out, tqdm(
-                total=total, initial=have, unit="B", unit_scale=True, desc=f"downloading {file.name}",
-                leave=False, disable=None,
+            with open(part, "ab" if have else "wb") as out, Progress(
+                total, f"downloading {file.name}", unit="B", initial=have, unit_scale=True
             ) as bar:
                 for block in iter(lambda: response.read(1 << 20), b""):
                     out.write(block)

@@ -22,6 +22,7 @@ from benchmark.distributed import Context, barrier, local_slice
 from benchmark.errors import BenchError
 from benchmark.io import atomic_path, stable_hash, write_json
 from benchmark.model import ClipInputs, RetrievalModel
+from benchmark.progress import Progress
 
 #: Validation metrics and whether lower or higher is better.
 MONITORS = {"val_loss": "min", "m1": "max", "m2": "max"}
@@ -199,8 +200,6 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------
     def fit(self) -> Selected:
         """Train for the configured epochs (resuming if possible); return the selected checkpoint."""
-        from tqdm.auto import tqdm
-
         self.run_dir.mkdir(parents=True, exist_ok=True)
         for monitor in self.checkpoints["monitor"]:
             if monitor not in MONITORS:
@@ -210,8 +209,8 @@ class Trainer:
         epochs = self.epochs
         steps = int(self.config["schedule"]["steps_per_epoch"])
         n = len(self.train_data)
-        show = None if self.context.main else True  # one progress bar, rank 0's
-        with tqdm(total=epochs, initial=state.epoch, desc="training", unit="epoch", leave=False, disable=show) as bar:
+        quiet = not self.context.main  # one progress report, rank 0's
+        with Progress(epochs, "training", unit="epoch", initial=state.epoch, disable=quiet) as bar:
             for epoch in range(state.epoch + 1, epochs + 1):
                 rng = np.random.default_rng([self.seed, epoch])
                 torch.manual_seed(self.seed * 100_003 + epoch)

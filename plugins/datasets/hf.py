@@ -102,34 +102,36 @@ class HuggingFace(ClothoLayoutDataset):
 
     def _write_split(self, table: Any, data_dir: Path, split: str) -> None:
         """One audio file per row (kept if already written) and the captions CSV."""
-        from tqdm.auto import tqdm
+        from benchmark.progress import Progress
 
         audio_dir = data_dir / split
         audio_dir.mkdir(parents=True, exist_ok=True)
         names, captions = [], []
-        for row, item in enumerate(tqdm(table, desc=f"writing {split}", unit="clip", leave=False, disable=None)):
-            audio = item[self.audio_column] or {}
-            source = audio.get("path") or ""
-            extension = os.path.splitext(source)[1] or ".wav"
-            name = f"{row:07d}{extension}"
-            clip_captions = []
-            for column in self.caption_columns:
-                value = item[column]
-                for text in [value] if isinstance(value, str) or value is None else list(value):
-                    if not (text or "").strip():
-                        raise BenchError(f"dataset 'hf' {self.path!r}, split {split!r}, row {row}: empty caption in column {column!r}")
-                    clip_captions.append(text.strip())
-            target = audio_dir / name
-            if not target.is_file():
-                with atomic_path(target) as tmp:
-                    if audio.get("bytes"):
-                        tmp.write_bytes(audio["bytes"])
-                    elif source and Path(source).is_file():
-                        shutil.copyfile(source, tmp)
-                    else:
-                        raise BenchError(f"dataset 'hf' {self.path!r}, split {split!r}, row {row}: no audio (column {self.audio_column!r} holds neither bytes nor a readable file)")
-            names.append(name)
-            captions.append(clip_captions)
+        with Progress(len(table), f"writing {split}", unit="clip") as bar:
+            for row, item in enumerate(table):
+                audio = item[self.audio_column] or {}
+                source = audio.get("path") or ""
+                extension = os.path.splitext(source)[1] or ".wav"
+                name = f"{row:07d}{extension}"
+                clip_captions = []
+                for column in self.caption_columns:
+                    value = item[column]
+                    for text in [value] if isinstance(value, str) or value is None else list(value):
+                        if not (text or "").strip():
+                            raise BenchError(f"dataset 'hf' {self.path!r}, split {split!r}, row {row}: empty caption in column {column!r}")
+                        clip_captions.append(text.strip())
+                target = audio_dir / name
+                if not target.is_file():
+                    with atomic_path(target) as tmp:
+                        if audio.get("bytes"):
+                            tmp.write_bytes(audio["bytes"])
+                        elif source and Path(source).is_file():
+                            shutil.copyfile(source, tmp)
+                        else:
+                            raise BenchError(f"dataset 'hf' {self.path!r}, split {split!r}, row {row}: no audio (column {self.audio_column!r} holds neither bytes nor a readable file)")
+                names.append(name)
+                captions.append(clip_captions)
+                bar.update()
         if not names:
             raise BenchError(f"dataset 'hf' {self.path!r}: split {split!r} is empty")
         write_captions_csv(captions_csv(data_dir, split), names, captions)

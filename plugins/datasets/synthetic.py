@@ -259,11 +259,11 @@ class Synthetic(ClothoLayoutDataset):
         if marker.is_file() and json.loads(marker.read_text()) == self._options:
             return
         import soundfile
-        from tqdm.auto import tqdm
+        from benchmark.progress import Progress
 
         o = self._options
         total = sum(o["sizes"].values())
-        with tqdm(total=total, desc="generating synthetic clips", unit="clip", leave=False, disable=None) as bar:
+        with Progress(total, "generating synthetic clips", unit="clip") as bar:
             for split in SPLITS:
                 names, captions = [], []
                 for index in range(o["sizes"][split]):

@@ -9,9 +9,10 @@ sentence-transformers as usual. A model is never silently swapped for another.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -47,6 +48,27 @@ def resolve_weights(model: str, source: str) -> tuple[str, str]:
     return hub_id, f"{hub_id} from the Hugging Face hub"
 
 
+@contextlib.contextmanager
+def _no_foreign_bars_in_logs() -> Iterator[None]:
+    """Turn off transformers' and the hub's tqdm bars ("Loading weights: 100%|…") while
+    loading, when stderr is not a terminal: there they only write carriage returns into
+    the log. On a terminal they are left alone; the previous setting is restored after."""
+    from benchmark.progress import is_terminal
+
+    if is_terminal():
+        yield
+        return
+    from transformers.utils import logging
+
+    enabled = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            logging.enable_progress_bar()
+
+
 class SentenceTransformerEncoder(nn.Module):
     """Encodes captions to ``dim``-dimensional vectors; frozen or fine-tuned end to end.
 
@@ -69,7 +91,8 @@ class SentenceTransformerEncoder(nn.Module):
             from sentence_transformers import SentenceTransformer
 
             try:
-                self.model = SentenceTransformer(self.location, device="cpu")
+                with _no_foreign_bars_in_logs():
+                    self.model = SentenceTransformer(self.location, device="cpu")
             except Exception as exc:  # noqa: BLE001 - hub/network/format errors all end here
                 raise BenchError(
                     f"cannot load text encoder {self.weights}: {type(exc).__name__}: {exc}. "

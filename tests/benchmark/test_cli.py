@@ -197,6 +197,24 @@ def test_baselines_run_end_to_end(system, loss, tmp_path):
     assert all(0.0 <= v <= 1.0 for v in result["metrics"]["text_to_audio"].values())
 
 
+def test_a_run_logged_to_a_file_reports_progress_in_plain_lines(tmp_path, monkeypatch, capsys):
+    """stderr is not a terminal here (captured): every long step writes plain lines, and no bar draws into the log."""
+    monkeypatch.setenv("BENCH_PROGRESS_SECONDS", "0")  # a line at every update
+    args = ["run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(TINY), "--data-dir", tmp_path / "data",
+            "--cache-dir", tmp_path / "cache", "--output", tmp_path / "out", "--set", "schedule.epochs=2",
+            "--set", "batch_size=8", *LOGMEL]
+    assert bench(*args) == 0
+    err = capsys.readouterr().err
+    rate, left = r"[\d.]+ (?:clips|epochs)/s", r"(?:\d+m)?[\d.]+s left"
+    assert re.search(rf"^generating synthetic clips: 20/40 clips \(50%\), {rate}, {left}$", err, re.M)
+    assert re.search(r"^logmel on development: 0/24 clips$", err, re.M)
+    assert re.search(rf"^logmel on development: 24/24 clips in [\d.]+s \({rate}\)$", err, re.M)
+    assert re.search(rf"^captions of evaluation: 8/8 clips in [\d.]+s \({rate}\)$", err, re.M)
+    assert re.search(rf"^training: 1/2 epochs \(50%\), {rate}, {left}, train_loss [\d.]+, val_loss [\d.]+", err, re.M)
+    assert re.search(rf"^training: 2/2 epochs in [\d.]+s \({rate}\), train_loss [\d.]+, val_loss [\d.]+", err, re.M)
+    assert "\r" not in err and "Loading weights" not in err  # no bars, the caption encoder's included
+
+
 def test_a_run_writes_to_the_users_results_never_to_the_committed_record(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     args = ["run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(TINY), *LOGMEL, "--set", "schedule.epochs=1"]

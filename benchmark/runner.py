@@ -311,6 +311,7 @@ def _run(options: RunOptions, device: Any, context: Context, log: Any) -> tuple[
         "dataset": dataset.key,
         "dataset_name": dataset.name,
         "dataset_options": dataset.plugin.options(),
+        "dataset_source": dataset.plugin.source(),
         "protocol": {"name": dataset.plugin.protocol_name, **dataset.plugin.protocol},
         "seed": options.seed,
         "config": config,

@@ -30,3 +30,8 @@ def register_datasets(register):
         "bench_plugins.datasets.hf:HuggingFace",
         description="Any Hugging Face dataset with audio and caption columns (-D path=NAME_OR_DIR)",
     )
+    register(
+        "folder",
+        "bench_plugins.datasets.folder:Folder",
+        description="Your own audio in a local folder in Clotho's layout (-D path=DIR), read in place",
+    )

@@ -77,3 +77,70 @@ def build_clotho_release(root: Path, sizes: dict[str, int], leaked: int = 2, sec
 
     shutil.rmtree(work)
     return checksums
+
+
+#: (container, sample rate, channels) cycled over the clips of the user-data tests.
+MIXED = (("WAV", 16000, 1), ("FLAC", 22050, 2), ("OGG", 44100, 1), ("WAV", 44100, 2), ("FLAC", 16000, 1), ("OGG", 22050, 2))
+EXTENSION = {"WAV": ".wav", "FLAC": ".flac", "OGG": ".ogg"}
+
+
+def write_audio(path: Path, index: int, seconds: float = 0.6, seed: int = 0) -> None:
+    """Clip ``index`` of a user-data test: container, rate and channels from :data:`MIXED`
+    (the container is given explicitly, so a ``.wav`` name may hold FLAC or OGG data)."""
+    container, rate, channels = MIXED[index % len(MIXED)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    tone = np.sin(2 * np.pi * (200 + 50 * (seed % 13)) * t)[:, None] * np.ones(channels)
+    audio = 0.3 * tone + 0.05 * rng.standard_normal((len(t), channels))
+    soundfile.write(str(path), audio.astype(np.float32), rate, format=container)
+
+
+def clotho_names(split: str, n: int) -> list[str]:
+    """File names as real Clotho's are: HTML entities, spaces, commas, brackets, capitals."""
+    shapes = ("Rain &amp; thunder, {s} {i}.wav", "Door creak (old) {s}_{i}.wav", "Kid&#39;s toy [{s}] {i}.wav",
+              "Birds, wind &amp; sea {s} {i}.wav")
+    return [shapes[i % len(shapes)].format(s=split, i=i) for i in range(n)]
+
+
+def build_extracted_clotho(root: Path, sizes: dict[str, int], seconds: float = 0.6) -> dict[str, str]:
+    """A Clotho copy as a user extracted it: ``root/<split>/`` audio and the CSVs beside
+    the folders; return ``file name → md5`` of the CSVs (the archives get dummy entries).
+
+    As in the real release: names with HTML entities, spaces, commas and brackets; ASCII
+    captions CSVs with CRLF line ends; one cell with a trailing space the file name lacks
+    and one with a leading space the file name has. The audio is named ``.wav`` but holds
+    WAV, FLAC or OGG data at 16/22.05/44.1 kHz, mono or stereo (libsndfile reads the
+    content). In the metadata, the first clip of every split has the sound_id "Not found",
+    the third none, and the last clip of every split after the first reuses a sound of the
+    first split (a leak)."""
+    root.mkdir(parents=True, exist_ok=True)
+    checksums = {}
+    first = next(iter(sizes))
+    for s, (split, size) in enumerate(sizes.items()):
+        cells = clotho_names(split, size)
+        files = list(cells)
+        cells[1] += " "
+        files[1] = cells[1].strip()
+        cells[3] = files[3] = " " + cells[3]
+        for i, name in enumerate(files):
+            write_audio(root / split / name, i, seconds, seed=1000 * s + i)
+        captions = root / f"clotho_captions_{split}.csv"
+        with captions.open("w", newline="", encoding="ascii") as handle:
+            writer = csv.writer(handle, lineterminator="\r\n")
+            writer.writerow(["file_name", *[f"caption_{k}" for k in range(1, 6)]])
+            for i, cell in enumerate(cells):
+                writer.writerow([cell, *[f"A {split} sound, number {i}, heard in take {k}." for k in range(1, 6)]])
+        metadata = root / f"clotho_metadata_{split}.csv"
+        with metadata.open("w", newline="", encoding="iso-8859-1") as handle:
+            writer = csv.writer(handle, lineterminator="\r\n")
+            writer.writerow(["file_name", "keywords", "sound_id", "sound_link", "start_end_samples", "manufacturer", "license"])
+            for i, cell in enumerate(cells):
+                sound = {0: "Not found", 2: ""}.get(i, str(10_000 * (s + 1) + i))
+                if split != first and i == size - 1:
+                    sound = str(10_000 + 4 + s)  # clip 4 + s of the first split
+                writer.writerow([cell.strip(), "café;rue", sound, "", "[0, 100]", "user", "CC BY"])
+        for path in (captions, metadata):
+            checksums[path.name] = md5(path)
+        checksums[f"clotho_audio_{split}.7z"] = "0" * 32  # never downloaded when adopting
+    return checksums

@@ -28,7 +28,8 @@ def register_datasets(register):
     register(
         "hf",
         "bench_plugins.datasets.hf:HuggingFace",
-        description="Any Hugging Face dataset with audio and caption columns (-D path=NAME_OR_DIR)",
+        description="Any Hugging Face dataset with audio and caption columns (-D path=NAME_OR_DIR), "
+        "AudioFolder directories (metadata.csv/jsonl) included",
     )
     register(
         "folder",

@@ -9,6 +9,15 @@ decoded by ``datasets``: bench reads it with soundfile like every other file.
 
 A caption column holds one string or a list of strings per row; clips may have
 different numbers of captions, but every clip needs at least one.
+
+A local AudioFolder directory (audio files plus ``metadata.csv`` or ``metadata.jsonl``
+with a ``file_name`` column, at the root or per split folder) is read directly, without
+``datasets`` (which would need torchcodec to re-encode the audio): the metadata names the
+files, which are read where they are (:mod:`bench_plugins.datasets.audiofolder`).
+Preparation checks every split of the protocol first: a listed file that is absent (or,
+with ``max_missing``, more than that share of them), one that does not decode, an empty
+caption, a duplicate file, a file name leaving the directory and a split folder without
+metadata are one-line errors naming the metadata file and line.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
-from benchmark.data import ClothoLayoutDataset, captions_csv, write_captions_csv
+from benchmark.data import ClothoLayoutDataset, Listing, Split, captions_csv, check_audio, select_present, write_captions_csv
 from benchmark.download import offline
 from benchmark.errors import BenchError, unknown_name
 from benchmark.io import atomic_path, write_json
@@ -40,8 +49,15 @@ class HuggingFace(ClothoLayoutDataset):
         train: str = "train",
         validation: str = "validation",
         test: str = "test",
+        max_missing: float = 0.0,
     ) -> None:
         self.path, self.name, self.revision = str(path), name, revision
+        if not 0.0 <= float(max_missing) < 1.0:
+            raise BenchError(f"dataset 'hf': max_missing must be a share from 0 up to 1, got {max_missing}")
+        self.max_missing = float(max_missing)  # AudioFolder: share of listed files that may be absent (skipped)
+        self._source: dict[str, Any] = {}
+        self._counts: dict[str, tuple[int, int]] = {}  # AudioFolder split -> (absent files skipped, clips listed)
+        self._metadata: tuple[Any, dict[str, Any]] | None = None  # AudioFolder: (metadata stamps, clips by split)
         self.audio_column = audio_column
         columns = [caption_columns] if isinstance(caption_columns, str) else list(caption_columns)
         if not columns:
@@ -53,7 +69,62 @@ class HuggingFace(ClothoLayoutDataset):
         return {
             "path": self.path, "name": self.name, "revision": self.revision, "audio_column": self.audio_column,
             "caption_columns": self.caption_columns, **self.protocol,
+            **({"max_missing": self.max_missing} if self.max_missing else {}),  # keys of earlier results unchanged
         }
+
+    def source(self) -> dict[str, Any]:
+        return dict(self._source)
+
+    # -- AudioFolder directories, read in place --------------------------------------------
+    def _audiofolder(self) -> Path | None:
+        """The directory, when ``path`` is a local AudioFolder directory (metadata.csv/jsonl)."""
+        from bench_plugins.datasets.audiofolder import metadata_files
+
+        local = Path(self.path).expanduser() if self.path else None
+        if local is None or not local.is_dir() or (local / "dataset_dict.json").is_file() or (local / "state.json").is_file():
+            return None
+        return local.resolve() if metadata_files(local) else None
+
+    def _used(self) -> list[str]:
+        return sorted({name for names in self.protocol.values() for name in names.split("+")})
+
+    def _listing(self, root: Path, data_dir: Path, split: str) -> Listing:
+        from bench_plugins.datasets.audiofolder import METADATA, metadata_files, read_audiofolder
+        from benchmark.io import write_text
+
+        stamp = [(str(m), m.stat().st_mtime_ns, m.stat().st_size) for m, _ in metadata_files(root)]
+        if self._metadata is None or self._metadata[0] != stamp:  # read once per run, again if edited
+            self._metadata = (stamp, read_audiofolder(root, self.caption_columns))
+        splits = self._metadata[1]
+        if split not in splits:
+            if (root / split).is_dir():
+                raise BenchError(
+                    f"dataset 'hf': split folder {root / split} has no {' or '.join(METADATA)}, "
+                    f"and no metadata file at {root} lists files in it"
+                )
+            raise unknown_name(f"split of {self.path!r}", split, list(splits), hint="Choose splits with -D train=/validation=/test=.")
+        listing = select_present(split, splits[split], self.max_missing, "; -D max_missing=SHARE skips absent files")
+        write_text(data_dir / f"missing-{split}.txt", "".join(f"{name}\n" for name in listing.missing))
+        self._counts[split] = (len(listing.missing), listing.listed)
+        self._source = {"path": str(root), "layout": "audiofolder", "read_in_place": True, "checksums_verified": False,
+                        "checked": "every listed file present and decodable"}
+        if any(missing for missing, _ in self._counts.values()):
+            self._source["missing_skipped"] = {s: missing for s, (missing, _) in sorted(self._counts.items())}
+        return listing
+
+    def load_split(self, data_dir: Path, split: str) -> Split:
+        root = self._audiofolder()
+        if root is None:
+            return super().load_split(data_dir, split)
+        return self._listing(root, data_dir, split).split
+
+    def report(self, data_dir: Path) -> list[str]:
+        lines = []
+        for split, (missing, listed) in sorted(self._counts.items()):
+            if missing:
+                lines.append(f"{split}: {missing} of {listed} listed audio files are absent ({missing / listed:.1%}) and skipped "
+                             f"(max_missing={self.max_missing:.0%}; list in {data_dir / f'missing-{split}.txt'})")
+        return lines
 
     def _load(self) -> Any:
         import datasets
@@ -80,8 +151,14 @@ class HuggingFace(ClothoLayoutDataset):
             raise BenchError(f"dataset 'hf': cannot load {self.path!r} from the hub ({exc})") from None
 
     def prepare(self, data_dir: Path) -> None:
+        root = self._audiofolder()
+        if root is not None:  # check every split of the protocol; files that decoded are remembered
+            for split in self._used():
+                check_audio(self._listing(root, data_dir, split).where(), data_dir / f".decodes-{split}.json")
+            return
         marker = data_dir / PREPARED
         if marker.is_file() and json.loads(marker.read_text()).get("options") == self.options():
+            self._source = self._datasets_source(json.loads(marker.read_text()).get("fingerprints", {}))
             return
         import datasets
 
@@ -99,6 +176,19 @@ class HuggingFace(ClothoLayoutDataset):
             self._write_split(table.cast_column(self.audio_column, datasets.Audio(decode=False)), data_dir, split)
             fingerprints[split] = table._fingerprint
         write_json(marker, {"options": self.options(), "fingerprints": fingerprints})
+        self._source = self._datasets_source(fingerprints)
+
+    def _datasets_source(self, fingerprints: dict[str, str]) -> dict[str, Any]:
+        """Loaded through ``datasets``: from where, at which revision, and the tables'
+        fingerprints (``datasets``' content hashes) when the splits were written."""
+        local = Path(self.path).expanduser()
+        layout = "save_to_disk" if (local / "dataset_dict.json").is_file() or (local / "state.json").is_file() else (
+            "data_files" if local.is_dir() else "hub")
+        where = str(local.resolve()) if layout != "hub" else self.path
+        source = {"path": where, "layout": layout, "fingerprints": fingerprints}
+        if layout == "hub":
+            source["revision"] = self.revision or "unpinned"
+        return source
 
     def _write_split(self, table: Any, data_dir: Path, split: str) -> None:
         """One audio file per row (kept if already written) and the captions CSV."""

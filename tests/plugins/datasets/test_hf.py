@@ -83,3 +83,164 @@ def test_data_files_laid_out_as_on_the_hub_load_through_load_dataset(saved, tmp_
         table.to_parquet(str(files / f"{split}.parquet"))
     dataset = prepared("hf", tmp_path / "data", path=str(files))
     assert len(dataset.split("train")) == 6 and dataset.split("test").captions[1] == ("test clip 1 sounds",)
+
+
+# -- AudioFolder directories, read without datasets (which needs torchcodec for them) -------
+
+
+def write_metadata(path, rows):
+    """``metadata.csv`` (one caption column per caption) or ``metadata.jsonl`` (a list)."""
+    import csv
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps({"file_name": name, "caption": captions}) + "\n" for name, captions in rows))
+        return
+    width = max(len(c) for _, c in rows)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file_name", *[f"caption_{k + 1}" for k in range(width)]])
+        writer.writerows([name, *captions, *[""] * (width - len(captions))] for name, captions in rows)
+
+
+def audiofolder(root, layout, sizes=(("train", 8), ("validation", 3), ("test", 3))):
+    """An AudioFolder directory of WAV/FLAC/OGG files at 16/22.05/44.1 kHz, mono and stereo:
+    ``root`` (one metadata.csv at the root naming ``<split>/<file>``) or ``split``
+    (a metadata.jsonl in each split folder)."""
+    from tests.plugins.datasets.fixtures import EXTENSION, MIXED, write_audio
+
+    everything = []
+    for s, (split, n) in enumerate(sizes):
+        rows = []
+        for i in range(n):
+            name = f"clip {i:02d}{EXTENSION[MIXED[i % len(MIXED)][0]]}"
+            write_audio(root / split / name, i, seed=50 * s + i)
+            rows.append((name, [f"{split} sound {i}", *[f"another take on {split} {i}"] * (i % 3)]))
+        if layout == "split":
+            write_metadata(root / split / "metadata.jsonl", rows)
+        everything += [(f"{split}/{name}", captions) for name, captions in rows]
+    if layout == "root":
+        write_metadata(root / "metadata.csv", everything)
+    return root
+
+
+@pytest.fixture
+def no_load_dataset(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("datasets.load_dataset was called")
+
+    monkeypatch.setattr(datasets, "load_dataset", refuse)
+
+
+@pytest.mark.slow
+def test_bench_run_on_an_audiofolder_without_torchcodec(tmp_path, no_load_dataset):
+    import importlib.util
+    import json
+
+    from benchmark.cli import main
+
+    assert importlib.util.find_spec("torchcodec") is None  # what made datasets 5 fail on this layout
+    root = audiofolder(tmp_path / "af", "root")
+    data = tmp_path / "data"
+    args = ["run", "--system", "ranking", "--dataset", "hf", "-D", f"path={root}", "-D", "caption_columns=[caption_1, caption_2, caption_3]",
+            "--set", "experts=[{name: logmel, frame_rate: 2.0}]", "--set", "schedule.epochs=1", "--set", "batch_size=4",
+            "--data-dir", str(data), "--cache-dir", str(tmp_path / "cache"), "--output", str(tmp_path / "results")]
+    assert main(args) == 0
+    (path,) = (tmp_path / "results").rglob("seed-0.json")
+    result = json.loads(path.read_text())
+    assert result["dataset"].startswith("hf-") and result["n_clips"] == {"train": 8, "validation": 3, "test": 3}
+    assert result["dataset_source"]["layout"] == "audiofolder" and result["dataset_source"]["path"] == str(root.resolve())
+    assert not [p for p in data.rglob("*") if p.suffix in (".wav", ".flac", ".ogg")]  # read in place
+
+
+@pytest.mark.parametrize("layout", ["root", "split"])
+def test_an_audiofolder_is_read_in_place(tmp_path, no_load_dataset, layout):
+    root = audiofolder(tmp_path / "af", layout)
+    columns = ["caption_1", "caption_2", "caption_3"] if layout == "root" else "caption"
+    dataset = prepared("hf", tmp_path / "data", path=str(root), caption_columns=columns)
+    train, test = dataset.split("train"), dataset.split("test")
+    assert len(train) == 8 and len(dataset.split("validation")) == 3 and len(test) == 3
+    assert train.audio_paths[1] == root.resolve() / "train" / "clip 01.flac"
+    assert [len(c) for c in train.captions[:3]] == [1, 2, 3] and test.captions[2][0] == "test sound 2"
+    assert {soundfile.info(str(p)).samplerate for p in train.audio_paths} == {16000, 22050, 44100}
+
+
+def test_the_split_of_a_row_is_inferred_as_hugging_face_does(tmp_path, no_load_dataset):
+    from tests.plugins.datasets.fixtures import write_audio
+
+    root = tmp_path / "af"
+    for i, name in enumerate(["top.wav", "train/a.wav", "test/b.wav", "dev/c.wav", "dev/d.wav", "extra/e.wav"]):
+        write_audio(root / name, i)
+    write_metadata(root / "metadata.csv", [(n, [f"caption of {n}"]) for n in ["top.wav", "train/a.wav", "test/b.wav", "dev/c.wav"]])
+    write_metadata(root / "extra" / "metadata.csv", [("e.wav", ["caption of e"])])
+    dataset = prepared("hf", tmp_path / "data", path=str(root), caption_columns="caption_1", validation="dev", test="extra")
+    assert [p.name for p in dataset.split("train").audio_paths] == ["top.wav", "a.wav"]  # no folder: train
+    assert dataset.split("validation").captions == (("caption of dev/c.wav",),)  # d.wav is listed nowhere
+    assert dataset.split("test").audio_paths == (root.resolve() / "extra" / "e.wav",)  # its metadata file's folder
+    assert len(prepared("hf", tmp_path / "data", path=str(root), caption_columns="caption_1", validation="dev").split("test")) == 1
+
+
+def _af_missing(root):
+    (root / "train" / "clip 03.wav").unlink()
+    return "train/metadata.jsonl, line 4: audio file", "clip 03.wav is listed but absent"
+
+
+def _af_undecodable(root):
+    (root / "validation" / "clip 01.flac").write_bytes(b"fLaC but not really")
+    return "validation/metadata.jsonl, line 2: audio file", "clip 01.flac does not decode"
+
+
+def _af_empty_caption(root):
+    path = root / "test" / "metadata.jsonl"
+    lines = path.read_text().splitlines()
+    lines[2] = '{"file_name": "clip 02.ogg", "caption": ["fine", " ", "fine again"]}'
+    path.write_text("\n".join(lines) + "\n")
+    return "test/metadata.jsonl, line 3", "empty caption in column 'caption' for 'clip 02.ogg'"
+
+
+def _af_duplicate(root):
+    path = root / "train" / "metadata.jsonl"
+    path.write_text(path.read_text() + path.read_text().splitlines()[5] + "\n")
+    return "train/metadata.jsonl, line 9", "duplicate file name 'clip 05.ogg' in split 'train' (first listed at"
+
+
+def _af_split_folder_without_metadata(root):
+    (root / "validation" / "metadata.jsonl").unlink()
+    return f"split folder {root / 'validation'}", "has no metadata.csv or metadata.jsonl"
+
+
+def _af_leaving(root):
+    path = root / "test" / "metadata.jsonl"
+    path.write_text(path.read_text() + '{"file_name": "../train/clip 00.wav", "caption": "borrowed"}\n')
+    return "test/metadata.jsonl, line 4", "file name '../train/clip 00.wav' leaves the directory"
+
+
+def _af_absolute(root):
+    path = root / "test" / "metadata.jsonl"
+    path.write_text(path.read_text() + f'{{"file_name": "{root / "train" / "clip 00.wav"}", "caption": "borrowed"}}\n')
+    return "test/metadata.jsonl, line 4", "leaves the directory"
+
+
+@pytest.mark.parametrize("spoil", [_af_missing, _af_undecodable, _af_empty_caption, _af_duplicate,
+                                   _af_split_folder_without_metadata, _af_leaving, _af_absolute])
+def test_bad_audiofolder_input_is_one_line_naming_the_file(tmp_path, no_load_dataset, spoil):
+    root = audiofolder(tmp_path / "af", "split")
+    where, what = spoil(root)
+    with pytest.raises(BenchError) as error:
+        prepared("hf", tmp_path / "data", path=str(root))
+    message = str(error.value)
+    assert where in message and what in message and "\n" not in message
+
+
+def test_absent_audiofolder_files_may_be_a_counted_skip(tmp_path, no_load_dataset):
+    root = audiofolder(tmp_path / "af", "split")
+    (root / "train" / "clip 03.wav").unlink()
+    with pytest.raises(BenchError, match="clip 03.wav is listed but absent; -D max_missing=SHARE skips absent files"):
+        prepared("hf", tmp_path / "data", path=str(root))
+    dataset = prepared("hf", tmp_path / "data", path=str(root), max_missing=0.2)
+    assert len(dataset.split("train")) == 7
+    assert dataset.plugin.report(dataset.data_dir) == [
+        f"train: 1 of 8 listed audio files are absent (12.5%) and skipped (max_missing=20%; list in {dataset.data_dir / 'missing-train.txt'})"
+    ]
+    assert dataset.plugin.source()["missing_skipped"]["train"] == 1

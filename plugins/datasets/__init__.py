@@ -13,12 +13,14 @@ def register_datasets(register):
     register(
         "clotho_v1",
         "bench_plugins.datasets.clotho:ClothoV1",
-        description="Clotho v1 (Zenodo 3490684): development with a seeded 20% validation holdout, evaluation",
+        description="Clotho v1 (Zenodo 3490684): development with a seeded 20% validation holdout, evaluation; "
+        "-D audio_dir=DIR adopts a copy you extracted",
     )
     register(
         "clotho_v2",
         "bench_plugins.datasets.clotho:ClothoV2",
-        description="Clotho v2.1 (Zenodo 4783391; -D release=2 for v2): development, validation, evaluation",
+        description="Clotho v2.1 (Zenodo 4783391; -D release=2 for v2): development, validation, evaluation; "
+        "-D audio_dir=DIR adopts a copy you extracted",
     )
     register(
         "audiocaps",

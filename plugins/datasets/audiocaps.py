@@ -77,6 +77,7 @@ class AudioCaps(Dataset):
         self.file_pattern = file_pattern
         self.max_missing = float(max_missing)
         self._index: dict[str, Path] | None = None
+        self._root: Path | None = None  # the audio directory, once found
         self._counts: dict[str, tuple[int, int]] = {}  # split -> (clips with audio, clips listed)
 
     def options(self) -> dict[str, Any]:
@@ -84,6 +85,17 @@ class AudioCaps(Dataset):
 
     def storage_options(self) -> dict[str, Any]:
         return {"audio_dir": self.audio_dir}  # another audio directory may hold other files under the same names
+
+    def source(self) -> dict[str, Any]:
+        """The audio directory, and that its files cannot be verified: AudioCaps publishes no
+        audio, so no checksums; how many listed clips had no audio, per split."""
+        source: dict[str, Any] = {
+            "audio_dir": str(self._root.resolve()) if self._root else self.audio_dir,
+            "audio_checksums": "none published (the audio comes from YouTube)",
+        }
+        if self._counts:
+            source["clips_without_audio"] = {split: total - found for split, (found, total) in sorted(self._counts.items())}
+        return source
 
     def _audio_root(self, data_dir: Path) -> Path:
         root = Path(self.audio_dir).expanduser() if self.audio_dir else data_dir / "audio"
@@ -93,6 +105,7 @@ class AudioCaps(Dataset):
                 f"YouTube (no official archive): put the clips there as {self.file_pattern}.wav (or .flac…), "
                 "or pass -D audio_dir=DIR"
             )
+        self._root = root
         return root
 
     def _audio_index(self, data_dir: Path) -> dict[str, Path]:

@@ -7,6 +7,13 @@ Every file is checked against the md5 Zenodo publishes. After preparation the da
 directory is in Clotho's own layout (``<split>/`` audio plus the CSVs), read by
 :mod:`benchmark.data`.
 
+With ``audio_dir``, a copy the user already extracted is adopted instead: ``DIR`` holds
+the ``<split>/`` folders of WAV files (and, optionally, the CSVs, used when their md5
+matches). No archive is downloaded; every listed file must be present and decode, and
+each folder must hold the release's number of clips. The result key is the release's
+(the clips are its clips), but every result records the audio's origin and that the
+archives were not verified (:meth:`Clotho.source`).
+
 Splits go by Clotho's names: development, validation, evaluation. DCASE challenge papers
 often call the evaluation split "test"; ``test`` is accepted and means Clotho's
 *evaluation* split (whose captions are public), never the DCASE challenge's captionless
@@ -20,16 +27,16 @@ import json
 import os
 import shutil
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmark.data import ClothoLayoutDataset, Split
-from benchmark.download import RemoteFile, fetch, mirror_url
+from benchmark.data import ClothoLayoutDataset, Split, captions_csv, check_audio, list_split
+from benchmark.download import RemoteFile, digests, fetch, mirror_url
 from benchmark.errors import BenchError, unknown_name
-from benchmark.io import stable_hash, write_json
+from benchmark.io import atomic_path, stable_hash, write_json
 
 ZENODO = "https://zenodo.org/record/{record}/files/{name}?download=1"
 EXTRACTED = ".extracted.json"  # written into a split's audio folder once extraction is complete
@@ -37,11 +44,13 @@ EXTRACTED = ".extracted.json"  # written into a split's audio folder once extrac
 
 @dataclass(frozen=True)
 class Release:
-    """One published version: its Zenodo record, splits and the md5 of every file."""
+    """One published version: its Zenodo record, splits, the md5 of every file and the
+    number of clips of each split (checked when an extracted copy is adopted)."""
 
     version: str
     record: int
     md5: dict[str, str]
+    clips: dict[str, int] = field(default_factory=dict)
 
     @property
     def splits(self) -> tuple[str, ...]:
@@ -63,7 +72,7 @@ RELEASES = {
         "clotho_captions_development.csv": "dd568352389f413d832add5cf604529f",
         "clotho_metadata_development.csv": "582c18ee47cebdbe33dce1feeab53a56",
         **_EVALUATION,
-    }),
+    }, {"development": 2893, "evaluation": 1045}),
     "2": Release("2", 4743815, {
         "clotho_audio_development.7z": "eda144a5e05a60e6d2e37a65fc4720a9",
         "clotho_captions_development.csv": "800633304e73d3daed364a2ba6069827",
@@ -72,7 +81,7 @@ RELEASES = {
         "clotho_captions_validation.csv": "3109c353138a089c7ba724f27d71595d",
         "clotho_metadata_validation.csv": "f69cfacebcd47c4d8d30d968f9865475",
         **_EVALUATION,
-    }),
+    }, {"development": 3839, "validation": 1045, "evaluation": 1045}),
     # v2.1 replaced audio files that were corrupted in v2.
     "2.1": Release("2.1", 4783391, {
         "clotho_audio_development.7z": "c8b05bc7acdb13895bb3c6a29608667e",
@@ -82,8 +91,11 @@ RELEASES = {
         "clotho_captions_validation.csv": "5879e023032b22a2c930aaa0528bead4",
         "clotho_metadata_validation.csv": "2e010427c56b1ce6008b0f03f41048ce",
         **_EVALUATION,
-    }),
+    }, {"development": 3839, "validation": 1045, "evaluation": 1045}),
 }
+
+#: Written into the data directory: the adopted files that decoded, by size and mtime.
+ADOPTED = ".adopted-{split}.json"
 
 #: DCASE's name for Clotho's evaluation split.
 ALIASES = {"test": "evaluation"}
@@ -104,17 +116,36 @@ def read_sound_ids(path: Path) -> dict[str, str]:
     return {row[name].strip(): row[sound].strip() for row in rows[1:] if len(row) > max(name, sound)}
 
 
+def known_sound(sound_id: str) -> bool:
+    """Whether a metadata ``sound_id`` names a Freesound sound: some Clotho rows hold the text
+    "Not found" (or nothing) instead, which says nothing about where the clip came from."""
+    return sound_id.strip().isdigit()
+
+
 class Clotho(ClothoLayoutDataset):
-    """The files of one Clotho release, downloaded, verified and extracted on demand."""
+    """The files of one Clotho release, downloaded, verified and extracted on demand, or
+    adopted from a folder the user extracted (``audio_dir``)."""
 
     release: Release
     plugin_name: str  # for messages
 
-    def __init__(self, keep_archives: bool = False) -> None:
+    def __init__(self, keep_archives: bool = False, audio_dir: str | None = None) -> None:
         self.keep_archives = bool(keep_archives)
+        # Not an option of the result key: the adopted clips are checked to be the release's.
+        self.audio_dir = str(Path(str(audio_dir)).expanduser().resolve()) if audio_dir else None
 
     def storage_options(self) -> dict[str, Any]:
         return {"release": self.release.version}
+
+    def source(self) -> dict[str, Any]:
+        """Downloaded: the archives' md5 was checked. Adopted: the audio is the user's copy,
+        checked for names, counts and decoding only."""
+        if self.audio_dir:
+            return {"audio_dir": self.audio_dir, "archives_verified": False}
+        return {"archives_verified": True}
+
+    def audio_folder(self, data_dir: Path, split: str) -> Path:
+        return Path(self.audio_dir) / split if self.audio_dir else data_dir / split
 
     # -- preparation ---------------------------------------------------------------------
     def _fetch(self, name: str, target: Path) -> Path:
@@ -126,13 +157,49 @@ class Clotho(ClothoLayoutDataset):
             hint=" (files you downloaded yourself are used once they are there)",
         )
 
+    def _csv(self, name: str, data_dir: Path) -> Path:
+        """A captions or metadata CSV: the copy in ``audio_dir`` if its md5 is the release's
+        (copied into the data directory), else downloaded as usual."""
+        target = data_dir / name
+        offered = Path(self.audio_dir) / name if self.audio_dir else None
+        if offered is not None and not target.exists() and offered.is_file():
+            if digests(offered)["md5"] == self.release.md5[name]:
+                with atomic_path(target) as tmp:
+                    shutil.copyfile(offered, tmp)
+        return self._fetch(name, target)
+
     def prepare(self, data_dir: Path) -> None:
         """Download what is missing, verify every file (cached by size and mtime), extract
-        each audio archive once. Re-running on a prepared directory only re-checks."""
+        each audio archive once. Re-running on a prepared directory only re-checks. With
+        ``audio_dir``, check the adopted folders instead of extracting anything."""
         for split in self.release.splits:
             for name in (f"clotho_captions_{split}.csv", f"clotho_metadata_{split}.csv"):
-                self._fetch(name, data_dir / name)
-            self._extract_audio(data_dir, split)
+                self._csv(name, data_dir)
+            if self.audio_dir:
+                self._check_adopted(data_dir, split)
+            else:
+                self._extract_audio(data_dir, split)
+
+    def _check_adopted(self, data_dir: Path, split: str) -> None:
+        """Before any expensive work: the split's folder holds every file the (verified)
+        captions CSV lists, as many WAV files as the release has clips, and each decodes."""
+        release = f"Clotho v{self.release.version}"
+        folder = Path(self.audio_dir) / split
+        if not folder.is_dir():
+            raise BenchError(
+                f"dataset {self.plugin_name!r}: audio_dir {self.audio_dir} has no {split}/ folder; it must hold "
+                f"{release}'s {', '.join(f'{s}/' for s in self.release.splits)} folders of WAV files as the archives extract"
+            )
+        listing = list_split(captions_csv(data_dir, split), folder, split, self.ragged_captions)
+        expected = self.release.clips.get(split)
+        if expected is not None:
+            wavs = sum(1 for entry in os.scandir(folder) if entry.is_file() and entry.name.strip().lower().endswith(".wav"))
+            if listing.listed != expected or wavs != expected:
+                raise BenchError(
+                    f"dataset {self.plugin_name!r}: {folder} holds {wavs} WAV files and its captions CSV lists "
+                    f"{listing.listed} clips, but {release}'s {split} split has {expected}: is it another release's folder?"
+                )
+        check_audio(listing.where(), data_dir / ADOPTED.format(split=split))
 
     def _extract_audio(self, data_dir: Path, split: str) -> None:
         from benchmark.archive import extract
@@ -169,21 +236,33 @@ class Clotho(ClothoLayoutDataset):
         ``leakage.json`` in the data directory."""
         splits_of: dict[str, set[str]] = defaultdict(set)
         clips_of: dict[str, list[str]] = defaultdict(list)
+        unknown = 0  # clips whose sound_id is "Not found" or empty: not one sound shared by all splits
         for split in self.release.splits:
             for file_name, sound_id in read_sound_ids(metadata_csv(data_dir, split)).items():
+                if not known_sound(sound_id):
+                    unknown += 1
+                    continue
                 splits_of[sound_id].add(split)
                 clips_of[sound_id].append(f"{split}/{file_name}")
         leaked = {s: clips_of[s] for s in sorted(splits_of) if len(splits_of[s]) > 1}
         write_json(data_dir / "leakage.json", leaked)
+        unchecked = f"; {unknown} clips have no Freesound sound id ('Not found' or empty) and are not checked" if unknown else ""
+        lines = []
+        if self.audio_dir:
+            lines.append(
+                f"audio adopted from {self.audio_dir}: every listed file is present and decodes; "
+                "the archives were not verified (recorded with every result)"
+            )
         if not leaked:
-            return ["leakage check: no Freesound sound appears in more than one split"]
+            return [*lines, f"leakage check: no Freesound sound appears in more than one split{unchecked}"]
         pairs = defaultdict(int)
         for sound in leaked:
             pairs[" & ".join(sorted(splits_of[sound]))] += 1
         where = ", ".join(f"{n} in {p}" for p, n in sorted(pairs.items()))
         return [
-            f"leakage check: {len(leaked)} Freesound sounds have clips in more than one split ({where}); "
-            f"the official splits are kept as published, list in {data_dir / 'leakage.json'}"
+            *lines,
+            f"leakage check: {len(leaked)} Freesound sounds have clips in more than one split ({where}){unchecked}; "
+            f"the official splits are kept as published, list in {data_dir / 'leakage.json'}",
         ]
 
 
@@ -200,8 +279,11 @@ class ClothoV2(Clotho):
         "report": {"train": "development+validation", "validation": "evaluation", "test": "evaluation"},
     }
 
-    def __init__(self, release: str = "2.1", protocol: str | dict[str, str] = "standard", keep_archives: bool = False) -> None:
-        super().__init__(keep_archives)
+    def __init__(
+        self, release: str = "2.1", protocol: str | dict[str, str] = "standard", keep_archives: bool = False,
+        audio_dir: str | None = None,
+    ) -> None:
+        super().__init__(keep_archives, audio_dir)
         release = str(release).removeprefix("v")
         if release not in ("2", "2.1"):
             raise unknown_name("dataset 'clotho_v2' release", release, ("2", "2.1"))
@@ -239,8 +321,10 @@ class ClothoV1(Clotho):
     protocol_name = "holdout"
     protocol = {"train": "development-train", "validation": "development-validation", "test": "evaluation"}
 
-    def __init__(self, validation_share: float = 0.2, validation_seed: int = 0, keep_archives: bool = False) -> None:
-        super().__init__(keep_archives)
+    def __init__(
+        self, validation_share: float = 0.2, validation_seed: int = 0, keep_archives: bool = False, audio_dir: str | None = None
+    ) -> None:
+        super().__init__(keep_archives, audio_dir)
         self.release = RELEASES["1"]
         if not 0.0 < float(validation_share) < 1.0:
             raise BenchError(f"dataset 'clotho_v1': validation_share must be between 0 and 1, got {validation_share}")

@@ -55,6 +55,11 @@ def test_missing_clips_are_counted_reported_and_skipped(audiocaps, tmp_path):
     lines = dataset.plugin.report(dataset.data_dir)
     assert lines[0].startswith("train: 9 of 10 clips have audio; 1 missing (10.0%) are skipped")
     assert (dataset.data_dir / "missing-train.txt").read_text() == "trainYt000_30\n"
+    assert dataset.plugin.source() == {
+        "audio_dir": str(audiocaps.resolve()),
+        "audio_checksums": "none published (the audio comes from YouTube)",
+        "clips_without_audio": {"test": 1, "train": 1, "val": 0},
+    }
 
 
 def test_too_many_missing_clips_refuse_to_load(audiocaps, tmp_path):

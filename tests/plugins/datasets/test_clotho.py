@@ -6,6 +6,7 @@ import json
 
 import py7zr
 import pytest
+import soundfile
 
 from bench_plugins.datasets import clotho
 from benchmark.cli import main
@@ -13,7 +14,7 @@ from benchmark.data import open_dataset
 from benchmark.errors import BenchError
 from benchmark.plugins import get_plugin_manager
 from tests.httpserver import RangeHandler, serve
-from tests.plugins.datasets.fixtures import build_clotho_release, md5, prepared
+from tests.plugins.datasets.fixtures import build_clotho_release, build_extracted_clotho, md5, prepared
 
 V2_SIZES = {"development": 16, "validation": 5, "evaluation": 5}
 V1_SIZES = {"development": 20, "evaluation": 5}
@@ -25,7 +26,7 @@ def mirror(tmp_path, monkeypatch):
     served = tmp_path / "served"
     for version, sizes in (("2.1", V2_SIZES), ("1", V1_SIZES)):
         checksums = build_clotho_release(served / f"clotho_v{version}", sizes)
-        monkeypatch.setitem(clotho.RELEASES, version, clotho.Release(version, 0, checksums))
+        monkeypatch.setitem(clotho.RELEASES, version, clotho.Release(version, 0, checksums, dict(sizes)))
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("BENCH_OFFLINE", raising=False)
     with serve(served) as url:
@@ -168,3 +169,141 @@ def test_bench_run_records_the_protocol_and_shares_features_between_protocols(mi
     assert report["protocol"]["name"] == "report" and report["n_clips"] == {"train": 21, "validation": 5, "test": 5}
     # One cache entry per physical split and expert: the report protocol's union reused them.
     assert len(list((tmp_path / "cache" / "experts" / "logmel").iterdir())) == 3
+
+
+# -- a copy the user extracted, adopted with -D audio_dir=DIR ---------------------------
+
+ADOPT_SIZES = {"development": 12, "validation": 4, "evaluation": 4}
+
+
+@pytest.fixture
+def extracted(tmp_path, monkeypatch):
+    """An extracted Clotho v2.1 copy whose CSVs are the release's (their md5 swapped in),
+    with downloads off: nothing may be fetched."""
+    root = tmp_path / "my clotho"
+    checksums = build_extracted_clotho(root, ADOPT_SIZES)
+    monkeypatch.setitem(clotho.RELEASES, "2.1", clotho.Release("2.1", 0, checksums, dict(ADOPT_SIZES)))
+    monkeypatch.setenv("BENCH_OFFLINE", "1")
+    return root
+
+
+@pytest.mark.slow
+def test_bench_run_on_an_adopted_copy_downloads_nothing_and_records_where_the_audio_came_from(extracted, tmp_path, capsys):
+    data = tmp_path / "data"
+    args = ["run", "--system", "ranking", "--dataset", "clotho_v2", "-D", f"audio_dir={extracted}", "--data-dir", str(data),
+            "--cache-dir", str(tmp_path / "cache"), "--output", str(tmp_path / "results"),
+            "--set", "experts=[{name: logmel, frame_rate: 2.0}]", "--set", "schedule.epochs=1", "--set", "batch_size=4"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert f"audio adopted from {extracted}" in err and "the archives were not verified" in err
+    (path,) = (tmp_path / "results").rglob("seed-0.json")
+    result = json.loads(path.read_text())
+    assert result["dataset"] == "clotho_v2"  # the release's key: the clips are the release's
+    assert result["dataset_source"] == {"audio_dir": str(extracted.resolve()), "archives_verified": False}
+    assert result["n_clips"] == {"train": 12, "validation": 4, "test": 4}
+    assert not (data / "clotho_v2" / "archives").exists()
+    assert not [p for p in data.rglob("*") if p.suffix == ".wav"]  # read in place
+
+
+def test_an_adopted_copy_is_read_in_place_with_clothos_file_names(extracted, tmp_path):
+    dataset = prepared("clotho_v2", tmp_path / "data", audio_dir=str(extracted))
+    assert dataset.key == dataset.storage_key == "clotho_v2"
+    train = dataset.split("train")
+    assert len(train) == 12 and all(p.parent == extracted / "development" for p in train.audio_paths)
+    assert train.file_names[:4] == [
+        "Rain &amp; thunder, development 0.wav",
+        "Door creak (old) development_1.wav",  # the CSV cell has a trailing space, the file does not
+        "Kid&#39;s toy [development] 2.wav",
+        " Birds, wind &amp; sea development 3.wav",  # the file keeps the cell's leading space
+    ]
+    assert {soundfile.info(str(p)).format for p in train.audio_paths} == {"WAV", "FLAC", "OGG"}
+    assert dataset.plugin.source() == {"audio_dir": str(extracted.resolve()), "archives_verified": False}
+    assert dataset.split("test").name == "evaluation" and len(dataset.split("test")) == 4
+
+
+def test_clotho_v1_adopts_too(tmp_path, monkeypatch):
+    root = tmp_path / "v1"
+    checksums = build_extracted_clotho(root, {"development": 10, "evaluation": 4})
+    monkeypatch.setitem(clotho.RELEASES, "1", clotho.Release("1", 0, checksums, {"development": 10, "evaluation": 4}))
+    monkeypatch.setenv("BENCH_OFFLINE", "1")
+    dataset = prepared("clotho_v1", tmp_path / "data", audio_dir=str(root))
+    assert (len(dataset.split("train")), len(dataset.split("validation")), len(dataset.split("test"))) == (8, 2, 4)
+    assert dataset.key == "clotho_v1" and dataset.plugin.source()["archives_verified"] is False
+
+
+def test_a_downloaded_copy_records_that_its_archives_were_verified(mirror, tmp_path):
+    assert prepared("clotho_v2", tmp_path / "data").plugin.source() == {"archives_verified": True}
+
+
+def test_csvs_in_the_adopted_folder_that_are_not_the_releases_are_downloaded(mirror, tmp_path):
+    root = tmp_path / "extracted"
+    for archive in (mirror / "clotho_v2.1").glob("clotho_audio_*.7z"):
+        with py7zr.SevenZipFile(archive) as z:
+            z.extractall(root)
+    (root / "clotho_captions_validation.csv").write_text("file_name,caption_1\nedited.wav,by hand\n")
+    good = mirror / "clotho_v2.1" / "clotho_captions_evaluation.csv"
+    (root / good.name).write_bytes(good.read_bytes())
+    RangeHandler.requests = []
+    dataset = prepared("clotho_v2", tmp_path / "data", audio_dir=str(root))
+    assert not [r for r in RangeHandler.requests if ".7z" in r]  # no archive
+    assert "/clotho_v2.1/clotho_captions_validation.csv" in RangeHandler.requests  # the edited one: fetched
+    assert "/clotho_v2.1/clotho_captions_evaluation.csv" not in RangeHandler.requests  # the release's: used
+    assert len(dataset.split("validation")) == 5 and dataset.split("validation").audio_paths[0].parent == root / "validation"
+
+
+def _adopt_missing(root):
+    victim = root / "validation" / "Kid&#39;s toy [validation] 2.wav"
+    victim.unlink()
+    return "clotho_captions_validation.csv, line 4: audio file", victim.name + " is listed but absent"
+
+
+def _adopt_undecodable(root):
+    victim = root / "evaluation" / "Rain &amp; thunder, evaluation 0.wav"
+    victim.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt truncated")
+    return "clotho_captions_evaluation.csv, line 2: audio file", victim.name + " does not decode"
+
+
+def _adopt_extra_file(root):
+    (root / "development" / "Stray copy.wav").write_bytes((root / "development" / "Door creak (old) development_1.wav").read_bytes())
+    return f"{root / 'development'} holds 13 WAV files", "Clotho v2.1's development split has 12: is it another release's folder?"
+
+
+def _adopt_no_folder(root):
+    (root / "validation").rename(root / "val")
+    return f"audio_dir {root.resolve()} has no validation/ folder", "development/, validation/, evaluation/ folders"
+
+
+@pytest.mark.parametrize("spoil", [_adopt_missing, _adopt_undecodable, _adopt_extra_file, _adopt_no_folder])
+def test_an_adopted_copy_is_checked_before_any_expensive_work(extracted, tmp_path, capsys, spoil):
+    where, what = spoil(extracted)
+    with pytest.raises(BenchError) as error:
+        prepared("clotho_v2", tmp_path / "data", audio_dir=str(extracted))
+    message = str(error.value)
+    assert where in message and what in message and "\n" not in message
+    cache = tmp_path / "cache"
+    code = main(["run", "--system", "ranking", "--dataset", "clotho_v2", "-D", f"audio_dir={extracted}", "--data-dir",
+                 str(tmp_path / "data"), "--cache-dir", str(cache), "--output", str(tmp_path / "results"),
+                 "--set", "experts=[{name: logmel, frame_rate: 2.0}]"])
+    assert code == 2 and capsys.readouterr().err.strip().splitlines()[-1] == f"error: {message}"
+    assert not (cache / "experts").exists()
+
+
+def test_the_adopted_files_are_decoded_once(extracted, tmp_path, monkeypatch):
+    prepared("clotho_v2", tmp_path / "data", audio_dir=str(extracted))
+
+    def no_opening(path):
+        raise RuntimeError(f"opened {path}")
+
+    monkeypatch.setattr(soundfile, "info", no_opening)
+    prepared("clotho_v2", tmp_path / "data", audio_dir=str(extracted))  # a stat per file, nothing opened
+
+
+def test_not_found_sound_ids_are_not_one_sound_shared_by_every_split(extracted, tmp_path):
+    dataset = prepared("clotho_v2", tmp_path / "data", audio_dir=str(extracted))
+    lines = dataset.plugin.report(dataset.data_dir)
+    assert lines[-1].startswith(
+        "leakage check: 2 Freesound sounds have clips in more than one split (1 in development & evaluation, "
+        "1 in development & validation); 6 clips have no Freesound sound id ('Not found' or empty) and are not checked;"
+    )
+    leaked = json.loads((dataset.data_dir / "leakage.json").read_text())
+    assert sorted(leaked) == ["10005", "10006"] and leaked["10005"][1] == "validation/Birds, wind &amp; sea validation 3.wav"

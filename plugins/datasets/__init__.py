@@ -8,7 +8,13 @@ def register_datasets(register):
     register(
         "synthetic",
         "bench_plugins.datasets.synthetic:Synthetic",
-        description="Embedded generated clips with 5 captions each, in Clotho's layout (no download)",
+        description="Embedded generated clips with 5 captions each, in Clotho's layout (no download): "
+        "400 / 100 / 200 clips of 1-2 s, sized for a first run on a laptop",
+    )
+    register(
+        "synthetic_large",
+        "bench_plugins.datasets.synthetic:synthetic_large",
+        description="The synthetic set at 1,000 / 200 / 200 clips of 3-6 s",
     )
     register(
         "clotho_v1",

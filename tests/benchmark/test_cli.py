@@ -105,7 +105,7 @@ def test_list_show_and_prepare(capsys):
     "args, message",
     [
         (["run", "--system", "rankng", "--dataset", "synthetic"], "unknown system 'rankng'; did you mean 'ranking'"),
-        (["run", "--system", "ranking", "--dataset", "synthetc"], "unknown dataset 'synthetc'; did you mean 'synthetic'?"),
+        (["run", "--system", "ranking", "--dataset", "synthetc"], "unknown dataset 'synthetc'; did you mean 'synthetic' or 'synthetic_large'?"),
         (["list", "exprts"], "unknown plugin kind 'exprts'; did you mean 'experts'"),
         (["show", "ranking", "--set", "head.name=meanpol"], "unknown head 'meanpol'; did you mean 'meanpool'?"),
         (["prepare", "--dataset", "synthetic", "-D", "n_dev=3"], "dataset 'synthetic' has no option 'n_dev'"),

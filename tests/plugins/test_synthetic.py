@@ -1,5 +1,6 @@
 import csv
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,3 +73,17 @@ def test_events_are_audible_and_attributes_change_the_sound():
 def test_bad_sizes_are_refused():
     with pytest.raises(BenchError, match="n_validation must be at least 2"):
         Synthetic(n_validation=1)
+
+
+def test_the_default_is_sized_for_a_laptop_and_the_large_set_is_one_name_away():
+    from benchmark.data import open_dataset
+    from benchmark.plugins import get_plugin_manager
+
+    manager = get_plugin_manager()
+    default = open_dataset(manager, "synthetic", {}, Path("data")).plugin.options()
+    large = open_dataset(manager, "synthetic_large", {}, Path("data"))
+    assert default["sizes"] == {"development": 400, "validation": 100, "evaluation": 200}
+    assert (default["min_seconds"], default["max_seconds"]) == (1.0, 2.0)
+    assert large.key == "synthetic_large" and large.data_dir == Path("data/synthetic_large")
+    assert large.plugin.options()["sizes"] == {"development": 1000, "validation": 200, "evaluation": 200}
+    assert (large.plugin.options()["min_seconds"], large.plugin.options()["max_seconds"]) == (3.0, 6.0)

@@ -114,8 +114,10 @@ def register_datasets(register: Register) -> None:
     audio files with captions. Its ``protocol`` maps the roles train, validation and test
     to split names (``a+b`` for a union) and ``protocol_name`` names it in results;
     ``storage_options()`` are the options that change the files on disk (they name the
-    data directory and the feature caches), and ``report(data_dir)`` returns lines for
-    ``bench prepare`` to print (leaked or missing clips). Downloads should go through
+    data directory and the feature caches), ``report(data_dir)`` returns lines for
+    ``bench prepare`` to print (leaked or missing clips), and ``source()`` says where the
+    files came from and how they were checked (recorded with every result, part of no
+    key: audio a user extracted, a local folder read in place). Downloads should go through
     :func:`benchmark.download.fetch` (verified, resumable, atomic, offline-aware) and
     archives through :func:`benchmark.archive.extract` (members outside the target refused).
     """

@@ -4,6 +4,7 @@ and exclusive marker files (locks and claims that exactly one process can create
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import tempfile
@@ -11,17 +12,27 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
+@functools.lru_cache(maxsize=1)
+def _umask() -> int:
+    """The process's umask, read once (reading it means setting it, briefly)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
 
     The temporary file keeps ``path``'s suffix, so libraries that pick a format from the
-    name (numpy, torch, soundfile) write the right thing.
+    name (numpy, torch, soundfile) write the right thing, and gets the permissions the
+    umask allows, as any newly created file would.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make results and caches private
     try:
         yield Path(tmp)
         with open(tmp, "rb") as handle:

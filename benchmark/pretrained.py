@@ -16,7 +16,7 @@ The ``precision`` option picks the arithmetic: ``float32``, ``bfloat16`` (autoca
 convolutions and matrix products in bfloat16, outputs within about 0.5% relative error of
 float32 on random weights, cosine similarity above 0.99) or ``auto``: bfloat16 for the
 experts that set :attr:`PretrainedExpert.auto_bfloat16` (where it pays: OpenL3 and PANNs
-run about 1.8x faster) on a CPU that computes it natively (AVX512-BF16 or AMX), float32
+run 1.6-1.9x faster) on a CPU that computes it natively (AVX512-BF16 or AMX), float32
 everywhere else. The resolved precision is part of :meth:`settings`, hence of the cache key
 and of every result.
 """

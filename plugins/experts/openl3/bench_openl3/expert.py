@@ -52,7 +52,7 @@ class OpenL3(PretrainedExpert):
     """OpenL3 embeddings every ``hop`` seconds (report: mel256, env, 512, hop 0.5 s)."""
 
     sample_rate = 48000
-    auto_bfloat16 = True  # its convolutions are the whole cost: 1.8x faster on a CPU with bfloat16
+    auto_bfloat16 = True  # its convolutions are the whole cost: 1.6-1.9x faster on a CPU with bfloat16
 
     def __init__(
         self,

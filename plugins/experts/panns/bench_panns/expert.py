@@ -62,7 +62,7 @@ class PANNs(PretrainedExpert):
     """CNN14-16k frames: 2048-d, 3.125 per second."""
 
     sample_rate = 16000
-    auto_bfloat16 = True  # its convolutions are the whole cost: 1.8x faster on a CPU with bfloat16
+    auto_bfloat16 = True  # its convolutions are the whole cost: 1.6-1.9x faster on a CPU with bfloat16
     dim = 2048
     files = {
         "model": WeightFile(

@@ -5,6 +5,7 @@ is generated from them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import subprocess
@@ -24,6 +25,40 @@ def result_path(results_dir: Path, dataset: str, system: str, seed: int) -> Path
 def run_dir(results_dir: Path, dataset: str, system: str, seed: int) -> Path:
     """Checkpoints and training history of one run, beside its result file."""
     return results_dir / dataset / system / f"seed-{seed}.run"
+
+
+class Claimed(BenchError):
+    """Another live process is producing this result."""
+
+
+@contextlib.contextmanager
+def claim(result: Path) -> Iterator[None]:
+    """Own the run behind ``result`` for the block: ``<result>.claim`` is created exclusively
+    (``O_EXCL``, atomic on local and NFS filesystems), so two processes never train the same
+    result at once. A claim left by a killed process on this host is taken over; a live
+    one raises :class:`Claimed` naming its holder. The claim is removed when the block ends."""
+    from benchmark.io import create_exclusive, holder_alive
+
+    path = result.with_name(result.name + ".claim")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mine = create_exclusive(path)
+    if not mine and not holder_alive(path):  # its owner was killed: take the claim over
+        path.unlink(missing_ok=True)
+        mine = create_exclusive(path)
+    if not mine:
+        try:
+            holder = json.loads(path.read_text())
+            who = f"process {holder.get('pid')} on {holder.get('host')}"
+        except (OSError, ValueError):
+            who = "another process"
+        raise Claimed(
+            f"result {result} is being produced by {who} (claim {path}); wait for it to finish, "
+            "or delete the claim file if that process is gone"
+        )
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def environment() -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
 import time
@@ -232,16 +233,19 @@ def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
     context = distributed.from_environment()
     device = distributed.setup(context, resolve_device(options.device))
     try:
-        return _run(options, device, context, log if context.main else (lambda message: None))
+        with contextlib.ExitStack() as claims:  # the result's claim, once _run takes it
+            return _run(options, device, context, log if context.main else (lambda message: None), claims)
     finally:
         distributed.teardown()
 
 
-def _run(options: RunOptions, device: Any, context: Context, log: Any) -> tuple[Path, dict[str, Any]]:
+def _run(
+    options: RunOptions, device: Any, context: Context, log: Any, claims: contextlib.ExitStack
+) -> tuple[Path, dict[str, Any]]:
     from benchmark.config import resolve_system
     from benchmark.data import Split, open_dataset
     from benchmark.plugins import get_plugin_manager
-    from benchmark.results import SCHEMA, environment, result_path, run_dir
+    from benchmark.results import SCHEMA, claim, environment, result_path, run_dir
 
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -255,6 +259,10 @@ def _run(options: RunOptions, device: Any, context: Context, log: Any) -> tuple[
     if target.exists() and not options.force:
         return target, _existing(target, config, log)
     paths.ensure_writable(target.parent, "output directory")
+    if context.main:  # one process trains a result: a second one stops here, naming the first
+        claims.enter_context(claim(target))
+        if target.exists() and not options.force:  # finished by another process since the check above
+            return target, _existing(target, config, log)
     paths.ensure_writable(cache_root, "cache directory")
     paths.ensure_writable(dataset.data_dir, "data directory")
     if options.force and state_dir.exists() and context.main:

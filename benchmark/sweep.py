@@ -1,10 +1,9 @@
 """Sweeps: every system × dataset × seed of a grid, each run at most once.
 
-A grid point whose result file exists is skipped. Before running a point, a process
-*claims* it by creating ``<result>.claim`` exclusively (``O_EXCL``, atomic on local and
-NFS filesystems), so two sweeps started on the same results directory never run the same
-point twice; the claim is removed when the run ends. A claim left by a process that died
-(same host, pid gone) is taken over. Runs write their result files atomically, so an
+A grid point whose result file exists is skipped. Every run *claims* its result first
+(:func:`benchmark.results.claim`: ``<result>.claim`` created exclusively), so two sweeps,
+or a sweep and a ``bench run``, started on the same results directory never run the same
+point twice; a point claimed by a live process is skipped. Runs write their result files atomically, so an
 interrupted sweep loses at most the runs in flight, and running it again resumes.
 
 Backends: ``local`` runs the points one after another in this process; ``ray`` sends
@@ -14,15 +13,13 @@ results, data and caches must then live on storage every node sees).
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from benchmark.errors import BenchError
-from benchmark.io import create_exclusive, holder_alive
 from benchmark.runner import RunOptions
 
 
@@ -40,28 +37,12 @@ def grid(systems: list[str], datasets: list[str], seeds: list[int]) -> list[Poin
     return [Point(s, d, seed) for s, d, seed in itertools.product(systems, datasets, seeds)]
 
 
-@contextlib.contextmanager
-def claim(result: Path) -> Iterator[bool]:
-    """Yield True if this process now owns the run behind ``result`` (False if another does)."""
-    path = result.with_name(result.name + ".claim")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mine = create_exclusive(path)
-    if not mine and not holder_alive(path):  # its owner was killed: take the claim over
-        path.unlink(missing_ok=True)
-        mine = create_exclusive(path)
-    try:
-        yield mine
-    finally:
-        if mine:
-            path.unlink(missing_ok=True)
-
-
 def run_point(point: Point, base: RunOptions) -> dict[str, Any]:
     """Run one grid point unless its result exists or another process holds it."""
     from benchmark.data import open_dataset
     from benchmark.paths import data_root
     from benchmark.plugins import get_plugin_manager
-    from benchmark.results import result_path
+    from benchmark.results import Claimed, result_path
     from benchmark.runner import run
 
     options = replace(base, system=point.system, dataset=point.dataset, seed=point.seed)
@@ -70,18 +51,15 @@ def run_point(point: Point, base: RunOptions) -> dict[str, Any]:
     status = {"system": point.system, "dataset": point.dataset, "seed": point.seed, "result": str(target)}
     if target.exists():
         return {**status, "status": "exists"}
-    with claim(target) as mine:
-        if not mine:
-            return {**status, "status": "claimed by another sweep"}
-        if target.exists():  # finished by another sweep between our check and the claim
-            return {**status, "status": "exists"}
-        started = time.perf_counter()
-        try:
-            _, result = run(options, log=lambda message: None)
-        except BenchError as exc:
-            return {**status, "status": "failed", "error": str(exc)}
-        return {**status, "status": "ran", "seconds": round(time.perf_counter() - started, 1),
-                "mAP@10": result["metrics"]["text_to_audio"]["mAP@10"]}
+    started = time.perf_counter()
+    try:  # the run claims its result (benchmark.results.claim)
+        _, result = run(options, log=lambda message: None)
+    except Claimed:
+        return {**status, "status": "claimed by another run"}
+    except BenchError as exc:
+        return {**status, "status": "failed", "error": str(exc)}
+    return {**status, "status": "ran", "seconds": round(time.perf_counter() - started, 1),
+            "mAP@10": result["metrics"]["text_to_audio"]["mAP@10"]}
 
 
 def sweep(points: list[Point], base: RunOptions, backend: str = "local", address: str | None = None,

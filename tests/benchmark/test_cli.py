@@ -226,3 +226,52 @@ def test_messages_name_a_plugin_kind_in_the_singular(capsys):
     assert bench("show", "ranking", "--set", "loss.name=rankng") == 2
     assert "unknown loss 'rankng'; did you mean 'ranking'?" in capsys.readouterr().err
     assert bench("list", "loss") == 0 and "ranking" in capsys.readouterr().out
+
+
+def test_a_run_whose_result_another_live_process_is_producing_stops_naming_it(tmp_path, capsys):
+    import socket
+    import subprocess
+
+    args = ["run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(TINY), *LOGMEL,
+            "--set", "schedule.epochs=1", "--output", tmp_path]
+    holder = subprocess.Popen(["sleep", "60"])
+    try:
+        from benchmark.data import open_dataset
+        from benchmark.plugins import get_plugin_manager
+        from benchmark.results import result_path
+
+        key = open_dataset(get_plugin_manager(), "synthetic", TINY, tmp_path).key
+        claim = result_path(tmp_path, key, "ranking", 0).with_name("seed-0.json.claim")
+        claim.parent.mkdir(parents=True)
+        claim.write_text(json.dumps({"host": socket.gethostname(), "pid": holder.pid}))
+        assert bench(*args) == 2
+        err = capsys.readouterr().err
+        assert f"is being produced by process {holder.pid} on {socket.gethostname()} (claim {claim})" in err
+        assert "training" not in err and not list(tmp_path.glob("*/ranking/seed-0.json"))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert bench(*args) == 0 and not claim.exists()  # a dead holder's claim is taken over
+
+
+@pytest.mark.slow
+def test_two_conflicting_runs_started_together_end_with_one_result_and_one_refusal(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    base = [sys.executable, "-m", "benchmark.cli", "run", "--system", "ranking", "--dataset", "synthetic",
+            *dataset_args(TINY), *LOGMEL, "--set", "schedule.epochs=3", "--output", str(tmp_path)]
+    env = {**os.environ, "BENCH_PROGRESS_SECONDS": "0"}
+    bench("prepare", "--dataset", "synthetic", *dataset_args(TINY))  # both start from prepared data
+    runs = [subprocess.Popen([*base, "--set", f"optimizer.lr={lr}"], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for lr in ("0.0001", "0.003")]
+    outcomes = [(run.wait(timeout=600), run.stderr.read()) for run in runs]
+    codes = sorted(code for code, _ in outcomes)
+    assert codes == [0, 2], outcomes
+    refused = next(err for code, err in outcomes if code == 2)
+    assert "is being produced by process" in refused or "exists for a different configuration" in refused
+    (result,) = tmp_path.glob("*/ranking/seed-0.json")
+    lr = json.loads(result.read_text())["config"]["optimizer"]["lr"]
+    winner = next(err for code, err in outcomes if code == 0)
+    assert "training: 3/3 epochs" in winner and lr in (1e-4, 3e-3) and not list(tmp_path.rglob("*.claim"))

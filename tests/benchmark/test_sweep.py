@@ -54,7 +54,7 @@ def test_a_live_claim_is_respected_and_a_dead_ones_taken_over(tmp_path):
     holder = subprocess.Popen(["sleep", "60"])
     try:
         claim_file.write_text(json.dumps({"host": socket.gethostname(), "pid": holder.pid}))
-        assert run_point(point, base(tmp_path))["status"] == "claimed by another sweep"
+        assert run_point(point, base(tmp_path))["status"] == "claimed by another run"
     finally:
         holder.kill()
         holder.wait()

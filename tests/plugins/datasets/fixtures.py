@@ -144,3 +144,25 @@ def build_extracted_clotho(root: Path, sizes: dict[str, int], seconds: float = 0
             checksums[path.name] = md5(path)
         checksums[f"clotho_audio_{split}.7z"] = "0" * 32  # never downloaded when adopting
     return checksums
+
+
+def refused_before_extraction(name: str, option: str, tmp_path: Path, capsys, **options) -> str:
+    """Prepare dataset ``name`` (expecting a BenchError), then `bench run` it with ``-D
+    option``: the run must end with the same one-line error and nothing extracted. Returns
+    the message."""
+    import pytest
+
+    from benchmark.cli import main
+    from benchmark.errors import BenchError
+
+    with pytest.raises(BenchError) as error:
+        prepared(name, tmp_path / "data", **options)
+    message = str(error.value)
+    assert "\n" not in message
+    cache = tmp_path / "cache"
+    code = main(["run", "--system", "ranking", "--dataset", name, "-D", option, "--data-dir", str(tmp_path / "data"),
+                 "--cache-dir", str(cache), "--output", str(tmp_path / "results"),
+                 "--set", "experts=[{name: logmel, frame_rate: 2.0}]", "--set", "schedule.epochs=1"])
+    assert code == 2 and capsys.readouterr().err.strip().splitlines()[-1] == f"error: {message}"
+    assert not (cache / "experts").exists() and not (cache / "text").exists()  # nothing was extracted
+    return message

@@ -14,7 +14,9 @@ from benchmark.data import open_dataset
 from benchmark.errors import BenchError
 from benchmark.plugins import get_plugin_manager
 from tests.httpserver import RangeHandler, serve
-from tests.plugins.datasets.fixtures import build_clotho_release, build_extracted_clotho, md5, prepared
+from tests.plugins.datasets.fixtures import (
+    build_clotho_release, build_extracted_clotho, md5, prepared, refused_before_extraction,
+)
 
 V2_SIZES = {"development": 16, "validation": 5, "evaluation": 5}
 V1_SIZES = {"development": 20, "evaluation": 5}
@@ -276,16 +278,8 @@ def _adopt_no_folder(root):
 @pytest.mark.parametrize("spoil", [_adopt_missing, _adopt_undecodable, _adopt_extra_file, _adopt_no_folder])
 def test_an_adopted_copy_is_checked_before_any_expensive_work(extracted, tmp_path, capsys, spoil):
     where, what = spoil(extracted)
-    with pytest.raises(BenchError) as error:
-        prepared("clotho_v2", tmp_path / "data", audio_dir=str(extracted))
-    message = str(error.value)
-    assert where in message and what in message and "\n" not in message
-    cache = tmp_path / "cache"
-    code = main(["run", "--system", "ranking", "--dataset", "clotho_v2", "-D", f"audio_dir={extracted}", "--data-dir",
-                 str(tmp_path / "data"), "--cache-dir", str(cache), "--output", str(tmp_path / "results"),
-                 "--set", "experts=[{name: logmel, frame_rate: 2.0}]"])
-    assert code == 2 and capsys.readouterr().err.strip().splitlines()[-1] == f"error: {message}"
-    assert not (cache / "experts").exists()
+    message = refused_before_extraction("clotho_v2", f"audio_dir={extracted}", tmp_path, capsys, audio_dir=str(extracted))
+    assert where in message and what in message
 
 
 def test_the_adopted_files_are_decoded_once(extracted, tmp_path, monkeypatch):

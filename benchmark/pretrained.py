@@ -13,8 +13,8 @@ convolutions, oneDNN kernels), which gives the same outputs to float rounding an
 1.2-1.6x faster on the experts here; the tests compare it with the eager module.
 
 The ``precision`` option picks the arithmetic: ``float32``, ``bfloat16`` (autocast: the
-convolutions and matrix products in bfloat16, outputs within about 0.5% relative error of
-float32 on random weights, cosine similarity above 0.99) or ``auto``: bfloat16 for the
+convolutions and matrix products in bfloat16; on random weights the frames differ from
+float32 by a few percent, with cosine similarity above 0.99 per frame) or ``auto``: bfloat16 for the
 experts that set :attr:`PretrainedExpert.auto_bfloat16` (where it pays: OpenL3 and PANNs
 run 1.6-1.9x faster) on a CPU that computes it natively (AVX512-BF16 or AMX), float32
 everywhere else. The resolved precision is part of :meth:`settings`, hence of the cache key

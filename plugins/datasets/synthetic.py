@@ -288,7 +288,7 @@ class Synthetic(ClothoLayoutDataset):
 
 
 #: The synthetic set at 1,000 / 200 / 200 clips of 3-6 s (``--dataset synthetic_large``): five
-#: times the audio of the default, for runs that can wait for the experts (about 45 minutes
+#: times the audio of the default, for runs that can wait for the experts (about 25 minutes
 #: of extraction on two CPU cores).
 synthetic_large = functools.partial(
     Synthetic, n_development=1000, n_validation=200, n_evaluation=200, min_seconds=3.0, max_seconds=6.0

@@ -12,14 +12,14 @@ from benchmark.errors import BenchError, unknown_name
 
 
 def _key_values(pairs: Sequence[str], flag: str) -> dict[str, Any]:
-    from benchmark.config import yaml_load
+    from benchmark.config import parse_value
 
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise BenchError(f"{flag} {pair!r}: expected KEY=VALUE")
-        out[key.strip()] = yaml_load(value)
+        out[key.strip()] = parse_value(value, f"{flag} {pair!r}")
     return out
 
 
@@ -158,7 +158,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     try:
         seeds = [int(s) for s in _names(args.seeds, "--seeds")]
     except ValueError:
-        raise BenchError(f"--seeds {args.seeds!r}: expected integers, e.g. 1,2,3") from None
+        seeds = [-1]
+    if min(seeds) < 0:
+        raise BenchError(f"--seeds {args.seeds!r}: expected non-negative integers, e.g. 1,2,3")
     base = _run_options(args, system="", dataset="", output=args.output)
     statuses = sweep(grid(systems, datasets, seeds), base, args.backend, args.ray_address,
                      log=lambda message: print(message, file=sys.stderr))

@@ -98,6 +98,18 @@ def yaml_load(text: str) -> Any:
     return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
 
 
+def parse_value(text: str, option: str) -> Any:
+    """The YAML value of a command-line ``KEY=VALUE`` (``3``, ``true``, ``[a, b]``); a
+    syntax error or a tag (``!!python/...``) is refused naming ``option``."""
+    import yaml
+
+    try:
+        return yaml_load(text)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise BenchError(f"{option}: not a YAML value ({problem}); use plain YAML such as 3, true, [a, b] or 'a string'") from None
+
+
 def load_system_file(path: Path) -> dict[str, Any]:
     import yaml
 
@@ -202,7 +214,7 @@ def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[st
             if not isinstance(node.get(part), dict):
                 node[part] = {}
             node = node[part]
-        node[parts[-1]] = yaml_load(raw_value)
+        node[parts[-1]] = parse_value(raw_value, f"--set {override!r}")
     return config
 
 
@@ -226,24 +238,31 @@ def normalise(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+#: The arguments the harness itself passes to each component's plugin.
+FIXED_ARGUMENTS: dict[str, tuple[str, ...]] = {
+    "head": ("input_dim", "output_dim"),
+    "fusion": ("n_experts", "dim"),
+    "text_encoder": ("trainable",),
+    "loss": (),
+}
+
+
 def validate(config: dict[str, Any], manager: Any, name: str) -> None:
-    """Check that every plugin the system names is installed (with 'did you mean')."""
+    """Check that every plugin the system names is installed (with 'did you mean') and
+    takes the options given, and that every core setting has its type and range
+    (:mod:`benchmark.settings`)."""
+    from benchmark import settings
+
     if not config["experts"]:
         raise BenchError(f"system {name!r} lists no experts")
-    for expert in config["experts"]:
-        manager.get("experts", expert["name"])
-    for key, kind in COMPONENTS.items():
+    for key in COMPONENTS:
         if config.get(key) is None:
             raise BenchError(f"system {name!r} does not set {key!r}")
-        manager.get(kind, config[key]["name"])
-    checks = [("batch_size", config["batch_size"]), ("schedule.epochs", config["schedule"].get("epochs"))]
-    if config.get("pretrain") is not None:
-        pretrain = config["pretrain"]
-        if not isinstance(pretrain, Mapping) or not pretrain.get("datasets"):
-            raise BenchError(f"system {name!r}: pretrain must be {{datasets: [...], epochs: N}}")
-        for dataset in pretrain["datasets"]:
-            manager.get("datasets", component(dataset)["name"])
-        checks.append(("pretrain.epochs", pretrain.get("epochs")))
-    for key, value in checks:
-        if not isinstance(value, int) or value < 1:
-            raise BenchError(f"system {name!r}: {key} must be a positive integer, got {value!r}")
+    settings.check(config)
+    for expert in config["experts"]:
+        manager.check("experts", expert, "system 'experts'")
+    for key, kind in COMPONENTS.items():
+        spec = {k: v for k, v in config[key].items() if not (key == "text_encoder" and k == "trainable")}
+        manager.check(kind, spec, f"system {key!r}", FIXED_ARGUMENTS[key])
+    for dataset in (config["pretrain"] or {}).get("datasets", []):
+        manager.get("datasets", component(dataset)["name"])

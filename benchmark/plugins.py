@@ -18,7 +18,7 @@ import pluggy
 
 from benchmark import hookspecs
 from benchmark.errors import BenchError
-from benchmark.registry import KINDS, Entry, Registry, instantiate
+from benchmark.registry import KINDS, Entry, Registry, check_options, instantiate
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,12 @@ class PluginManager:
         settings = {k: v for k, v in spec.items() if k != "name"}
         factory = self.load(kind, spec["name"])
         return instantiate(factory, settings, f"{KINDS[kind]} {spec['name']!r}", where, **fixed)
+
+    def check(self, kind: str, spec: dict[str, Any], where: str, fixed: Iterable[str] = ()) -> None:
+        """Refuse an option the plugin ``spec["name"]`` does not take, without creating it
+        (``fixed``: the arguments the harness passes itself)."""
+        settings = {k: v for k, v in spec.items() if k != "name"}
+        check_options(self.load(kind, spec["name"]), settings, f"{KINDS[kind]} {spec['name']!r}", where, fixed)
 
 
 @functools.lru_cache(maxsize=1)

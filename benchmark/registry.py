@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 from benchmark.errors import BenchError, unknown_name
 
@@ -117,21 +117,28 @@ class Registry:
         return len(self._entries)
 
 
-def instantiate(factory: Any, options: dict[str, Any], what: str, flag: str, **fixed: Any) -> Any:
-    """Call a plugin factory with the harness's ``fixed`` arguments plus user ``options``,
-    turning an unknown or bad option into a one-line error that names ``what`` and ``flag``."""
+def check_options(factory: Any, options: Mapping[str, Any], what: str, flag: str, fixed: Iterable[str] = ()) -> None:
+    """Refuse an option ``factory`` does not take (or one the harness sets itself) in one
+    line naming ``what`` and ``flag``, without calling it."""
     import inspect
 
     try:
         parameters = dict(inspect.signature(factory).parameters)
     except (TypeError, ValueError):
-        parameters = {}
+        return
+    fixed = set(fixed)
     accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
     unknown = [k for k in options if k not in parameters and not accepts_any]
-    if unknown or set(options) & set(fixed):
+    if unknown or set(options) & fixed:
         known = [p for p in parameters if p not in fixed and p != "self"]
-        bad = unknown[0] if unknown else sorted(set(options) & set(fixed))[0]
+        bad = unknown[0] if unknown else sorted(set(options) & fixed)[0]
         raise BenchError(f"{what} has no option {bad!r} ({flag}); options: {', '.join(known) or '(none)'}")
+
+
+def instantiate(factory: Any, options: dict[str, Any], what: str, flag: str, **fixed: Any) -> Any:
+    """Call a plugin factory with the harness's ``fixed`` arguments plus user ``options``,
+    turning an unknown or bad option into a one-line error that names ``what`` and ``flag``."""
+    check_options(factory, options, what, flag, fixed)
     try:
         return factory(**fixed, **options)
     except BenchError:

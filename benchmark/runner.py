@@ -246,7 +246,9 @@ def _run(
     from benchmark.data import Split, open_dataset
     from benchmark.plugins import get_plugin_manager
     from benchmark.results import SCHEMA, claim, environment, result_path, run_dir
+    from benchmark.settings import check_seed
 
+    check_seed(options.seed)
     started = time.perf_counter()
     timings: dict[str, float] = {}
     manager = get_plugin_manager()

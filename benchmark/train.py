@@ -23,9 +23,8 @@ from benchmark.errors import BenchError
 from benchmark.io import atomic_path, stable_hash, write_json
 from benchmark.model import ClipInputs, RetrievalModel
 from benchmark.progress import Progress
+from benchmark.settings import MONITORS
 
-#: Validation metrics and whether lower or higher is better.
-MONITORS = {"val_loss": "min", "m1": "max", "m2": "max"}
 
 
 def batch_accuracy(similarity: torch.Tensor) -> tuple[float, float]:
@@ -87,11 +86,11 @@ class Trainer:
         self.epochs = int(epochs if epochs is not None else config["schedule"]["epochs"])
         # The global batch; under torchrun each rank embeds batch_size / world_size of it.
         self.batch_size = min(int(config["batch_size"]), len(train) - len(train) % context.world_size)
+        if self.batch_size < 2:
+            raise BenchError(f"{len(train)} training clip(s) on {context.world_size} rank(s): a batch needs two clips")
         self.local = local_slice(context, self.batch_size)
         self.per_clip = min(min(len(c) for c in train.captions), min(len(c) for c in validation.captions))
-        optimiser = dict(config["optimizer"])
-        if optimiser.pop("name", "adamw").lower() != "adamw":
-            raise BenchError(f"optimizer {config['optimizer']['name']!r} is not supported; use adamw")
+        optimiser = {k: v for k, v in config["optimizer"].items() if k != "name" and v is not None}
         parameters = [p for p in list(self.model.parameters()) + list(self.loss.parameters()) if p.requires_grad]
         self.optimiser = torch.optim.AdamW(parameters, **optimiser)
         self.autocast = device.type == "cuda" and bool(config.get("mixed_precision", True))
@@ -201,9 +200,6 @@ class Trainer:
     def fit(self) -> Selected:
         """Train for the configured epochs (resuming if possible); return the selected checkpoint."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        for monitor in self.checkpoints["monitor"]:
-            if monitor not in MONITORS:
-                raise BenchError(f"checkpoint monitor {monitor!r} unknown; choose from {', '.join(MONITORS)}")
         state = self._resume()
         self.resumed_from = state.epoch  # epochs already done by an interrupted run
         epochs = self.epochs
@@ -256,9 +252,7 @@ class Trainer:
                 bar.set_postfix({k: f"{v:.3f}" for k, v in metrics.items() if k != "epoch"})
                 bar.update()
         self.history = state.history
-        select = self.checkpoints["select"]
-        if select not in state.best:
-            raise BenchError(f"checkpoint.select {select!r} is not among checkpoint.monitor")
+        select = self.checkpoints["select"]  # one of the monitors (benchmark.settings)
         value, epoch = state.best[select][0]
         selected = Selected(self._epoch_path(epoch), epoch, select, value)
         barrier()  # rank 0 has written the selected checkpoint

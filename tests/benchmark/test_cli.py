@@ -110,7 +110,7 @@ def test_list_show_and_prepare(capsys):
         (["show", "ranking", "--set", "head.name=meanpol"], "unknown head 'meanpol'; did you mean 'meanpool'?"),
         (["prepare", "--dataset", "synthetic", "-D", "n_dev=3"], "dataset 'synthetic' has no option 'n_dev'"),
         (["sweep", "--systems", "ranking,rankng", "--datasets", "synthetic"], "unknown system 'rankng'; did you mean"),
-        (["sweep", "--systems", "ranking", "--datasets", "synthetic", "--seeds", "1,x"], "--seeds '1,x': expected integers"),
+        (["sweep", "--systems", "ranking", "--datasets", "synthetic", "--seeds", "1,x"], "--seeds '1,x': expected non-negative integers"),
         (["extract", "--system", "ranking", "--dataset", "synthetic", "--shard", "2/2"], "--shard '2/2': expected I/N"),
     ],
 )
@@ -118,6 +118,30 @@ def test_unknown_names_get_one_line_did_you_mean_errors(args, message, capsys):
     assert bench(*args) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--seed", "-1"], "--seed -1: expected a non-negative integer"),
+        (["--set", "checkpoint.keep=0"], "checkpoint.keep = 0: Input should be greater than or equal to 1"),
+        (["--set", "checkpoint.select=m3"], "checkpoint.select = 'm3': Input should be 'val_loss', 'm1' or 'm2'"),
+        (["--set", "batch_size=1"], "batch_size = 1: Input should be greater than or equal to 2"),
+        (["--set", "schedule=5"], "schedule = 5: Input should be a valid dictionary"),
+        (["--set", "optimizer.lr=-1"], "optimizer.lr = -1: Input should be greater than 0"),
+        (["--set", "schedule.steps_per_epoch=0"], "schedule.steps_per_epoch = 0: Input should be greater than or equal to 1"),
+        (["--set", "loss=!!python/object/apply:os.system [x]"], "not a YAML value"),
+    ],
+)
+def test_bad_settings_are_refused_in_one_line_before_any_data_is_prepared(args, message, tmp_path, capsys):
+    data = tmp_path / "data"
+    code = bench("run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(TINY), *args,
+                 "--data-dir", data, "--output", tmp_path / "out", "--cache-dir", tmp_path / "cache")
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert not data.exists() and not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
+    if args[0] == "--set":  # `bench show` reports the same error
+        assert bench("show", "ranking", *args) == 2 and message in capsys.readouterr().err
 
 
 def test_an_unwritable_output_directory_is_refused_before_any_work(tmp_path, capsys):

@@ -131,3 +131,35 @@ def test_overrides_parse_values_as_yaml():
         apply_overrides(DEFAULTS, ["epochs=5"])
     with pytest.raises(BenchError, match="expected KEY=VALUE"):
         apply_overrides(DEFAULTS, ["schedule.epochs"])
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("checkpoint.keep=0", "checkpoint.keep = 0: Input should be greater than or equal to 1"),
+        ("checkpoint.select=m3", "checkpoint.select = 'm3': Input should be 'val_loss', 'm1' or 'm2'"),
+        ("checkpoint.monitor=[m1]", "select 'val_loss' must be one of monitor ['m1']"),
+        ("batch_size=1", "batch_size = 1: Input should be greater than or equal to 2"),
+        ("batch_size=true", "batch_size = True: Input should be a valid integer"),
+        ("schedule=5", "schedule = 5: Input should be a valid dictionary"),
+        ("schedule.epoch=3", "schedule.epoch = 3: unknown setting; known: epochs, steps_per_epoch"),
+        ("schedule.steps_per_epoch=0", "schedule.steps_per_epoch = 0: Input should be greater than or equal to 1"),
+        ("optimizer.lr=-1", "optimizer.lr = -1: Input should be greater than 0"),
+        ("optimizer.name=sgd", "optimizer.name = 'sgd': Input should be 'adamw'"),
+        ("pretrain={datasets: [], epochs: 2}", "pretrain.datasets = []: List should have at least 1 item"),
+        ("loss.margn=0.2", "loss 'ranking' has no option 'margn' (system 'loss'); options: margin, matching_weight, relax"),
+        ("head.input_dim=3", "head 'transformer' has no option 'input_dim' (system 'head')"),
+        ("experts=[{name: logmel, n_mel: 3}]", "expert 'logmel' has no option 'n_mel' (system 'experts')"),
+    ],
+)
+def test_bad_settings_are_refused_when_the_configuration_is_resolved(override, message):
+    with pytest.raises(BenchError) as caught:
+        resolve_system("ranking", get_plugin_manager(), [override])
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_overrides_that_are_not_plain_yaml_are_refused_naming_the_option():
+    with pytest.raises(BenchError, match=r"--set 'loss=!!python/object/apply:os.system \[x\]': not a YAML value"):
+        apply_overrides(DEFAULTS, ["loss=!!python/object/apply:os.system [x]"])
+    with pytest.raises(BenchError, match=r"--set 'experts=\[a': not a YAML value \(expected ',' or '\]'"):
+        apply_overrides(DEFAULTS, ["experts=[a"])

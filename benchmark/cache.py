@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from benchmark.errors import BenchError
-from benchmark.io import atomic_path, create_exclusive, holder_alive, stable_hash, write_json
+from benchmark.io import atomic_path, create_exclusive, holder_alive, make_directory, stable_hash, write_json
 from benchmark.progress import Progress
 
 MARKER = "COMPLETE"
@@ -122,12 +122,11 @@ class EmbeddingCache:
                     "the dataset changed on disk: delete that directory and re-run"
                 )
             return store
-        self.directory.mkdir(parents=True, exist_ok=True)
+        make_directory(self.directory)
         write_json(self.directory / "key.json", self.key)
         chunk_size = self._chunk_size(chunk_size, len(ids))
         chunks = [range(start, min(start + chunk_size, len(ids))) for start in range(0, len(ids), chunk_size)]
-        chunk_dir = self.directory / "chunks"
-        chunk_dir.mkdir(exist_ok=True)
+        chunk_dir = make_directory(self.directory / "chunks")
         paths = [chunk_dir / f"{number:06d}.npz" for number in range(len(chunks))]
         index, count = shard
         mine = [number for number in range(len(chunks)) if number % count == index]
@@ -187,6 +186,9 @@ class EmbeddingCache:
             np.savez(tmp, frames=frames, lengths=lengths)
 
     def _pack(self, paths: list[Path], ids: list[str]) -> SequenceStore:
+        """Append the chunks to ``frames.npy`` one at a time through ordinary writes (so memory
+        stays one chunk, and a full disk is an error, where writing into a memory map of a
+        file the disk cannot hold kills the process with SIGBUS), then write the marker."""
         lengths: list[np.ndarray] = []
         dim = None
         for path in paths:
@@ -196,20 +198,21 @@ class EmbeddingCache:
                 if chunk["frames"].shape[1] != dim:
                     raise BenchError(f"cache chunk {path} has dimension {chunk['frames'].shape[1]}, expected {dim}")
         offsets = np.concatenate([[0], np.cumsum(np.concatenate(lengths))]).astype(np.int64)
-        with atomic_path(self.directory / "frames.npy") as tmp:
-            frames = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(int(offsets[-1]), dim))
-            position = 0
-            for path in paths:
+        header = {"descr": "<f4", "fortran_order": False, "shape": (int(offsets[-1]), dim)}
+        with atomic_path(self.directory / "frames.npy") as tmp, open(tmp, "wb") as handle:
+            np.lib.format.write_array_header_1_0(handle, header)
+            for path, counts in zip(paths, lengths):
                 with np.load(path) as chunk:
-                    block = chunk["frames"]
-                    frames[position : position + len(block)] = block
-                    position += len(block)
-            frames.flush()
-            del frames
+                    block = np.ascontiguousarray(chunk["frames"], dtype="<f4")
+                if len(block) != counts.sum():
+                    raise BenchError(
+                        f"cache chunk {path} holds {len(block)} frames but its lengths add up to {counts.sum()}; "
+                        "delete it and re-run"
+                    )
+                handle.write(memoryview(block).cast("B"))
         with atomic_path(self.directory / "offsets.npy") as tmp:
             np.save(tmp, offsets)
         write_json(self.directory / "ids.json", ids)
         write_json(self.directory / MARKER, {"n_clips": len(ids), "n_frames": int(offsets[-1]), "dim": dim})
         shutil.rmtree(self.directory / "chunks", ignore_errors=True)
         return SequenceStore(self.directory)
-

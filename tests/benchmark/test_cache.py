@@ -3,6 +3,7 @@ import pytest
 
 from benchmark.cache import MARKER, EmbeddingCache
 from benchmark.errors import BenchError
+from tests.benchmark.faults import file_size_limit
 
 IDS = [f"clip{i}.wav" for i in range(10)]
 
@@ -104,3 +105,39 @@ def test_a_pack_lock_left_by_a_dead_process_is_taken_over(tmp_path):
     (cache.directory / "pack.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": dead.pid}))
     store = cache.get_or_compute(["a", "b"], frames, chunk_size=1, shard=(1, 2))
     assert store is not None and len(store) == 2 and cache.complete
+
+
+def wide(indices):
+    """Clip i has 50 frames of dimension 64 (12.8 kB), all equal to i."""
+    return [np.full((50, 64), i, dtype=np.float32) for i in indices]
+
+
+def leftovers(directory):
+    return sorted(p.name for p in directory.rglob("*") if ".tmp" in p.name or p.name == "pack.lock")
+
+
+@pytest.mark.parametrize(
+    "limit, culprit, recomputed",
+    [(1000, "chunks/000000.npz", IDS), (64_000, "frames.npy", [])],  # chunks are 26 kB, frames.npy 128 kB
+)
+def test_a_disk_that_fills_up_is_one_line_naming_the_file_and_a_retry_finishes_with_what_was_kept(
+    tmp_path, limit, culprit, recomputed
+):
+    calls = []
+
+    def compute(indices):
+        calls.extend(IDS[i] for i in indices)
+        return wide(indices)
+
+    cache = EmbeddingCache(tmp_path, "experts", "toy", {"k": 1})
+    with pytest.raises(BenchError) as caught, file_size_limit(limit):
+        cache.get_or_compute(IDS, compute, chunk_size=2)
+    assert f"cannot write {cache.directory / culprit}: " in str(caught.value)
+    assert leftovers(tmp_path) == [] and not cache.complete
+
+    calls.clear()  # space is freed
+    store = cache.get_or_compute(IDS, compute, chunk_size=2)
+    assert calls == recomputed and leftovers(tmp_path) == [] and not (cache.directory / "chunks").exists()
+    whole = EmbeddingCache(tmp_path / "fresh", "experts", "toy", {"k": 1}).get_or_compute(IDS, wide, chunk_size=2)
+    assert np.array_equal(store.frames, whole.frames) and np.array_equal(store.offsets, whole.offsets)
+

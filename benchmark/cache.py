@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -84,6 +85,14 @@ class ConcatStore(SequenceStore):
         return self.stores[0].dim
 
 
+class DamagedEntry(BenchError):
+    """A cache entry marked complete whose files are truncated, missing or inconsistent."""
+
+    def __init__(self, directory: Path, problem: str) -> None:
+        self.directory, self.problem = directory, problem
+        super().__init__(f"embedding cache {directory} is damaged ({problem}); delete that directory and re-run")
+
+
 class EmbeddingCache:
     """One cache entry: ``root/<group>/<name>/<hash(key)>``."""
 
@@ -96,9 +105,55 @@ class EmbeddingCache:
         return (self.directory / MARKER).is_file()
 
     def load(self) -> SequenceStore:
+        """The finished store, checked against the marker, so a damaged entry (a truncated
+        or missing file) is a :class:`DamagedEntry` rather than wrong data or a traceback."""
         if not self.complete:
             raise BenchError(f"embedding cache {self.directory} is incomplete; re-run to finish it")
-        return SequenceStore(self.directory)
+        try:
+            store = SequenceStore(self.directory)
+            marker = json.loads((self.directory / MARKER).read_text(encoding="utf-8"))
+            expected = (marker["n_clips"], marker["n_frames"], marker["dim"])
+        except (OSError, ValueError, EOFError, KeyError, TypeError) as exc:
+            raise DamagedEntry(self.directory, f"{type(exc).__name__}: {exc}") from exc
+        offsets, frames = store.offsets, store.frames
+        if not (
+            frames.ndim == 2
+            and offsets.ndim == 1
+            and len(offsets) == len(store.ids) + 1
+            and offsets[0] == 0
+            and offsets[-1] == len(frames)
+            and (np.diff(offsets) >= 0).all()
+            and (len(store.ids), len(frames), frames.shape[1]) == expected
+        ):
+            raise DamagedEntry(
+                self.directory,
+                f"its files hold {len(store.ids)} clips, {len(offsets)} offsets and frames of shape {frames.shape}, "
+                f"where {MARKER} says {expected[0]} clips, {expected[1]} frames of dimension {expected[2]}",
+            )
+        return store
+
+    def _finished(self, ids: list[str]) -> SequenceStore | None:
+        """The finished store of exactly ``ids``, or None while the entry is not finished. A
+        damaged entry is unmarked and None returned, so it is computed again (reusing any
+        chunks still there) rather than the user having to find and delete it."""
+        if not self.complete:
+            return None
+        try:
+            store = self.load()
+        except DamagedEntry as exc:
+            print(
+                f"warning: embedding cache {self.directory} is damaged ({exc.problem}); computing it again",
+                file=sys.stderr,
+            )
+            for name in (MARKER, "frames.npy", "offsets.npy", "ids.json"):  # the marker first
+                (self.directory / name).unlink(missing_ok=True)
+            return None
+        if store.ids != ids:
+            raise BenchError(
+                f"embedding cache {self.directory} holds different clips than the dataset lists; "
+                "the dataset changed on disk: delete that directory and re-run"
+            )
+        return store
 
     def get_or_compute(
         self,
@@ -114,13 +169,8 @@ class EmbeddingCache:
         while other shards' chunks are still missing, None is returned.
         """
         ids = list(ids)
-        if self.complete:
-            store = self.load()
-            if store.ids != ids:
-                raise BenchError(
-                    f"embedding cache {self.directory} holds different clips than the dataset lists; "
-                    "the dataset changed on disk: delete that directory and re-run"
-                )
+        store = self._finished(ids)
+        if store is not None:
             return store
         make_directory(self.directory)
         write_json(self.directory / "key.json", self.key)

@@ -141,3 +141,32 @@ def test_a_disk_that_fills_up_is_one_line_naming_the_file_and_a_retry_finishes_w
     whole = EmbeddingCache(tmp_path / "fresh", "experts", "toy", {"k": 1}).get_or_compute(IDS, wide, chunk_size=2)
     assert np.array_equal(store.frames, whole.frames) and np.array_equal(store.offsets, whole.offsets)
 
+
+def truncate(path):
+    path.write_bytes(path.read_bytes()[:-7])
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: truncate(d / "frames.npy"),
+        lambda d: (d / "frames.npy").write_bytes(b""),
+        lambda d: truncate(d / "offsets.npy"),
+        lambda d: truncate(d / "ids.json"),
+        lambda d: (d / "frames.npy").unlink(),
+        lambda d: np.save(d / "frames.npy", np.zeros((3, 3), dtype=np.float32)),
+    ],
+    ids=["frames truncated", "frames empty", "offsets truncated", "ids truncated", "frames missing", "frames replaced"],
+)
+def test_a_damaged_packed_entry_is_computed_again(tmp_path, damage):
+    cache = EmbeddingCache(tmp_path, "experts", "toy", {"k": 1})
+    cache.get_or_compute(IDS, sequences, chunk_size=4)
+    damage(cache.directory)
+    calls = []
+    store = EmbeddingCache(tmp_path, "experts", "toy", {"k": 1}).get_or_compute(
+        IDS, lambda idx: calls.extend(idx) or sequences(idx), chunk_size=4
+    )
+    assert calls == list(range(10)) and store.lengths.tolist() == list(range(1, 11))
+    np.testing.assert_array_equal(store[9], np.full((10, 3), 9))
+    assert cache.complete and not (cache.directory / "chunks").exists()
+

@@ -7,14 +7,16 @@ so the embedded synthetic set exercises the code path Clotho uses.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 from benchmark.api import Dataset
 from benchmark.errors import BenchError
-from benchmark.io import atomic_path, write_json
+from benchmark.io import atomic_path, stable_hash, write_json
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,10 @@ class Split:
     name: str
     audio_paths: tuple[Path, ...]
     captions: tuple[tuple[str, ...], ...]
+    #: The content of the clips (audio bytes and captions) when the dataset's options do not
+    #: fix it, as for files a user can edit; part of the feature cache's key, so edited
+    #: clips are never read from features of their old content. Empty: the options fix it.
+    fingerprint: str = ""
 
     def __post_init__(self) -> None:
         if len(self.audio_paths) != len(self.captions):
@@ -43,7 +49,8 @@ class Split:
 
     def subset(self, name: str, indices: Sequence[int]) -> "Split":
         """The clips at ``indices``, in that order, as a split called ``name``."""
-        return Split(name, tuple(self.audio_paths[i] for i in indices), tuple(self.captions[i] for i in indices))
+        return Split(name, tuple(self.audio_paths[i] for i in indices), tuple(self.captions[i] for i in indices),
+                     self.fingerprint)
 
     @classmethod
     def union(cls, parts: Sequence["Split"]) -> "Split":
@@ -54,6 +61,7 @@ class Split:
             "+".join(p.name for p in parts),
             tuple(a for p in parts for a in p.audio_paths),
             tuple(c for p in parts for c in p.captions),
+            stable_hash([p.fingerprint for p in parts], 16) if any(p.fingerprint for p in parts) else "",
         )
 
 
@@ -217,37 +225,110 @@ def read_captions_csv(path: Path, audio_dir: Path, split: str, ragged: bool = Fa
     return list_split(path, audio_dir, split, ragged).split
 
 
-def check_audio(files: Sequence[tuple[Path, str]], marker: Path) -> None:
+@dataclass(frozen=True)
+class AudioFacts:
+    """What probing an audio file found: its length and, when asked for, a digest of its bytes."""
+
+    path: Path
+    frames: int
+    sample_rate: int
+    sha256: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _stamp(path: Path) -> list[int]:
+    """Size, mtime and ctime: what changes when a file is written (ctime even when a tool
+    restores the mtime), read with one stat."""
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
+
+
+def _records(marker: Path) -> dict[str, Any]:
+    try:
+        known = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return {}
+    return known if isinstance(known, dict) else {}
+
+
+def _save_records(marker: Path, known: dict[str, Any], passed: dict[str, Any], complete: bool) -> None:
+    """Keep what was checked; a partial pass (an error stopped it) adds to what was known."""
+    if passed and passed != known:
+        write_json(marker, passed if complete else {**known, **passed})
+
+
+def check_audio(files: Sequence[tuple[Path, str]], marker: Path, digest: bool = False) -> list[AudioFacts]:
     """Check before any expensive work that every file opens as audio and holds samples
     (its header read with soundfile); an error names the file and ``where`` it was listed.
+    Returns each file's length, and with ``digest`` the SHA-256 of its bytes.
 
-    The files that passed are recorded in ``marker`` with their size and mtime, so an
+    What was found is recorded in ``marker`` with each file's size, mtime and ctime, so an
     unchanged file is not opened again on the next run (a stat per file).
     """
     import soundfile
 
-    try:
-        known = json.loads(marker.read_text())
-    except (OSError, ValueError):
-        known = {}
-    passed: dict[str, list[int]] = {}
+    known = _records(marker)
+    passed: dict[str, Any] = {}
+    facts = []
     try:
         for path, where in files:
-            stat = path.stat()
-            stamp = [stat.st_size, stat.st_mtime_ns]
+            stamp = _stamp(path)
             key = str(path)
-            if known.get(key) != stamp:
+            entry = known.get(key)
+            if not (isinstance(entry, dict) and entry.get("stamp") == stamp and (entry.get("sha256") or not digest)):
                 try:
-                    frames = soundfile.info(str(path)).frames
+                    info = soundfile.info(str(path))
                 except Exception as exc:  # noqa: BLE001 - libsndfile raises several types
                     reason = " ".join(str(exc).split())
                     raise BenchError(f"{where}: audio file {path} does not decode ({reason})") from None
-                if frames <= 0:
+                if info.frames <= 0:
                     raise BenchError(f"{where}: audio file {path} holds no samples")
-            passed[key] = stamp
+                entry = {"stamp": stamp, "frames": int(info.frames), "rate": int(info.samplerate)}
+                if digest:
+                    entry["sha256"] = file_sha256(path)
+            passed[key] = entry
+            facts.append(AudioFacts(path, entry["frames"], entry["rate"], entry.get("sha256")))
     finally:
-        if passed and passed != known:
-            write_json(marker, {**known, **passed} if len(passed) < len(files) else passed)
+        _save_records(marker, known, passed, len(passed) == len(files))
+    return facts
+
+
+def clips_fingerprint(facts: Sequence[AudioFacts], captions: Sequence[Sequence[str]]) -> str:
+    """The content of a split's clips, in order: each file's bytes (``facts`` from
+    :func:`check_audio` with ``digest``) and its captions. Names and where the files are do
+    not enter: a copied or moved folder holds the same data."""
+    return stable_hash([[fact.sha256, list(clip)] for fact, clip in zip(facts, captions)], 16)
+
+
+def files_fingerprint(root: Path, marker: Path) -> str:
+    """The content of every file under ``root`` (hidden ones aside), by relative path and
+    SHA-256; digests are kept in ``marker`` and a file is read again only when its size,
+    mtime or ctime changed."""
+    known = _records(marker)
+    passed: dict[str, Any] = {}
+    contents = []
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    for path in files:
+        stamp, key = _stamp(path), str(path)
+        entry = known.get(key)
+        if not (isinstance(entry, dict) and entry.get("stamp") == stamp and entry.get("sha256")):
+            entry = {"stamp": stamp, "sha256": file_sha256(path)}
+        passed[key] = entry
+        contents.append([path.relative_to(root).as_posix(), entry["sha256"]])
+    _save_records(marker, known, passed, True)
+    return stable_hash(contents, 16)
 
 
 def write_captions_csv(path: Path, file_names: Sequence[str], captions: Sequence[Sequence[str]]) -> None:
@@ -275,12 +356,27 @@ class ClothoLayoutDataset(Dataset):
         return read_captions_csv(captions_csv(data_dir, split), self.audio_folder(data_dir, split), split, self.ragged_captions)
 
 
+@runtime_checkable
+class Fingerprinted(Protocol):
+    """A dataset whose content its options do not fix (files a user can edit, a hub
+    dataset that gets new commits). ``fingerprint(data_dir)`` identifies the content now,
+    cheaply enough for every run (digests kept by size and mtime): it is called before
+    ``prepare``, enters the result key and ``Split.fingerprint`` (the feature cache's key),
+    and a plugin re-prepares what it copied when it changed. Datasets whose options fix
+    their content (a verified release, a generator's settings) need none, and keep one key
+    on every machine."""
+
+    def fingerprint(self, data_dir: Path) -> str | None: ...
+
+
 @dataclass
 class PreparedDataset:
     """A dataset plugin bound to its options and its directory on disk.
 
     ``key`` names the dataset in results: the plugin name, then the protocol's name when it
-    is not the default one, then a hash of any other non-default options.
+    is not the default one, then a hash of any other non-default options, then
+    ``-data-`` and the start of the content's ``fingerprint`` for datasets whose options do
+    not fix their content (:class:`Fingerprinted`): results on other data never share a key.
     ``storage_key`` names the data directory and the feature caches: it changes only with
     the options that change the files, so protocols share downloads and features.
     """
@@ -290,6 +386,7 @@ class PreparedDataset:
     storage_key: str
     plugin: Dataset
     data_dir: Path
+    fingerprint: str | None = None
 
     def parts(self, role: str) -> list[Split]:
         """The splits that together play ``role`` (train, validation, test)."""
@@ -301,8 +398,6 @@ class PreparedDataset:
 
 
 def _suffix(options: dict[str, Any], defaults: dict[str, Any]) -> str:
-    from benchmark.io import stable_hash
-
     return "" if options == defaults else f"-{stable_hash(options, 8)}"
 
 
@@ -319,4 +414,25 @@ def open_dataset(manager: Any, name: str, options: dict[str, Any], data_root: Pa
         key += f"-{plugin.protocol_name}"
     others, default_others = ({k: v for k, v in p.options().items() if k != "protocol"} for p in (plugin, default))
     key += _suffix(others, default_others)
-    return PreparedDataset(name, key, storage_key, plugin, data_root / storage_key)
+    data_dir = data_root / storage_key
+    fingerprint = None
+    if isinstance(plugin, Fingerprinted):
+        from benchmark.paths import ensure_writable
+
+        fingerprint = plugin.fingerprint(ensure_writable(data_dir, "data directory"))
+        if fingerprint:
+            key += f"-data-{fingerprint[:8]}"
+            _note_change(data_dir, key, fingerprint)
+    return PreparedDataset(name, key, storage_key, plugin, data_dir, fingerprint)
+
+
+def _note_change(data_dir: Path, key: str, fingerprint: str) -> None:
+    """Say so when a dataset's content changed since it was last opened: its results and
+    features are then computed anew, under a new key."""
+    marker = data_dir / ".fingerprint.json"
+    last = _records(marker)
+    if last.get("fingerprint") not in (None, fingerprint):
+        print(f"dataset {last.get('key')}: its content changed since it was last used; results and features "
+              f"on the new content go under {key}", file=sys.stderr, flush=True)
+    if last.get("fingerprint") != fingerprint:
+        write_json(marker, {"key": key, "fingerprint": fingerprint})

@@ -14,10 +14,14 @@ from benchmark.data import Split
 
 
 def _split_key(dataset_key: str, split: Split) -> dict[str, Any]:
-    """Identifies a split's contents: its dataset, name and the exact file list."""
+    """Identifies a split's contents: its dataset, name and the exact file list, and the
+    files' content when the dataset's options do not fix it (``Split.fingerprint``)."""
     from benchmark.io import stable_hash
 
-    return {"dataset": dataset_key, "split": split.name, "files": stable_hash(split.file_names, 16)}
+    key = {"dataset": dataset_key, "split": split.name, "files": stable_hash(split.file_names, 16)}
+    if split.fingerprint:  # absent otherwise: entries of fixed releases keep their keys
+        key["content"] = split.fingerprint
+    return key
 
 
 def expert_features(

@@ -13,8 +13,11 @@ columns; a clip may leave trailing caption cells empty but needs at least one. T
 are read where they are, never copied; the data directory only keeps what the checks
 found. The default protocol trains on ``development``, validates on ``validation`` and
 tests on ``evaluation``; ``-D train=… validation=… test=…`` name other split folders
-(``a+b`` for a union). Each folder gets its own result key (``folder-<hash>``, the hash of
-the options, path included).
+(``a+b`` for a union). Each folder gets its own result key, and so does each version of
+its content: ``folder-<hash of the options, path included>-data-<fingerprint>``, the
+fingerprint being of the audio files' bytes and the captions of the protocol's splits.
+An edited file or caption thus gives new features and new results, never the old ones;
+digests are kept by size and mtime, so an unchanged folder costs a stat per file.
 
 Preparation checks every split of the protocol before anything is extracted: a captions
 file whose split folder has none, a missing column, an empty caption, a duplicate file
@@ -25,12 +28,13 @@ name the file (and line). Absent files may instead be counted and skipped with
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
-from benchmark.data import ClothoLayoutDataset, Listing, Split, captions_csv, check_audio, list_split
+from benchmark.data import ClothoLayoutDataset, Listing, Split, captions_csv, check_audio, clips_fingerprint, list_split
 from benchmark.errors import BenchError, unknown_name
-from benchmark.io import write_text
+from benchmark.io import stable_hash, write_text
 
 
 class Folder(ClothoLayoutDataset):
@@ -51,6 +55,7 @@ class Folder(ClothoLayoutDataset):
         self.max_missing = float(max_missing)
         self.protocol = {"train": str(train), "validation": str(validation), "test": str(test)}
         self._counts: dict[str, tuple[int, int]] = {}  # split -> (absent files skipped, clips listed)
+        self._fingerprints: dict[str, str] = {}  # split -> its clips' content
 
     def options(self) -> dict[str, Any]:
         return {"path": self.path, **self.protocol, "max_missing": self.max_missing}
@@ -63,6 +68,8 @@ class Folder(ClothoLayoutDataset):
                                   "checked": "every listed file present and decodable"}
         if any(missing for missing, _ in self._counts.values()):
             source["missing_skipped"] = {split: missing for split, (missing, _) in sorted(self._counts.items())}
+        if self._fingerprints:
+            source["fingerprint"] = self._content()
         return source
 
     # -- layout --------------------------------------------------------------------------
@@ -100,15 +107,30 @@ class Folder(ClothoLayoutDataset):
         self._counts[split] = (len(listing.missing), listing.listed)
         return listing
 
+    def _checked(self, data_dir: Path, split: str) -> Split:
+        """The split, its files checked (present, decoding) and its content fingerprinted;
+        what was found is remembered by size and mtime, so a re-run only stats the files."""
+        listing = self._listing(data_dir, split)
+        facts = check_audio(listing.where(), data_dir / f".decodes-{split}.json", digest=True)
+        self._fingerprints[split] = clips_fingerprint(facts, listing.split.captions)
+        return dataclasses.replace(listing.split, fingerprint=self._fingerprints[split])
+
     # -- dataset contract ----------------------------------------------------------------
-    def prepare(self, data_dir: Path) -> None:
-        """Check every split of the protocol (captions, files present, files decode); what
-        decoded is remembered by size and mtime, so a re-run only stats the files."""
+    def fingerprint(self, data_dir: Path) -> str:
+        """The content of the protocol's splits: audio bytes and captions (each split checked)."""
         for split in self._used():
-            check_audio(self._listing(data_dir, split).where(), data_dir / f".decodes-{split}.json")
+            self._checked(data_dir, split)
+        return self._content()
+
+    def _content(self) -> str:
+        return stable_hash({split: self._fingerprints.get(split) for split in self._used()}, 16)
+
+    def prepare(self, data_dir: Path) -> None:
+        """Check every split of the protocol (captions, files present, files decode)."""
+        self.fingerprint(data_dir)
 
     def load_split(self, data_dir: Path, split: str) -> Split:
-        return self._listing(data_dir, split).split
+        return self._checked(data_dir, split)
 
     def report(self, data_dir: Path) -> list[str]:
         lines = []

@@ -18,20 +18,29 @@ Preparation checks every split of the protocol first: a listed file that is abse
 with ``max_missing``, more than that share of them), one that does not decode, an empty
 caption, a duplicate file, a file name leaving the directory and a split folder without
 metadata are one-line errors naming the metadata file and line.
+
+The result key ends in ``-data-<fingerprint>`` of the content, so results and features
+on other data never share a key: an AudioFolder's audio bytes and captions, a local
+directory's files (digests kept by size and mtime: an unchanged directory costs a stat
+per file), a hub dataset's commit. Splits written from a source that changed since are
+written again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from benchmark.data import ClothoLayoutDataset, Listing, Split, captions_csv, check_audio, select_present, write_captions_csv
+from benchmark.data import (ClothoLayoutDataset, Listing, Split, captions_csv, check_audio, clips_fingerprint,
+                            files_fingerprint, select_present, write_captions_csv)
 from benchmark.download import offline
 from benchmark.errors import BenchError, unknown_name
-from benchmark.io import atomic_path, write_json
+from benchmark.io import atomic_path, stable_hash, write_json
 
 PREPARED = ".prepared.json"
 
@@ -58,6 +67,8 @@ class HuggingFace(ClothoLayoutDataset):
         self._source: dict[str, Any] = {}
         self._counts: dict[str, tuple[int, int]] = {}  # AudioFolder split -> (absent files skipped, clips listed)
         self._metadata: tuple[Any, dict[str, Any]] | None = None  # AudioFolder: (metadata stamps, clips by split)
+        self._fingerprints: dict[str, str] = {}  # AudioFolder split -> its clips' content
+        self._origin: str | None = None  # through datasets: the source's content (files' digests, hub commit)
         self.audio_column = audio_column
         columns = [caption_columns] if isinstance(caption_columns, str) else list(caption_columns)
         if not columns:
@@ -110,13 +121,74 @@ class HuggingFace(ClothoLayoutDataset):
                         "checked": "every listed file present and decodable"}
         if any(missing for missing, _ in self._counts.values()):
             self._source["missing_skipped"] = {s: missing for s, (missing, _) in sorted(self._counts.items())}
+        if self._fingerprints:
+            self._source["fingerprint"] = self._content()
         return listing
+
+    def _checked(self, root: Path, data_dir: Path, split: str) -> Split:
+        """An AudioFolder split, its files checked (present, decoding) and its content
+        fingerprinted; what was found is remembered by size and mtime."""
+        listing = self._listing(root, data_dir, split)
+        facts = check_audio(listing.where(), data_dir / f".decodes-{split}.json", digest=True)
+        self._fingerprints[split] = clips_fingerprint(facts, listing.split.captions)
+        self._source["fingerprint"] = self._content()
+        return dataclasses.replace(listing.split, fingerprint=self._fingerprints[split])
+
+    def _content(self) -> str:
+        return stable_hash({split: self._fingerprints.get(split) for split in self._used()}, 16)
+
+    def fingerprint(self, data_dir: Path) -> str:
+        """The content: an AudioFolder's audio bytes and captions (each split checked), a
+        local directory's files, a hub dataset's commit."""
+        root = self._audiofolder()
+        if root is not None:
+            for split in self._used():
+                self._checked(root, data_dir, split)
+            return self._content()
+        self._origin = self._origin_fingerprint(data_dir)
+        return self._origin
+
+    def _origin_fingerprint(self, data_dir: Path) -> str:
+        """A local directory's files (digests kept by size and mtime), or the hub commit the
+        revision points at now (offline: the one its splits were written from)."""
+        if not self.path:
+            raise BenchError("dataset 'hf' needs -D path=<hub name or save_to_disk directory>")
+        local = Path(self.path).expanduser()
+        if local.is_dir():
+            return files_fingerprint(local.resolve(), data_dir / ".source.json")
+        if offline():
+            written = self._marker(data_dir).get("source")
+            if written:
+                return str(written)
+            raise BenchError(
+                f"dataset 'hf': {self.path!r} is not a local directory and downloads are off "
+                "(BENCH_OFFLINE/HF_HUB_OFFLINE); pass a save_to_disk directory or go online"
+            )
+        from huggingface_hub import HfApi
+
+        try:
+            return str(HfApi().dataset_info(self.path, revision=self.revision).sha)
+        except Exception as exc:  # hub errors come in many types
+            raise BenchError(f"dataset 'hf': cannot look up {self.path!r} on the hub ({exc})") from None
+
+    @staticmethod
+    def _marker(data_dir: Path) -> dict[str, Any]:
+        try:
+            marker = json.loads((data_dir / PREPARED).read_text())
+        except (OSError, ValueError):
+            return {}
+        return marker if isinstance(marker, dict) else {}
+
+    def _written_options(self) -> dict[str, Any]:
+        """The options that decide the files written from a ``datasets`` source."""
+        return {k: v for k, v in self.options().items() if k != "max_missing"}
 
     def load_split(self, data_dir: Path, split: str) -> Split:
         root = self._audiofolder()
         if root is None:
-            return super().load_split(data_dir, split)
-        return self._listing(root, data_dir, split).split
+            origin = self._origin or self._marker(data_dir).get("source") or ""
+            return dataclasses.replace(super().load_split(data_dir, split), fingerprint=origin)
+        return self._checked(root, data_dir, split)
 
     def report(self, data_dir: Path) -> list[str]:
         lines = []
@@ -151,15 +223,27 @@ class HuggingFace(ClothoLayoutDataset):
             raise BenchError(f"dataset 'hf': cannot load {self.path!r} from the hub ({exc})") from None
 
     def prepare(self, data_dir: Path) -> None:
+        """AudioFolder: check every split of the protocol. Otherwise write the splits in
+        Clotho's layout, unless they were written from these options and this content."""
         root = self._audiofolder()
-        if root is not None:  # check every split of the protocol; files that decoded are remembered
-            for split in self._used():
-                check_audio(self._listing(root, data_dir, split).where(), data_dir / f".decodes-{split}.json")
+        if root is not None:
+            self.fingerprint(data_dir)
             return
+        origin = self._origin or self.fingerprint(data_dir)
         marker = data_dir / PREPARED
-        if marker.is_file() and json.loads(marker.read_text()).get("options") == self.options():
-            self._source = self._datasets_source(json.loads(marker.read_text()).get("fingerprints", {}))
+        written = self._marker(data_dir)
+        wanted = {"options": self._written_options(), "source": origin}
+        if written.get("complete") and {k: written.get(k) for k in wanted} == wanted:
+            self._source = self._datasets_source(written.get("fingerprints", {}))
             return
+        if written and {k: written.get(k) for k in wanted} != wanted:  # not an interrupted write of the same: start over
+            if written.get("source") and written.get("options") == wanted["options"]:
+                print(f"dataset 'hf': {self.path} changed since its splits were written to {data_dir}: writing them again",
+                      file=sys.stderr, flush=True)
+            for csv_file in data_dir.glob("clotho_captions_*.csv"):
+                shutil.rmtree(data_dir / csv_file.name[len("clotho_captions_") : -4], ignore_errors=True)
+                csv_file.unlink()
+        write_json(marker, {**wanted, "complete": False})
         import datasets
 
         loaded = self._load()
@@ -175,17 +259,18 @@ class HuggingFace(ClothoLayoutDataset):
                     raise unknown_name(f"column of {self.path!r}", column, table.column_names)
             self._write_split(table.cast_column(self.audio_column, datasets.Audio(decode=False)), data_dir, split)
             fingerprints[split] = table._fingerprint
-        write_json(marker, {"options": self.options(), "fingerprints": fingerprints})
+        write_json(marker, {**wanted, "fingerprints": fingerprints, "complete": True})
         self._source = self._datasets_source(fingerprints)
 
     def _datasets_source(self, fingerprints: dict[str, str]) -> dict[str, Any]:
-        """Loaded through ``datasets``: from where, at which revision, and the tables'
-        fingerprints (``datasets``' content hashes) when the splits were written."""
+        """Loaded through ``datasets``: from where, at which revision, the content's
+        fingerprint (the files' digests or the hub commit) and the tables' fingerprints
+        (``datasets``' hashes) when the splits were written."""
         local = Path(self.path).expanduser()
         layout = "save_to_disk" if (local / "dataset_dict.json").is_file() or (local / "state.json").is_file() else (
             "data_files" if local.is_dir() else "hub")
         where = str(local.resolve()) if layout != "hub" else self.path
-        source = {"path": where, "layout": layout, "fingerprints": fingerprints}
+        source = {"path": where, "layout": layout, "fingerprint": self._origin, "fingerprints": fingerprints}
         if layout == "hub":
             source["revision"] = self.revision or "unpinned"
         return source

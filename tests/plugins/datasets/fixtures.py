@@ -166,3 +166,28 @@ def refused_before_extraction(name: str, option: str, tmp_path: Path, capsys, **
     assert code == 2 and capsys.readouterr().err.strip().splitlines()[-1] == f"error: {message}"
     assert not (cache / "experts").exists() and not (cache / "text").exists()  # nothing was extracted
     return message
+
+
+class Probe:
+    """A weight-free expert for dataset tests: one frame per clip, ``[seconds, mean, first
+    sample]`` of the waveform it was handed, so a test sees which audio an extraction read
+    and how much of it."""
+
+    sample_rate = 16000
+    dim = 3
+    batch_size = 4
+    device = "cpu"
+
+    def settings(self) -> dict:
+        return {"probe": 1}
+
+    def embed(self, waveforms):
+        return [np.array([[len(w) / self.sample_rate, float(w.mean()), float(w[0])]], dtype=np.float32) for w in waveforms]
+
+
+def probed(dataset, role: str, cache: Path):
+    """The :class:`Probe` features of the split playing ``role``, through the feature cache
+    (keyed as a run keys them)."""
+    from benchmark.features import expert_features
+
+    return expert_features("probe", Probe(), dataset.storage_key, dataset.split(role), cache)

@@ -14,7 +14,8 @@ from benchmark.cli import main
 from benchmark.data import open_dataset
 from benchmark.errors import BenchError
 from benchmark.plugins import get_plugin_manager
-from tests.plugins.datasets.fixtures import EXTENSION, MIXED, clotho_names, prepared, refused_before_extraction, write_audio
+from tests.plugins.datasets.fixtures import (EXTENSION, MIXED, clotho_names, prepared, probed, refused_before_extraction,
+                                            write_audio)
 
 SIZES = {"development": 12, "validation": 4, "evaluation": 4}
 HEADER = ["file_name", "caption_1", "caption_2", "caption_3"]
@@ -183,3 +184,47 @@ def test_a_missing_path_says_what_to_pass(tmp_path):
         prepared("folder", tmp_path / "data")
     with pytest.raises(BenchError, match="is not a directory"):
         prepared("folder", tmp_path / "data", path=str(tmp_path / "nowhere"))
+
+
+# -- the folder's content keys its results and features -------------------------------------
+
+
+def test_an_edited_audio_file_gives_new_features_and_a_new_result_key(folder, tmp_path):
+    cache = tmp_path / "cache"
+    before = prepared("folder", tmp_path / "data", path=str(folder))
+    old = probed(before, "test", cache)
+    victim = before.split("test").audio_paths[0]
+    write_audio(victim, 0, seed=999)  # same name, new sound
+    after = prepared("folder", tmp_path / "data", path=str(folder))
+    assert after.key != before.key and after.key.startswith(before.key.split("-data-")[0])
+    assert after.plugin.source()["fingerprint"] != before.plugin.source()["fingerprint"]
+    new = probed(after, "test", cache)
+    assert new.directory != old.directory  # the old entry stays for the old content
+    assert new[0][0, 2] == pytest.approx(soundfile.read(str(victim), dtype="float32", always_2d=True)[0].mean(axis=1)[0], abs=1e-4)
+    assert new[0][0, 1] != pytest.approx(old[0][0, 1])
+    assert new[1].tolist() == old[1].tolist()  # the other clips read the same
+
+
+def test_an_edited_caption_gives_a_new_result_key(folder, tmp_path):
+    before = prepared("folder", tmp_path / "data", path=str(folder))
+    path = folder / "clotho_captions_development.csv"
+    rows = read_rows(path)
+    rows[0][1] = "a different description"
+    write_rows(path, rows)
+    after = prepared("folder", tmp_path / "data", path=str(folder))
+    assert after.key != before.key and after.split("train").captions[0][0] == "a different description"
+
+
+def test_an_unchanged_folder_keeps_its_key_without_reading_its_files_again(folder, tmp_path, monkeypatch, capsys):
+    first = prepared("folder", tmp_path / "data", path=str(folder))
+    for path in (folder / "validation").iterdir():  # touched or copied, not changed: still the same data
+        os.utime(path, ns=(10**18, 10**18))
+    assert prepared("folder", tmp_path / "data", path=str(folder)).key == first.key
+
+    def no_opening(path):
+        raise RuntimeError(f"opened {path}")
+
+    monkeypatch.setattr(soundfile, "info", no_opening)
+    again = prepared("folder", tmp_path / "data", path=str(folder))  # a stat per file, nothing opened
+    assert again.key == first.key and again.split("test").fingerprint == first.split("test").fingerprint
+    assert "changed" not in capsys.readouterr().err

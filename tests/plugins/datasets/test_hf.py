@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import datasets
 import numpy as np
 import pytest
@@ -11,25 +13,29 @@ from benchmark.errors import BenchError
 from tests.plugins.datasets.fixtures import prepared, write_wav
 
 
-@pytest.fixture
-def saved(tmp_path):
-    """Train/validation/test splits; `caption` is a string, `more` a list of 0-2 strings."""
+def save(directory, sources, caption="{split} clip {i} sounds", seed=0):
+    """Train/validation/test splits saved to ``directory``; `caption` is a string, `more` a
+    list of 0-2 strings; audio files written under ``sources``."""
     splits = {}
     for s, (split, n) in enumerate((("train", 6), ("validation", 3), ("test", 3))):
         paths = []
         for i in range(n):
-            path = tmp_path / "source" / split / f"clip{i}.flac"
-            write_wav(path, 0.1, 16000, seed=10 * s + i)
+            path = sources / split / f"clip{i}.flac"
+            write_wav(path, 0.1, 16000, seed=seed + 10 * s + i)
             paths.append(str(path))
         table = datasets.Dataset.from_dict({
             "audio": paths,
-            "caption": [f"{split} clip {i} sounds" for i in range(n)],
+            "caption": [caption.format(split=split, i=i) for i in range(n)],
             "more": [[f"another caption {k}" for k in range(i % 3)] for i in range(n)],
         })
         splits[split] = table.cast_column("audio", datasets.Audio())
-    directory = tmp_path / "saved"
     datasets.DatasetDict(splits).save_to_disk(str(directory))
     return directory
+
+
+@pytest.fixture
+def saved(tmp_path):
+    return save(tmp_path / "saved", tmp_path / "source")
 
 
 def test_a_saved_dataset_is_written_in_clothos_layout_with_its_audio_intact(saved, tmp_path):
@@ -48,6 +54,51 @@ def test_prepare_is_done_once(saved, tmp_path):
     first = dataset.split("test").audio_paths[0].stat().st_mtime_ns
     dataset.plugin.prepare(dataset.data_dir)
     assert dataset.split("test").audio_paths[0].stat().st_mtime_ns == first
+
+
+def test_a_dataset_saved_again_with_other_rows_is_written_again_under_a_new_key(saved, tmp_path, capsys):
+    before = prepared("hf", tmp_path / "data", path=str(saved))
+    old = before.split("test")
+    shutil.rmtree(saved)
+    save(saved, tmp_path / "source v2", caption="{split} clip {i}, edited", seed=500)
+    after = prepared("hf", tmp_path / "data", path=str(saved))
+    assert after.key != before.key and after.key.startswith(before.key.split("-data-")[0])
+    new = after.split("test")
+    assert new.captions[0] == ("test clip 0, edited",) and new.fingerprint != old.fingerprint
+    assert new.audio_paths[0].read_bytes() == (tmp_path / "source v2" / "test" / "clip0.flac").read_bytes()
+    assert after.plugin.source()["fingerprint"] == after.fingerprint != before.fingerprint
+    assert "changed since its splits were written" in capsys.readouterr().err
+
+
+def test_an_unchanged_saved_dataset_is_not_loaded_again(saved, tmp_path, monkeypatch):
+    first = prepared("hf", tmp_path / "data", path=str(saved))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the dataset was loaded again")
+
+    monkeypatch.setattr(datasets, "load_from_disk", refuse)
+    again = prepared("hf", tmp_path / "data", path=str(saved))
+    assert again.key == first.key and again.split("train").fingerprint == first.split("train").fingerprint
+
+
+def test_a_hub_dataset_is_keyed_by_its_commit_and_written_again_after_a_new_one(saved, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import huggingface_hub
+
+    for variable in ("BENCH_OFFLINE", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(variable, raising=False)
+    hub = {"sha": "a" * 40, "saved": saved}
+    monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", lambda self, repo, revision=None: SimpleNamespace(sha=hub["sha"]))
+    monkeypatch.setattr(datasets, "load_dataset", lambda path, name=None, revision=None: datasets.load_from_disk(str(hub["saved"])))
+    first = prepared("hf", tmp_path / "data", path="someone/clips")
+    assert first.key.endswith("-data-aaaaaaaa") and first.split("test").captions[0] == ("test clip 0 sounds",)
+    hub.update(sha="b" * 40, saved=save(tmp_path / "v2", tmp_path / "source v2", caption="{split} clip {i}, new commit"))
+    second = prepared("hf", tmp_path / "data", path="someone/clips")
+    assert second.key.endswith("-data-bbbbbbbb") and second.split("test").captions[0] == ("test clip 0, new commit",)
+    monkeypatch.setenv("BENCH_OFFLINE", "1")  # offline: the commit the splits were written from
+    monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", lambda *a, **k: pytest.fail("looked up offline"))
+    assert prepared("hf", tmp_path / "data", path="someone/clips").key == second.key
 
 
 def test_split_and_column_names_are_options(saved, tmp_path):
@@ -244,3 +295,16 @@ def test_absent_audiofolder_files_may_be_a_counted_skip(tmp_path, no_load_datase
         f"train: 1 of 8 listed audio files are absent (12.5%) and skipped (max_missing=20%; list in {dataset.data_dir / 'missing-train.txt'})"
     ]
     assert dataset.plugin.source()["missing_skipped"]["train"] == 1
+
+
+def test_an_edited_audiofolder_gives_a_new_key_and_new_split_fingerprints(tmp_path, no_load_dataset):
+    from tests.plugins.datasets.fixtures import write_audio
+
+    root = audiofolder(tmp_path / "af", "split")
+    before = prepared("hf", tmp_path / "data", path=str(root))
+    test, train = before.split("test").fingerprint, before.split("train").fingerprint
+    write_audio(root / "test" / "clip 01.flac", 1, seed=999)
+    after = prepared("hf", tmp_path / "data", path=str(root))
+    assert after.key != before.key and after.plugin.source()["fingerprint"] == after.fingerprint
+    assert after.split("test").fingerprint != test and after.split("train").fingerprint == train
+    assert prepared("hf", tmp_path / "data", path=str(root)).key == after.key

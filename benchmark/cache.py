@@ -23,7 +23,15 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from benchmark.errors import BenchError
-from benchmark.io import atomic_path, create_exclusive, holder_alive, make_directory, stable_hash, write_json
+from benchmark.io import (
+    WriteFailed,
+    atomic_path,
+    create_exclusive,
+    holder_alive,
+    make_directory,
+    stable_hash,
+    write_json,
+)
 from benchmark.progress import Progress
 
 MARKER = "COMPLETE"
@@ -148,6 +156,7 @@ class EmbeddingCache:
             for name in (MARKER, "frames.npy", "offsets.npy", "ids.json"):  # the marker first
                 (self.directory / name).unlink(missing_ok=True)
             return None
+        self._remove_chunks()  # left by a run that wrote a chunk after this entry was packed
         if store.ids != ids:
             raise BenchError(
                 f"embedding cache {self.directory} holds different clips than the dataset lists; "
@@ -186,13 +195,23 @@ class EmbeddingCache:
         done = total - sum(len(chunks[n]) for n in missing)
         with Progress(total, desc, unit="clip", initial=done) as bar:
             for number in missing:
+                if self.complete:
+                    break  # another run finished the entry meanwhile
                 indices = list(chunks[number])
                 arrays = compute(indices)
-                self._write_chunk(paths[number], arrays, ids, indices)
+                try:
+                    self._write_chunk(paths[number], arrays, ids, indices)
+                except WriteFailed:
+                    if not self.complete:
+                        raise
+                    break  # the run that packed the entry removed chunks/, our temporary with it
                 bar.update(len(indices))
-        if not all(path.is_file() for path in paths):
-            return self.load() if self.complete else None  # other shards are still computing theirs
-        return self._pack_once(paths, ids)
+        if not self.complete and all(path.is_file() for path in paths):
+            return self._pack_once(paths, ids)
+        if self.complete:  # packed by another run, which may have removed chunks/ before we wrote ours
+            self._remove_chunks()
+            return self.load()
+        return None  # other shards are still computing theirs
 
     def _pack_once(self, paths: list[Path], ids: list[str]) -> SequenceStore:
         """Pack under an exclusive lock; a process that finds the lock taken waits for the
@@ -264,5 +283,11 @@ class EmbeddingCache:
             np.save(tmp, offsets)
         write_json(self.directory / "ids.json", ids)
         write_json(self.directory / MARKER, {"n_clips": len(ids), "n_frames": int(offsets[-1]), "dim": dim})
-        shutil.rmtree(self.directory / "chunks", ignore_errors=True)
+        self._remove_chunks()
         return SequenceStore(self.directory)
+
+    def _remove_chunks(self) -> None:
+        """Remove ``chunks/`` from a finished entry. Every run that writes a chunk calls this
+        once it sees the marker, so a chunk written after the packer's removal (two runs
+        computed it) goes too."""
+        shutil.rmtree(self.directory / "chunks", ignore_errors=True)

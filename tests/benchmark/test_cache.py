@@ -170,3 +170,29 @@ def test_a_damaged_packed_entry_is_computed_again(tmp_path, damage):
     np.testing.assert_array_equal(store[9], np.full((10, 3), 9))
     assert cache.complete and not (cache.directory / "chunks").exists()
 
+
+@pytest.mark.parametrize("when", ["before", "while"])
+def test_a_chunk_written_after_another_process_packed_the_entry_leaves_no_chunks_folder(tmp_path, monkeypatch, when):
+    """Two runs compute the same chunk; the other one finishes and packs the entry before
+    (or while) this one writes its copy."""
+    other = EmbeddingCache(tmp_path, "experts", "toy", {"k": 1})
+    late = EmbeddingCache(tmp_path, "experts", "toy", {"k": 1})
+    savez = np.savez
+
+    def compute(indices):
+        if when == "before":
+            other.get_or_compute(IDS, sequences, chunk_size=4)
+        return sequences(indices)
+
+    def savez_while_packed(path, **arrays):
+        savez(path, **arrays)
+        monkeypatch.setattr(np, "savez", savez)
+        other.get_or_compute(IDS, sequences, chunk_size=4)  # removes chunks/, our temporary in it
+
+    if when == "while":
+        monkeypatch.setattr(np, "savez", savez_while_packed)
+    store = late.get_or_compute(IDS, compute, chunk_size=4)
+    assert store is not None and store.lengths.tolist() == list(range(1, 11))
+    assert late.complete and sorted(p.name for p in late.directory.iterdir()) == [
+        "COMPLETE", "frames.npy", "ids.json", "key.json", "layout.json", "offsets.npy"
+    ]

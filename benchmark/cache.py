@@ -4,7 +4,8 @@ A cache entry is a directory named by a hash of its key (what computed it, on wh
 dataset and split). It is filled chunk by chunk, each chunk written atomically, so an
 interrupted extraction resumes with only the missing chunks. When every chunk is there
 they are packed into one ``frames.npy`` (read memory-mapped) plus ``offsets.npy``, and the
-``COMPLETE`` marker is written last: an entry without it is never read as finished.
+``COMPLETE`` marker is written last: an entry without it is never read as finished, and
+one with it whose files turn out truncated or missing is computed again.
 
 Several processes can fill one entry (``bench extract --shard i/n``, or the ranks of a
 ``torchrun`` job): each computes the chunks numbered ``i`` modulo ``n``; whoever finds

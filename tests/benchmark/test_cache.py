@@ -140,6 +140,7 @@ def test_a_disk_that_fills_up_is_one_line_naming_the_file_and_a_retry_finishes_w
     assert calls == recomputed and leftovers(tmp_path) == [] and not (cache.directory / "chunks").exists()
     whole = EmbeddingCache(tmp_path / "fresh", "experts", "toy", {"k": 1}).get_or_compute(IDS, wide, chunk_size=2)
     assert np.array_equal(store.frames, whole.frames) and np.array_equal(store.offsets, whole.offsets)
+    np.testing.assert_array_equal(store[9], wide([9])[0])
 
 
 def truncate(path):

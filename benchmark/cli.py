@@ -115,7 +115,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print("  audio->text  " + "  ".join(f"{k} {v:.3f}" for k, v in a2t.items()))
     print("  chance       " + "  ".join(f"{k} {v:.3f}" for k, v in chance.items()))
     print(f"  checkpoint: epoch {result['checkpoint']['epoch']} ({result['checkpoint']['rule']})")
-    print(f"result: {path}  ({result['timings_s']['total']:.0f} s)")
+    timings = result["timings_s"]
+    over = f" over {timings['invocations']} invocations" if timings.get("invocations", 1) > 1 else ""
+    print(f"result: {path}  ({timings['total']:.0f} s{over})")
     return 0
 
 
@@ -292,10 +294,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reported", type=Path, default=Path("leaderboard/reported.yaml"),
                    help="published results shown as reported rows (default leaderboard/reported.yaml, if present)")
     p.set_defaults(func=cmd_leaderboard)
+    for command in sub.choices.values():
+        command.add_argument("--debug", action="store_true",
+                             help="show the traceback of an unexpected error (also: BENCH_DEBUG=1)")
     return parser
 
 
+def _debug(args: argparse.Namespace) -> bool:
+    import os
+
+    return bool(args.debug) or os.environ.get("BENCH_DEBUG", "") not in ("", "0")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Every failure is one line on stderr (the culprit and what to do);
+    ``--debug`` (or ``BENCH_DEBUG=1``) shows the traceback of the unexpected ones instead."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
@@ -311,6 +324,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    except Exception as exc:  # noqa: BLE001 - the one place that turns the unexpected into a line
+        if _debug(args):
+            raise
+        print(f"error: {_describe(exc)} (run again with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+def _describe(exc: Exception) -> str:
+    """One line for an exception bench did not anticipate: the OS's for a file it could
+    not use (with the file), else the exception's type and first line."""
+    if isinstance(exc, OSError) and exc.strerror:
+        names = " -> ".join(str(n) for n in (exc.filename, exc.filename2) if n is not None)
+        return f"{exc.strerror}: {names}" if names else exc.strerror
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ import json
 import platform
 import subprocess
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from benchmark.errors import BenchError
 
@@ -91,13 +93,55 @@ def git_commit() -> str | None:
     return commit + ("+dirty" if dirty else "")
 
 
+def read(path: Path) -> dict[str, Any]:
+    """The result file at ``path``; one that is cut short, not JSON or not a bench result
+    (missing a key the leaderboard and re-runs read) raises a line naming it."""
+    from pydantic import ValidationError
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        _Summary.model_validate(data)
+    except (OSError, ValueError) as exc:  # JSON, UTF-8 and schema errors are ValueErrors
+        if isinstance(exc, ValidationError):
+            error = exc.errors()[0]
+            reason = f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
+        else:
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise BenchError(
+            f"result file {path} is not a readable bench result ({reason}); move it aside, "
+            "or re-run its bench run with --force to replace it"
+        ) from None
+    return dict(data)
+
+
+class _Ranking(BaseModel):
+    """The scores every result carries, by the DCASE names."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=False)
+    r1: float = Field(alias="R@1")
+    r5: float = Field(alias="R@5")
+    r10: float = Field(alias="R@10")
+    map10: float = Field(alias="mAP@10")
+
+
+class _Metrics(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    text_to_audio: _Ranking
+
+
+class _Summary(BaseModel):
+    """What of a result file the leaderboard and a re-run read."""
+
+    model_config = ConfigDict(extra="allow")
+    schema_: Literal[1] = Field(alias="schema")  # SCHEMA
+    system: str
+    dataset: str
+    seed: int
+    config: dict[str, Any] = Field(default_factory=dict)
+    metrics: _Metrics
+
+
 def iter_results(results_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
     """Every result file under ``results_dir``; unreadable ones raise naming the file."""
     for path in sorted(results_dir.glob("*/*/seed-*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise BenchError(f"result file {path} is unreadable ({exc}); move it aside and re-run") from exc
-        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-            raise BenchError(f"result file {path} is not a bench result (schema {SCHEMA})")
-        yield path, data
+        yield path, read(path)

@@ -46,9 +46,9 @@ def resolve_device(name: str) -> Any:
 
 def _existing(target: Path, config: dict[str, Any], log: Any) -> dict[str, Any]:
     """An earlier result of the same run is reused, never overwritten; a different one is an error."""
-    import json
+    from benchmark.results import read
 
-    result = json.loads(target.read_text(encoding="utf-8"))
+    result = read(target)
     if result.get("config") != config:
         raise BenchError(
             f"result {target} exists for a different configuration of this system; "
@@ -222,6 +222,56 @@ def _prepare(dataset: Any, context: Context) -> None:
     barrier()
 
 
+class _Clock:
+    """Seconds per stage of a run, over all its invocations: an interrupted run that resumes
+    adds this invocation's time to the earlier ones' (kept in ``timings.json`` of the run
+    directory, written after each stage and on interruption)."""
+
+    def __init__(self, path: Path, write: bool) -> None:
+        import json
+
+        self.path, self.write = path, write
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            saved = {}
+        self.invocations = int(saved.get("invocations", 0)) + 1
+        self.seconds: dict[str, float] = {k: float(v) for k, v in saved.get("seconds", {}).items()}
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Any:
+        from benchmark.io import WriteFailed
+
+        tick, failed = time.perf_counter(), True
+        try:
+            yield
+            failed = False
+        finally:
+            elapsed = time.perf_counter() - tick
+            self.seconds[name] = self.seconds.get(name, 0.0) + elapsed
+            self.seconds["total"] = self.seconds.get("total", 0.0) + elapsed
+            # After a failure (a full disk, say) the stage's own error is the one to report.
+            with contextlib.suppress(*((WriteFailed,) if failed else ())):
+                if self.write:
+                    write_json(self.path, {"invocations": self.invocations, "seconds": self.seconds})
+
+    def record(self) -> dict[str, Any]:
+        """The result's ``timings_s``: seconds per stage and in all, and how many invocations."""
+        return {**{k: round(v, 3) for k, v in self.seconds.items()}, "invocations": self.invocations}
+
+
+def _discard(state_dir: Path) -> None:
+    """Delete an earlier run's checkpoints for ``--force``; never through a symbolic link,
+    whose target may hold anything."""
+    if state_dir.is_symlink():
+        raise BenchError(
+            f"run directory {state_dir} is a symbolic link (to {state_dir.readlink()}); --force does not delete "
+            "through links: remove the link, or empty its target yourself, and run again"
+        )
+    if state_dir.exists():
+        shutil.rmtree(state_dir)
+
+
 def run(options: RunOptions, log: Any = print) -> tuple[Path, dict[str, Any]]:
     """Execute one run and write its result file; return the file and its contents.
 
@@ -249,8 +299,6 @@ def _run(
     from benchmark.settings import check_seed
 
     check_seed(options.seed)
-    started = time.perf_counter()
-    timings: dict[str, float] = {}
     manager = get_plugin_manager()
     config = resolve_system(options.system, manager, options.overrides, device.type, options.expert_weights)
     data_root = options.data_root or paths.data_root()
@@ -267,53 +315,48 @@ def _run(
             return target, _existing(target, config, log)
     paths.ensure_writable(cache_root, "cache directory")
     paths.ensure_writable(dataset.data_dir, "data directory")
-    if options.force and state_dir.exists() and context.main:
-        shutil.rmtree(state_dir)
+    if options.force and context.main:
+        _discard(state_dir)
 
     import torch
 
     from benchmark.evaluate import score
     from benchmark.model import build_model
 
+    clock = _Clock(state_dir / "timings.json", write=context.main)
     log(f"preparing dataset {dataset.key} in {dataset.data_dir}")
-    tick = time.perf_counter()
-    _prepare(dataset, context)
-    parts = {role: dataset.parts(role) for role in ("train", "validation", "test")}
-    splits = {role: Split.union(parts[role]) for role in parts}
-    for line in dataset.plugin.report(dataset.data_dir):
-        log(line)
-    timings["prepare"] = time.perf_counter() - tick
+    with clock.stage("prepare"):
+        _prepare(dataset, context)
+        parts = {role: dataset.parts(role) for role in ("train", "validation", "test")}
+        splits = {role: Split.union(parts[role]) for role in parts}
+        for line in dataset.plugin.report(dataset.data_dir):
+            log(line)
 
-    tick = time.perf_counter()
-    features, text_encoder, trainable = _features(config, manager, device, cache_root, context)
-    experts = features.experts
-    inputs = {role: features.role_inputs(dataset.storage_key, parts[role]) for role in parts}
-    timings["features"] = time.perf_counter() - tick
+    with clock.stage("features"):
+        features, text_encoder, trainable = _features(config, manager, device, cache_root, context)
+        experts = features.experts
+        inputs = {role: features.role_inputs(dataset.storage_key, parts[role]) for role in parts}
 
     torch.manual_seed(options.seed)
     text_dim = text_encoder.dim if trainable else inputs["train"].text.dim
     model = build_model(config, manager, [store.dim for store in inputs["train"].audio], text_dim, text_encoder)
     stages: dict[str, Any] = {}
     if config.get("pretrain"):
-        tick = time.perf_counter()
-        stages["pretrain"] = _pretrain(
-            config, manager, model, features, data_root, state_dir, device, options.seed, log, context
+        with clock.stage("pretrain"):
+            stages["pretrain"] = _pretrain(
+                config, manager, model, features, data_root, state_dir, device, options.seed, log, context
+            )
+
+    with clock.stage("train"):
+        captions = {role: [list(c) for c in splits[role].captions] for role in ("train", "validation")}
+        trainer, selected = _train(
+            config, manager, model, inputs["train"], inputs["validation"], captions, dataset.key, cache_root,
+            state_dir / "finetune" if stages else state_dir, device, options.seed, int(config["schedule"]["epochs"]),
+            log, context,
         )
-        timings["pretrain"] = time.perf_counter() - tick
 
-    tick = time.perf_counter()
-    captions = {role: [list(c) for c in splits[role].captions] for role in ("train", "validation")}
-    trainer, selected = _train(
-        config, manager, model, inputs["train"], inputs["validation"], captions, dataset.key, cache_root,
-        state_dir / "finetune" if stages else state_dir, device, options.seed, int(config["schedule"]["epochs"]), log,
-        context,
-    )
-    timings["train"] = time.perf_counter() - tick
-
-    tick = time.perf_counter()
-    scores = score(model, inputs["test"], device)
-    timings["evaluate"] = time.perf_counter() - tick
-    timings["total"] = time.perf_counter() - started
+    with clock.stage("evaluate"):
+        scores = score(model, inputs["test"], device)
 
     result = {
         "schema": SCHEMA,
@@ -346,7 +389,7 @@ def _run(
         },
         "history": trainer.history,
         **stages,
-        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        "timings_s": clock.record(),
         "environment": environment(),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }

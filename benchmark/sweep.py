@@ -38,7 +38,8 @@ def grid(systems: list[str], datasets: list[str], seeds: list[int]) -> list[Poin
 
 
 def run_point(point: Point, base: RunOptions) -> dict[str, Any]:
-    """Run one grid point unless its result exists or another process holds it."""
+    """Run one grid point unless its result exists (for this configuration: one of another
+    configuration is a failure, as for ``bench run``) or another process holds it."""
     from benchmark.data import open_dataset
     from benchmark.paths import data_root
     from benchmark.plugins import get_plugin_manager
@@ -49,11 +50,12 @@ def run_point(point: Point, base: RunOptions) -> dict[str, Any]:
     dataset = open_dataset(get_plugin_manager(), point.dataset, options.dataset_options, options.data_root or data_root())
     target = result_path(options.output, dataset.key, point.system, point.seed)
     status = {"system": point.system, "dataset": point.dataset, "seed": point.seed, "result": str(target)}
-    if target.exists():
-        return {**status, "status": "exists"}
+    existed = target.exists()
     started = time.perf_counter()
-    try:  # the run claims its result (benchmark.results.claim)
+    try:  # the run claims its result (benchmark.results.claim), or checks the existing one
         _, result = run(options, log=lambda message: None)
+        if existed:
+            return {**status, "status": "exists"}
     except Claimed:
         return {**status, "status": "claimed by another run"}
     except BenchError as exc:

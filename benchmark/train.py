@@ -168,7 +168,10 @@ class Trainer:
         return self.run_dir / f"epoch-{epoch:04d}.pt"
 
     def _update_best(self, state: TrainState, epoch: int, metrics: dict[str, float]) -> None:
+        """Keep the ``keep`` best epochs of each monitor; save this epoch if it is one and
+        delete the checkpoints it displaces (only those: other files are not bench's)."""
         keep = int(self.checkpoints.get("keep", 1))
+        before = {e for ranked in state.best.values() for _, e in ranked}
         for monitor in self.checkpoints["monitor"]:
             sign = 1.0 if MONITORS[monitor] == "min" else -1.0
             ranked = sorted([*state.best.get(monitor, []), (metrics[monitor], epoch)], key=lambda ve: (sign * ve[0], ve[1]))
@@ -176,9 +179,8 @@ class Trainer:
         kept = {e for ranked in state.best.values() for _, e in ranked}
         if epoch in kept:
             self._save(self._epoch_path(epoch), {"epoch": epoch, "metrics": metrics, **self._trainable_state()})
-        for path in self.run_dir.glob("epoch-*.pt") if self.context.main else ():
-            if int(path.stem.split("-")[1]) not in kept:
-                path.unlink()
+        for dropped in before - kept if self.context.main else ():
+            self._epoch_path(dropped).unlink(missing_ok=True)
 
     def _resume(self) -> TrainState:
         last = self.run_dir / "last.pt"
@@ -202,6 +204,8 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         state = self._resume()
         self.resumed_from = state.epoch  # epochs already done by an interrupted run
+        for epoch in range(state.epoch + 1, self.epochs + 1) if self.context.main else ():
+            self._epoch_path(epoch).unlink(missing_ok=True)  # saved by the interrupted run after its last.pt
         epochs = self.epochs
         steps = int(self.config["schedule"]["steps_per_epoch"])
         n = len(self.train_data)

@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 
 import pytest
 
@@ -63,6 +64,55 @@ def test_an_existing_result_is_reused_and_never_overwritten_without_force(traine
                  "--set", "loss.margin=0.3", "--output", output)
     assert code == 2 and path.read_bytes() == before
     assert "exists for a different configuration" in capsys.readouterr().err
+
+
+def test_a_truncated_result_is_named_on_rerun_and_force_replaces_it(trained, tmp_path, capsys):
+    import shutil
+
+    output, path, _ = trained
+    copy = tmp_path / "out"
+    shutil.copytree(output, copy, ignore=shutil.ignore_patterns("*.run"))
+    mine = copy / path.relative_to(output)
+    mine.write_bytes(path.read_bytes()[:100])
+    args = ["run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(SMALL), *FAST, *LOGMEL]
+    assert bench(*args, "--output", copy) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"result file {mine} is not a readable bench result" in err and "--force" in err
+
+
+def test_force_never_deletes_through_a_symlinked_run_directory(trained, tmp_path, capsys):
+    import shutil
+
+    output, path, _ = trained
+    copy = tmp_path / "out"
+    shutil.copytree(output, copy, ignore=shutil.ignore_patterns("*.run"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("not bench's")
+    link = copy / path.relative_to(output).with_suffix(".run")
+    link.symlink_to(elsewhere)
+    args = ["run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(SMALL), *FAST, *LOGMEL, "--force"]
+    assert bench(*args, "--output", copy) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"run directory {link} is a symbolic link" in err
+    assert (elsewhere / "keep.txt").read_text() == "not bench's" and link.is_symlink()
+
+
+def test_an_unexpected_failure_is_one_line_and_debug_shows_its_traceback(monkeypatch, capsys):
+    import benchmark.leaderboard
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("float division by zero\nsecond line")
+
+    monkeypatch.setattr(benchmark.leaderboard, "render", broken)
+    assert bench("leaderboard", "--output", "unused.md") == 1
+    err = capsys.readouterr().err
+    assert err == "error: ZeroDivisionError: float division by zero (run again with --debug for the traceback)\n"
+    with pytest.raises(ZeroDivisionError):
+        bench("leaderboard", "--output", "unused.md", "--debug")
+    monkeypatch.setenv("BENCH_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
+        bench("leaderboard", "--output", "unused.md")
 
 
 def test_leaderboard_is_generated_from_the_results(trained, tmp_path):
@@ -167,6 +217,7 @@ def test_ctrl_c_keeps_the_cache_and_the_rerun_resumes(tmp_path, monkeypatch, cap
     import benchmark.train
 
     def interrupted(self):
+        time.sleep(1.0)  # a second of training, then Ctrl-C
         raise KeyboardInterrupt
 
     args = ["run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(TINY), "--output", tmp_path / "out",
@@ -182,7 +233,10 @@ def test_ctrl_c_keeps_the_cache_and_the_rerun_resumes(tmp_path, monkeypatch, cap
     monkeypatch.undo()
     assert bench(*args) == 0
     assert [m.stat().st_mtime_ns for m in sorted((tmp_path / "cache").rglob(MARKER))] == stamps  # reused
-    assert list((tmp_path / "out").rglob("seed-0.json"))
+    (result,) = (tmp_path / "out").rglob("seed-0.json")
+    timings = json.loads(result.read_text())["timings_s"]  # both invocations' time, the interrupted one's too
+    assert timings["invocations"] == 2 and timings["train"] >= 1.0
+    assert timings["total"] >= sum(timings[stage] for stage in ("prepare", "features", "train", "evaluate")) - 1e-3
 
 
 def test_pretraining_then_fine_tuning(tmp_path):

@@ -60,9 +60,16 @@ def test_writes_the_file_and_refuses_empty_or_foreign_results(tmp_path):
     out = tmp_path / "board" / "README.md"
     write([tmp_path], out)
     assert "`good`" in out.read_text()
-    (tmp_path / "synthetic" / "good" / "seed-9.json").write_text("{not json")
-    with pytest.raises(BenchError, match="seed-9.json is unreadable"):
-        render([tmp_path])
+    bad = tmp_path / "synthetic" / "good" / "seed-9.json"
+    for content, reason in [
+        (b"{not json", "Expecting property name"),
+        (bytes(range(128, 256)), "'utf-8' codec can't decode"),
+        (b'{"schema": 1, "system": "x", "dataset": "d", "seed": 0, "metrics": {"text_to_audio": {"R@1": 0.1}}}',
+         "metrics.text_to_audio.R@5: Field required"),
+    ]:
+        bad.write_bytes(content)
+        with pytest.raises(BenchError, match=f"seed-9.json is not a readable bench result \\({re.escape(reason)}"):
+            render([tmp_path])
 
 
 def test_runs_with_cpu_setup_or_overrides_get_their_own_marked_rows():

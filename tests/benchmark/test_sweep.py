@@ -36,6 +36,10 @@ def test_a_sweep_runs_the_grid_once_and_skips_finished_runs(tmp_path, capsys):
     assert len(results(tmp_path)) == 2 and not list(tmp_path.rglob("*.claim"))
     assert main(args) == 0
     assert "2 runs: 2 exists" in capsys.readouterr().out
+    # The same points with another configuration: their results are not this sweep's.
+    assert main([*args, "--set", "optimizer.lr=0.003"]) == 1
+    captured = capsys.readouterr()
+    assert "2 runs: 2 failed" in captured.out and "exists for a different configuration" in captured.err
 
 
 @pytest.mark.slow

@@ -100,3 +100,16 @@ def test_the_best_k_checkpoints_of_each_monitored_metric_are_kept(tmp_path):
     assert kept == expected
     best_m1 = max(h["m1"] for h in history)
     assert selected.monitor == "m1" and selected.value == best_m1 and selected.epoch in kept
+
+
+def test_pruning_deletes_only_the_checkpoints_bench_displaced(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    theirs = [run / "epoch-best-copy.pt", run / "epoch-0099.pt", run / "notes.txt"]
+    for path in theirs:
+        path.write_text("the user's")
+    trainer = make_trainer(tmp_path, RankingLoss(), epochs=4)
+    trainer.checkpoints = {"monitor": ["val_loss"], "select": "val_loss", "keep": 1}
+    selected = trainer.fit()
+    assert all(path.read_text() == "the user's" for path in theirs)
+    assert sorted(p.name for p in run.glob("epoch-0*.pt")) == sorted({selected.path.name, "epoch-0099.pt"})

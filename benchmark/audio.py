@@ -9,16 +9,21 @@ import numpy as np
 from benchmark.errors import BenchError
 
 
-def load_audio(path: Path, sample_rate: int) -> np.ndarray:
+def load_audio(path: Path, sample_rate: int, max_seconds: float | None = None) -> np.ndarray:
     """Return ``path`` as a mono float32 waveform at ``sample_rate``.
 
-    Multichannel audio is averaged, then resampled (:func:`resample`). Unreadable, corrupt
-    and empty files raise a :class:`BenchError` naming the file.
+    Multichannel audio is averaged, then resampled (:func:`resample`). With
+    ``max_seconds``, only the file's first ``max_seconds`` are decoded (a dataset cropping
+    long clips). Unreadable, corrupt and empty files raise a :class:`BenchError` naming the
+    file.
     """
     import soundfile
 
     try:
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        with soundfile.SoundFile(str(path)) as handle:
+            rate = handle.samplerate
+            frames = -1 if max_seconds is None else max(int(round(max_seconds * rate)), 1)
+            data = handle.read(frames, dtype="float32", always_2d=True)
     except Exception as exc:  # noqa: BLE001 - libsndfile raises several types
         raise BenchError(f"cannot read audio file {path}: {exc}") from exc
     if data.shape[0] == 0:

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 from benchmark.api import Dataset
-from benchmark.errors import BenchError
+from benchmark.errors import BenchError, unknown_name
 from benchmark.io import atomic_path, stable_hash, write_json
 
 
@@ -30,6 +30,9 @@ class Split:
     #: fix it, as for files a user can edit; part of the feature cache's key, so edited
     #: clips are never read from features of their old content. Empty: the options fix it.
     fingerprint: str = ""
+    #: Clips are read up to this many seconds, the rest cropped (a dataset's
+    #: ``long_clips=crop``); None reads them whole. Part of the expert features' cache key.
+    crop_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if len(self.audio_paths) != len(self.captions):
@@ -50,18 +53,22 @@ class Split:
     def subset(self, name: str, indices: Sequence[int]) -> "Split":
         """The clips at ``indices``, in that order, as a split called ``name``."""
         return Split(name, tuple(self.audio_paths[i] for i in indices), tuple(self.captions[i] for i in indices),
-                     self.fingerprint)
+                     self.fingerprint, self.crop_seconds)
 
     @classmethod
     def union(cls, parts: Sequence["Split"]) -> "Split":
         """Several splits read as one, named ``a+b``."""
         if len(parts) == 1:
             return parts[0]
+        crops = {p.crop_seconds for p in parts}
+        if len(crops) > 1:
+            raise ValueError("splits read with different crop_seconds cannot be joined")
         return cls(
             "+".join(p.name for p in parts),
             tuple(a for p in parts for a in p.audio_paths),
             tuple(c for p in parts for c in p.captions),
             stable_hash([p.fingerprint for p in parts], 16) if any(p.fingerprint for p in parts) else "",
+            crops.pop(),
         )
 
 
@@ -239,6 +246,55 @@ class AudioFacts:
         return self.frames / self.sample_rate
 
 
+#: The longest clip datasets of the user's own audio accept by default (``-D max_seconds``):
+#: twice Clotho's longest (30 s). A batch is as long as its longest clip, so one
+#: ten-minute recording made training 40 times slower with 7 times the memory.
+MAX_SECONDS = 60.0
+#: What a clip longer than ``max_seconds`` gets (``-D long_clips``).
+LONG_CLIPS = ("refuse", "crop")
+
+
+@dataclass(frozen=True)
+class ClipLimit:
+    """How long a clip may be. ``refuse`` (the default) stops preparation at the first
+    longer clip, naming it: cropping would drop what its captions may describe after the
+    cut, so it is the user's call. ``crop`` reads the first ``max_seconds`` of it."""
+
+    max_seconds: float = MAX_SECONDS
+    long_clips: str = "refuse"
+
+    @classmethod
+    def from_options(cls, dataset: str, max_seconds: Any, long_clips: Any) -> "ClipLimit":
+        """The limit a dataset's options set; a bad value is an error naming the option."""
+        try:
+            seconds = float(max_seconds)
+        except (TypeError, ValueError):
+            seconds = float("nan")
+        if not 0 < seconds < float("inf"):
+            raise BenchError(f"dataset {dataset!r}: max_seconds must be a positive number of seconds, got {max_seconds!r}")
+        if long_clips not in LONG_CLIPS:
+            raise unknown_name(f"dataset {dataset!r} long_clips choice", str(long_clips), LONG_CLIPS)
+        return cls(seconds, str(long_clips))
+
+    def options(self) -> dict[str, Any]:
+        return {"max_seconds": self.max_seconds, "long_clips": self.long_clips}
+
+    @property
+    def crop_seconds(self) -> float | None:
+        """Where clips are cut (:attr:`Split.crop_seconds`), when they are."""
+        return self.max_seconds if self.long_clips == "crop" else None
+
+    def longer(self, facts: Sequence["AudioFacts"]) -> list["AudioFacts"]:
+        return [fact for fact in facts if fact.seconds > self.max_seconds]
+
+    def report(self, split: str, cropped: int, clips: int) -> list[str]:
+        """The line ``bench prepare`` prints for a split whose long clips were cropped."""
+        if not cropped:
+            return []
+        return [f"{split}: {cropped} of {clips} clips are longer than max_seconds={self.max_seconds:g} and cropped "
+                f"to their first {self.max_seconds:g} s (long_clips=crop)"]
+
+
 def file_sha256(path: Path) -> str:
     """The SHA-256 of a file's bytes, read in blocks."""
     digest = hashlib.sha256()
@@ -269,10 +325,14 @@ def _save_records(marker: Path, known: dict[str, Any], passed: dict[str, Any], c
         write_json(marker, passed if complete else {**known, **passed})
 
 
-def check_audio(files: Sequence[tuple[Path, str]], marker: Path, digest: bool = False) -> list[AudioFacts]:
+def check_audio(
+    files: Sequence[tuple[Path, str]], marker: Path, digest: bool = False, limit: ClipLimit | None = None
+) -> list[AudioFacts]:
     """Check before any expensive work that every file opens as audio and holds samples
     (its header read with soundfile); an error names the file and ``where`` it was listed.
-    Returns each file's length, and with ``digest`` the SHA-256 of its bytes.
+    Returns each file's length, and with ``digest`` the SHA-256 of its bytes. A clip longer
+    than ``limit`` allows is an error naming it, its length and the options, unless the
+    limit crops.
 
     What was found is recorded in ``marker`` with each file's size, mtime and ctime, so an
     unchanged file is not opened again on the next run (a stat per file).
@@ -302,6 +362,16 @@ def check_audio(files: Sequence[tuple[Path, str]], marker: Path, digest: bool = 
             facts.append(AudioFacts(path, entry["frames"], entry["rate"], entry.get("sha256")))
     finally:
         _save_records(marker, known, passed, len(passed) == len(files))
+    if limit is not None and limit.long_clips == "refuse":
+        longer = limit.longer(facts)
+        if longer:
+            first, where = longer[0], files[facts.index(longer[0])][1]
+            more = f" (as are {len(longer) - 1} more of its {len(facts)} clips)" if len(longer) > 1 else ""
+            raise BenchError(
+                f"{where}: audio file {first.path} is {first.seconds:.1f} s long, more than max_seconds={limit.max_seconds:g}"
+                f"{more}; -D long_clips=crop uses the first {limit.max_seconds:g} s of such clips, -D max_seconds=SECONDS "
+                "raises the limit (a batch is as long as its longest clip)"
+            )
     return facts
 
 

@@ -32,10 +32,12 @@ def expert_features(
     With ``shard=(i, n)``, only shard ``i`` of ``n`` is computed here, and None comes back
     until every shard is done (see :class:`benchmark.cache.EmbeddingCache`)."""
     key = {"expert": name, "settings": expert.settings(), **_split_key(dataset_key, split)}
+    if split.crop_seconds is not None:
+        key["crop_seconds"] = split.crop_seconds
     cache = EmbeddingCache(cache_root, "experts", name, key)
 
     def compute(indices: list[int]) -> list[np.ndarray]:
-        waveforms = [load_audio(split.audio_paths[i], expert.sample_rate) for i in indices]
+        waveforms = [load_audio(split.audio_paths[i], expert.sample_rate, split.crop_seconds) for i in indices]
         return [np.asarray(e, dtype=np.float32) for e in expert.embed(waveforms)]
 
     return cache.get_or_compute(

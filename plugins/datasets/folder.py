@@ -23,7 +23,9 @@ Preparation checks every split of the protocol before anything is extracted: a c
 file whose split folder has none, a missing column, an empty caption, a duplicate file
 name, a listed file that is absent, and one that does not decode are one-line errors that
 name the file (and line). Absent files may instead be counted and skipped with
-``-D max_missing=SHARE`` (default 0).
+``-D max_missing=SHARE`` (default 0). A clip longer than ``-D max_seconds`` (default 60:
+twice Clotho's longest) is refused, naming it, unless ``-D long_clips=crop``: then the
+first ``max_seconds`` of it are used, and the results record how many were cut.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from benchmark.data import ClothoLayoutDataset, Listing, Split, captions_csv, check_audio, clips_fingerprint, list_split
+from benchmark.data import (MAX_SECONDS, ClipLimit, ClothoLayoutDataset, Listing, Split, captions_csv, check_audio,
+                            clips_fingerprint, list_split)
 from benchmark.errors import BenchError, unknown_name
 from benchmark.io import stable_hash, write_text
 
@@ -47,7 +50,10 @@ class Folder(ClothoLayoutDataset):
         validation: str = "validation",
         test: str = "evaluation",
         max_missing: float = 0.0,
+        max_seconds: float = MAX_SECONDS,
+        long_clips: str = "refuse",
     ) -> None:
+        self.limit = ClipLimit.from_options("folder", max_seconds, long_clips)
         # Resolved, so one folder named two ways is one dataset and the result records where it is.
         self.path = str(Path(str(path)).expanduser().resolve()) if str(path) else ""
         if not 0.0 <= float(max_missing) < 1.0:
@@ -56,9 +62,10 @@ class Folder(ClothoLayoutDataset):
         self.protocol = {"train": str(train), "validation": str(validation), "test": str(test)}
         self._counts: dict[str, tuple[int, int]] = {}  # split -> (absent files skipped, clips listed)
         self._fingerprints: dict[str, str] = {}  # split -> its clips' content
+        self._cropped: dict[str, tuple[int, int]] = {}  # split -> (clips longer than max_seconds, clips)
 
     def options(self) -> dict[str, Any]:
-        return {"path": self.path, **self.protocol, "max_missing": self.max_missing}
+        return {"path": self.path, **self.protocol, "max_missing": self.max_missing, **self.limit.options()}
 
     def storage_options(self) -> dict[str, Any]:
         return {"path": self.path}  # the data directory keeps the checks' records for this folder
@@ -68,6 +75,8 @@ class Folder(ClothoLayoutDataset):
                                   "checked": "every listed file present and decodable"}
         if any(missing for missing, _ in self._counts.values()):
             source["missing_skipped"] = {split: missing for split, (missing, _) in sorted(self._counts.items())}
+        if any(n for n, _ in self._cropped.values()):
+            source["cropped"] = {split: n for split, (n, _) in sorted(self._cropped.items())}
         if self._fingerprints:
             source["fingerprint"] = self._content()
         return source
@@ -111,9 +120,10 @@ class Folder(ClothoLayoutDataset):
         """The split, its files checked (present, decoding) and its content fingerprinted;
         what was found is remembered by size and mtime, so a re-run only stats the files."""
         listing = self._listing(data_dir, split)
-        facts = check_audio(listing.where(), data_dir / f".decodes-{split}.json", digest=True)
+        facts = check_audio(listing.where(), data_dir / f".decodes-{split}.json", digest=True, limit=self.limit)
         self._fingerprints[split] = clips_fingerprint(facts, listing.split.captions)
-        return dataclasses.replace(listing.split, fingerprint=self._fingerprints[split])
+        self._cropped[split] = (len(self.limit.longer(facts)), len(facts))
+        return dataclasses.replace(listing.split, fingerprint=self._fingerprints[split], crop_seconds=self.limit.crop_seconds)
 
     # -- dataset contract ----------------------------------------------------------------
     def fingerprint(self, data_dir: Path) -> str:
@@ -126,7 +136,8 @@ class Folder(ClothoLayoutDataset):
         return stable_hash({split: self._fingerprints.get(split) for split in self._used()}, 16)
 
     def prepare(self, data_dir: Path) -> None:
-        """Check every split of the protocol (captions, files present, files decode)."""
+        """Check every split of the protocol (captions, files present, files decode, clips
+        no longer than max_seconds)."""
         self.fingerprint(data_dir)
 
     def load_split(self, data_dir: Path, split: str) -> Split:
@@ -135,10 +146,11 @@ class Folder(ClothoLayoutDataset):
     def report(self, data_dir: Path) -> list[str]:
         lines = []
         for split in self._used():
-            if split not in self._counts:
-                self._listing(data_dir, split)
+            if split not in self._cropped:
+                self._checked(data_dir, split)
             missing, listed = self._counts[split]
             if missing:
                 lines.append(f"{split}: {missing} of {listed} listed audio files are absent ({missing / listed:.1%}) and skipped "
                              f"(max_missing={self.max_missing:.0%}; list in {data_dir / f'missing-{split}.txt'})")
+            lines += self.limit.report(split, *self._cropped[split])
         return lines

@@ -24,6 +24,10 @@ on other data never share a key: an AudioFolder's audio bytes and captions, a lo
 directory's files (digests kept by size and mtime: an unchanged directory costs a stat
 per file), a hub dataset's commit. Splits written from a source that changed since are
 written again.
+
+A clip longer than ``-D max_seconds`` (default 60: twice Clotho's longest) is refused at
+preparation, naming its metadata line or its row, unless ``-D long_clips=crop``: then the
+first ``max_seconds`` of it are used, and the results record how many were cut.
 """
 
 from __future__ import annotations
@@ -36,8 +40,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from benchmark.data import (ClothoLayoutDataset, Listing, Split, captions_csv, check_audio, clips_fingerprint,
-                            files_fingerprint, select_present, write_captions_csv)
+from benchmark.data import (MAX_SECONDS, ClipLimit, ClothoLayoutDataset, Listing, Split, captions_csv, check_audio,
+                            clips_fingerprint, files_fingerprint, select_present, write_captions_csv)
 from benchmark.download import offline
 from benchmark.errors import BenchError, unknown_name
 from benchmark.io import atomic_path, stable_hash, write_json
@@ -59,7 +63,10 @@ class HuggingFace(ClothoLayoutDataset):
         validation: str = "validation",
         test: str = "test",
         max_missing: float = 0.0,
+        max_seconds: float = MAX_SECONDS,
+        long_clips: str = "refuse",
     ) -> None:
+        self.limit = ClipLimit.from_options("hf", max_seconds, long_clips)
         self.path, self.name, self.revision = str(path), name, revision
         if not 0.0 <= float(max_missing) < 1.0:
             raise BenchError(f"dataset 'hf': max_missing must be a share from 0 up to 1, got {max_missing}")
@@ -69,6 +76,7 @@ class HuggingFace(ClothoLayoutDataset):
         self._metadata: tuple[Any, dict[str, Any]] | None = None  # AudioFolder: (metadata stamps, clips by split)
         self._fingerprints: dict[str, str] = {}  # AudioFolder split -> its clips' content
         self._origin: str | None = None  # through datasets: the source's content (files' digests, hub commit)
+        self._cropped: dict[str, tuple[int, int]] = {}  # split -> (clips longer than max_seconds, clips)
         self.audio_column = audio_column
         columns = [caption_columns] if isinstance(caption_columns, str) else list(caption_columns)
         if not columns:
@@ -81,10 +89,18 @@ class HuggingFace(ClothoLayoutDataset):
             "path": self.path, "name": self.name, "revision": self.revision, "audio_column": self.audio_column,
             "caption_columns": self.caption_columns, **self.protocol,
             **({"max_missing": self.max_missing} if self.max_missing else {}),  # keys of earlier results unchanged
+            **self.limit.options(),
         }
 
+    def storage_options(self) -> dict[str, Any]:
+        limit = self.limit.options()
+        return {k: v for k, v in self.options().items() if k not in limit}  # the limit changes no file written
+
     def source(self) -> dict[str, Any]:
-        return dict(self._source)
+        source = dict(self._source)
+        if any(n for n, _ in self._cropped.values()):
+            source["cropped"] = {split: n for split, (n, _) in sorted(self._cropped.items())}
+        return source
 
     # -- AudioFolder directories, read in place --------------------------------------------
     def _audiofolder(self) -> Path | None:
@@ -129,10 +145,11 @@ class HuggingFace(ClothoLayoutDataset):
         """An AudioFolder split, its files checked (present, decoding) and its content
         fingerprinted; what was found is remembered by size and mtime."""
         listing = self._listing(root, data_dir, split)
-        facts = check_audio(listing.where(), data_dir / f".decodes-{split}.json", digest=True)
+        facts = check_audio(listing.where(), data_dir / f".decodes-{split}.json", digest=True, limit=self.limit)
         self._fingerprints[split] = clips_fingerprint(facts, listing.split.captions)
         self._source["fingerprint"] = self._content()
-        return dataclasses.replace(listing.split, fingerprint=self._fingerprints[split])
+        self._cropped[split] = (len(self.limit.longer(facts)), len(facts))
+        return dataclasses.replace(listing.split, fingerprint=self._fingerprints[split], crop_seconds=self.limit.crop_seconds)
 
     def _content(self) -> str:
         return stable_hash({split: self._fingerprints.get(split) for split in self._used()}, 16)
@@ -181,14 +198,24 @@ class HuggingFace(ClothoLayoutDataset):
 
     def _written_options(self) -> dict[str, Any]:
         """The options that decide the files written from a ``datasets`` source."""
-        return {k: v for k, v in self.options().items() if k != "max_missing"}
+        return {k: v for k, v in self.storage_options().items() if k != "max_missing"}
 
     def load_split(self, data_dir: Path, split: str) -> Split:
         root = self._audiofolder()
         if root is None:
             origin = self._origin or self._marker(data_dir).get("source") or ""
-            return dataclasses.replace(super().load_split(data_dir, split), fingerprint=origin)
+            written = super().load_split(data_dir, split)
+            return dataclasses.replace(written, fingerprint=origin, crop_seconds=self.limit.crop_seconds)
         return self._checked(root, data_dir, split)
+
+    def _check_written(self, data_dir: Path) -> None:
+        """The files written from a ``datasets`` source decode and are no longer than the
+        limit allows (an error names the row); remembered by size and mtime."""
+        for split in self._used():
+            written = super().load_split(data_dir, split)
+            where = [(path, f"dataset 'hf' {self.path!r}, split {split!r}, row {int(path.stem)}") for path in written.audio_paths]
+            facts = check_audio(where, data_dir / f".decodes-{split}.json", limit=self.limit)
+            self._cropped[split] = (len(self.limit.longer(facts)), len(facts))
 
     def report(self, data_dir: Path) -> list[str]:
         lines = []
@@ -196,6 +223,8 @@ class HuggingFace(ClothoLayoutDataset):
             if missing:
                 lines.append(f"{split}: {missing} of {listed} listed audio files are absent ({missing / listed:.1%}) and skipped "
                              f"(max_missing={self.max_missing:.0%}; list in {data_dir / f'missing-{split}.txt'})")
+        for split, (cropped, clips) in sorted(self._cropped.items()):
+            lines += self.limit.report(split, cropped, clips)
         return lines
 
     def _load(self) -> Any:
@@ -235,6 +264,7 @@ class HuggingFace(ClothoLayoutDataset):
         wanted = {"options": self._written_options(), "source": origin}
         if written.get("complete") and {k: written.get(k) for k in wanted} == wanted:
             self._source = self._datasets_source(written.get("fingerprints", {}))
+            self._check_written(data_dir)
             return
         if written and {k: written.get(k) for k in wanted} != wanted:  # not an interrupted write of the same: start over
             if written.get("source") and written.get("options") == wanted["options"]:
@@ -261,6 +291,7 @@ class HuggingFace(ClothoLayoutDataset):
             fingerprints[split] = table._fingerprint
         write_json(marker, {**wanted, "fingerprints": fingerprints, "complete": True})
         self._source = self._datasets_source(fingerprints)
+        self._check_written(data_dir)
 
     def _datasets_source(self, fingerprints: dict[str, str]) -> dict[str, Any]:
         """Loaded through ``datasets``: from where, at which revision, the content's

@@ -35,3 +35,14 @@ def test_zero_length_audio_is_refused(tmp_path):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(BenchError, match="nothere.wav"):
         load_audio(tmp_path / "nothere.wav", 16000)
+
+
+def test_a_crop_decodes_only_the_first_seconds(tmp_path):
+    path = tmp_path / "long.flac"
+    rate = 44100
+    t = np.arange(3 * rate) / rate
+    soundfile.write(path, np.stack([np.sin(2 * np.pi * 330 * t), 0.5 * (t > 1.5)], axis=1) * 0.4, rate)  # a step after 1.5 s
+    whole, cropped = load_audio(path, 16000), load_audio(path, 16000, max_seconds=1.0)
+    assert len(whole) == 48000 and len(cropped) == 16000
+    assert np.allclose(cropped[:15000], whole[:15000], atol=1e-3)  # the same samples, up to the filter's edge
+    assert len(load_audio(path, 16000, max_seconds=10.0)) == 48000  # a shorter clip is read whole

@@ -7,6 +7,7 @@ import json
 import os
 import re
 
+import numpy as np
 import pytest
 import soundfile
 
@@ -228,3 +229,56 @@ def test_an_unchanged_folder_keeps_its_key_without_reading_its_files_again(folde
     again = prepared("folder", tmp_path / "data", path=str(folder))  # a stat per file, nothing opened
     assert again.key == first.key and again.split("test").fingerprint == first.split("test").fingerprint
     assert "changed" not in capsys.readouterr().err
+
+
+# -- long clips: refused or cropped, as -D long_clips says ------------------------------------
+
+
+def test_a_long_clip_is_refused_before_any_extraction_naming_it_its_length_and_the_options(folder, tmp_path, capsys):
+    rows = read_rows(folder / "clotho_captions_evaluation.csv")
+    victim = folder / "evaluation" / rows[2][0]
+    soundfile.write(str(victim), np.zeros(61 * 8000, dtype=np.float32), 8000, format="OGG")  # 61 s, past the default 60
+    message = refused_before_extraction("folder", f"path={folder}", tmp_path, capsys, path=str(folder))
+    assert message.startswith(f"{folder / 'clotho_captions_evaluation.csv'}, line 4: audio file {victim} is 61.0 s long, "
+                              "more than max_seconds=60")
+    assert "-D long_clips=crop" in message and "-D max_seconds=SECONDS" in message
+    assert prepared("folder", tmp_path / "data", path=str(folder), max_seconds=90).split("test").crop_seconds is None
+
+
+def test_long_clips_may_be_cropped_to_their_first_seconds(folder, tmp_path):
+    with pytest.raises(BenchError, match=r"line 2: audio file .* is 0.6 s long, more than max_seconds=0.25 \(as are 11 more of its 12 clips\)"):
+        prepared("folder", tmp_path / "data", path=str(folder), max_seconds=0.25)
+    dataset = prepared("folder", tmp_path / "data", path=str(folder), max_seconds=0.25, long_clips="crop")
+    assert dataset.plugin.options()["max_seconds"] == 0.25 and dataset.plugin.options()["long_clips"] == "crop"
+    assert dataset.plugin.source()["cropped"] == {"development": 12, "evaluation": 4, "validation": 4}
+    assert "development: 12 of 12 clips are longer than max_seconds=0.25 and cropped to their first 0.25 s (long_clips=crop)" in \
+        dataset.plugin.report(dataset.data_dir)
+    cache = tmp_path / "cache"
+    cropped = probed(dataset, "test", cache)
+    assert [cropped[i][0, 0] for i in range(len(cropped))] == [0.25] * 4  # seconds each expert was handed
+    whole = probed(prepared("folder", tmp_path / "data", path=str(folder)), "test", cache)
+    assert whole.directory != cropped.directory and whole[0][0, 0] == pytest.approx(0.6)
+
+
+@pytest.mark.parametrize("option, message", [
+    ({"long_clips": "trim"}, "unknown dataset 'folder' long_clips choice 'trim' Available: crop, refuse."),
+    ({"max_seconds": 0}, "dataset 'folder': max_seconds must be a positive number of seconds, got 0"),
+    ({"max_seconds": "long"}, "dataset 'folder': max_seconds must be a positive number of seconds, got 'long'"),
+])
+def test_bad_clip_limits_name_the_option(folder, tmp_path, option, message):
+    with pytest.raises(BenchError) as error:
+        prepared("folder", tmp_path / "data", path=str(folder), **option)
+    assert str(error.value) == message
+
+
+@pytest.mark.slow
+def test_a_run_records_the_clip_limit_and_the_clips_it_cropped(folder, tmp_path):
+    args = ["run", *FAST, "--dataset", "folder", "-D", f"path={folder}", "-D", "max_seconds=0.5", "-D", "long_clips=crop",
+            "--data-dir", str(tmp_path / "data"), "--cache-dir", str(tmp_path / "cache"), "--output", str(tmp_path / "results")]
+    assert main(args) == 0
+    (path,) = (tmp_path / "results").rglob("seed-0.json")
+    result = json.loads(path.read_text())
+    assert result["dataset_options"]["max_seconds"] == 0.5 and result["dataset_options"]["long_clips"] == "crop"
+    assert result["dataset_source"]["cropped"] == {"development": 12, "evaluation": 4, "validation": 4}
+    (key,) = {json.loads(k.read_text())["crop_seconds"] for k in (tmp_path / "cache" / "experts").rglob("key.json")}
+    assert key == 0.5

@@ -308,3 +308,17 @@ def test_an_edited_audiofolder_gives_a_new_key_and_new_split_fingerprints(tmp_pa
     assert after.key != before.key and after.plugin.source()["fingerprint"] == after.fingerprint
     assert after.split("test").fingerprint != test and after.split("train").fingerprint == train
     assert prepared("hf", tmp_path / "data", path=str(root)).key == after.key
+
+
+def test_long_clips_are_refused_naming_the_row_or_the_metadata_line_unless_cropped(saved, tmp_path, no_load_dataset):
+    with pytest.raises(BenchError, match=r"^dataset 'hf' '.*saved', split 'test', row 0: audio file .*0000000.flac is 0.1 s "
+                                         r"long, more than max_seconds=0.05 \(as are 2 more of its 3 clips\).*-D long_clips=crop"):
+        prepared("hf", tmp_path / "data", path=str(saved), max_seconds=0.05)
+    dataset = prepared("hf", tmp_path / "data", path=str(saved), max_seconds=0.05, long_clips="crop")
+    assert dataset.split("train").crop_seconds == 0.05 and dataset.plugin.source()["cropped"]["train"] == 6
+    root = audiofolder(tmp_path / "af", "split")
+    with pytest.raises(BenchError, match=r"test/metadata.jsonl, line 1: audio file .*clip 00.wav is 0.6 s long, more than max_seconds=0.5"):
+        prepared("hf", tmp_path / "data", path=str(root), max_seconds=0.5)
+    dataset = prepared("hf", tmp_path / "data", path=str(root), max_seconds=0.5, long_clips="crop")
+    assert dataset.split("test").crop_seconds == 0.5 and dataset.plugin.source()["cropped"]["test"] == 3
+    assert dataset.plugin.options()["long_clips"] == "crop"

@@ -248,7 +248,7 @@ class AudioFacts:
 
 #: The longest clip datasets of the user's own audio accept by default (``-D max_seconds``):
 #: twice Clotho's longest (30 s). A batch is as long as its longest clip, so one
-#: ten-minute recording made training 40 times slower with 7 times the memory.
+#: ten-minute recording pads every batch it lands in to ten minutes of frames.
 MAX_SECONDS = 60.0
 #: What a clip longer than ``max_seconds`` gets (``-D long_clips``).
 LONG_CLIPS = ("refuse", "crop")

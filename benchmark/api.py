@@ -7,7 +7,7 @@ Kept free of torch imports so that plugins can subclass them without making
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -113,8 +113,10 @@ class LossContext:
 
     ``captions[role][i]`` are the captions of clip ``i`` of the split playing ``role``
     (``"train"``, ``"validation"``); statistics must come from ``"train"`` only.
+    ``clips[role][i]`` names that clip's audio file, for messages about its captions.
     """
 
     dataset: str
     captions: dict[str, list[list[str]]]
     cache_dir: Path
+    clips: dict[str, list[str]] = field(default_factory=dict)

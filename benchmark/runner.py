@@ -140,24 +140,34 @@ def extract(options: RunOptions, shard: tuple[int, int] = (0, 1), log: Any = pri
     return done
 
 
-def _train(
-    config: dict[str, Any], manager: Any, model: Any, train: Any, validation: Any, captions: dict[str, list[list[str]]],
-    dataset_key: str, cache_root: Path, state_dir: Path, device: Any, seed: int, epochs: int, log: Any,
-    context: Context = Context(),
-) -> tuple[Any, Any]:
-    """One training stage with a fresh loss and optimiser; returns the trainer and its selection."""
+def _loss_context(key: str, splits: dict[str, list[Any]], cache_root: Path) -> Any:
+    """What a loss's ``prepare`` sees of the training and validation splits (each role's
+    splits concatenated in order)."""
     from benchmark.api import LossContext
+
+    roles = ("train", "validation")
+    captions = {role: [list(c) for split in splits[role] for c in split.captions] for role in roles}
+    clips = {role: [name for split in splits[role] for name in split.file_names] for role in roles}
+    return LossContext(key, captions, cache_root, clips)
+
+
+def _train(
+    config: dict[str, Any], manager: Any, model: Any, train: Any, validation: Any, data: Any,
+    state_dir: Path, device: Any, seed: int, epochs: int, log: Any, context: Context = Context(),
+) -> tuple[Any, Any]:
+    """One training stage with a fresh loss and optimiser, on ``data`` (a LossContext);
+    returns the trainer and its selection."""
     from benchmark.train import Trainer
 
     loss = manager.create("losses", config["loss"], "system 'loss'")
     if hasattr(loss, "prepare"):
         for turn in (True, False):  # rank 0 fills the loss's caches, then the others read them
             if context.main == turn:
-                loss.prepare(LossContext(dataset_key, captions, cache_root))
+                loss.prepare(data)
             barrier()
     trainer = Trainer(model, loss, config, train, validation, state_dir, device, seed, epochs=epochs, context=context)
     ranks = f" on {context.world_size} ranks" if context.distributed else ""
-    log(f"training on {dataset_key}: {len(train)} clips, batch {trainer.batch_size}{ranks}, {epochs} epochs, {device.type}")
+    log(f"training on {data.dataset}: {len(train)} clips, batch {trainer.batch_size}{ranks}, {epochs} epochs, {device.type}")
     selected = trainer.fit()
     if trainer.resumed_from:
         log(f"resumed from the checkpoint of epoch {trainer.resumed_from} in {state_dir}")
@@ -179,20 +189,19 @@ def _pretrain(
     spec = config["pretrain"]
     datasets = [open_dataset(manager, d["name"], d.get("options", {}), data_root) for d in map(component, spec["datasets"])]
     parts: dict[str, list[Any]] = {"train": [], "validation": []}
-    captions: dict[str, list[list[str]]] = {"train": [], "validation": []}
+    splits: dict[str, list[Any]] = {"train": [], "validation": []}
     for dataset in datasets:
         log(f"preparing pre-training dataset {dataset.key}")
         _prepare(dataset, context)
         for role in parts:
-            splits = dataset.parts(role)
-            parts[role].append(features.role_inputs(dataset.storage_key, splits))
-            captions[role].extend(list(c) for split in splits for c in split.captions)
+            parts[role].append(features.role_inputs(dataset.storage_key, dataset.parts(role)))
+            splits[role].extend(dataset.parts(role))
     train = ClipInputs.concatenate(parts["train"], equal_frequency=True)
     validation = ClipInputs.concatenate(parts["validation"])
-    key = "+".join(d.key for d in datasets)
+    data = _loss_context("+".join(d.key for d in datasets), splits, features.cache_root)
     trainer, selected = _train(
-        config, manager, model, train, validation, captions, key, features.cache_root,
-        state_dir / "pretrain", device, seed, int(spec["epochs"]), log, context,
+        config, manager, model, train, validation, data, state_dir / "pretrain", device, seed, int(spec["epochs"]),
+        log, context,
     )
     return {
         "datasets": [d.key for d in datasets],
@@ -348,9 +357,8 @@ def _run(
             )
 
     with clock.stage("train"):
-        captions = {role: [list(c) for c in splits[role].captions] for role in ("train", "validation")}
         trainer, selected = _train(
-            config, manager, model, inputs["train"], inputs["validation"], captions, dataset.key, cache_root,
+            config, manager, model, inputs["train"], inputs["validation"], _loss_context(dataset.key, parts, cache_root),
             state_dir / "finetune" if stages else state_dir, device, options.seed, int(config["schedule"]["epochs"]),
             log, context,
         )

@@ -162,7 +162,9 @@ class Trainer:
         try:
             return torch.load(path, map_location=self.device, weights_only=True)
         except Exception as exc:  # noqa: BLE001 - truncated or foreign files
-            raise BenchError(f"cannot load checkpoint {path}: {exc}; delete it to start over") from exc
+            from benchmark.weights import load_failure
+
+            raise BenchError(f"cannot load checkpoint {path} ({load_failure(exc)}); delete it to start over") from None
 
     def _epoch_path(self, epoch: int) -> Path:
         return self.run_dir / f"epoch-{epoch:04d}.pt"

@@ -18,7 +18,7 @@ from benchmark.download import RemoteFile, file_sha256, offline, verify
 from benchmark.errors import BenchError
 from benchmark.paths import home
 
-__all__ = ["WeightFile", "fetch", "file_sha256", "load_checkpoint", "load_state", "offline", "resolve", "verify"]
+__all__ = ["WeightFile", "fetch", "file_sha256", "load_checkpoint", "load_failure", "load_state", "offline", "resolve", "verify"]
 
 #: Values of an expert's ``weights`` option besides a path to a file.
 PRETRAINED, RANDOM = "pretrained", "random"
@@ -62,9 +62,22 @@ def load_checkpoint(path: Path) -> Any:
         with torch.serialization.safe_globals(safe):
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling errors come in many types
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise BenchError(f"cannot load weights file {path} ({reason}); it is truncated, corrupt, not a PyTorch "
-                         "checkpoint or holds pickled code: delete it and download it again") from None
+        raise BenchError(f"cannot load weights file {path} ({load_failure(exc)}); delete it and download it "
+                         "again") from None
+
+
+def load_failure(exc: BaseException) -> str:
+    """Why ``torch.load(..., weights_only=True)`` refused a file, in a few words: the
+    pickled class it would have had to import, or the first line of the error. torch's
+    own advice (load with ``weights_only=False``) is left out: that runs the file's code."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if found:
+        return f"it holds a pickled {found.group(1)}, and bench loads only tensors and plain data, never code"
+    first = (text.strip().splitlines() or [type(exc).__name__])[0][:200]
+    return f"{first}: it is truncated, corrupt or not a PyTorch checkpoint"
 
 
 def load_state(module: Any, state: dict[str, Any], path: Path, strip: tuple[str, ...] = ("module.",)) -> None:

@@ -21,7 +21,7 @@ from torch import nn
 from benchmark.api import LossContext, LossInput
 from benchmark.errors import BenchError
 
-from bench_plugins.losses.relax import CiderCache, relax
+from bench_plugins.losses.relax import CiderCache, check_captions, relax
 
 
 class RankingLoss(nn.Module):
@@ -44,6 +44,7 @@ class RankingLoss(nn.Module):
         """Compute (or load) clip-to-clip CIDEr for each split and the training percentiles."""
         if self.relax_settings is None:
             return
+        check_captions(context)
         cache = CiderCache(context.cache_dir)
         self.thresholds = cache.percentiles(context.captions["train"], self.relax_settings["percentiles"])
         for role, captions in context.captions.items():

@@ -22,6 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
+from benchmark.api import LossContext
 from benchmark.errors import BenchError
 from benchmark.io import atomic_path, stable_hash, write_json
 
@@ -33,6 +34,20 @@ VALUES = (1.0, 0.7, 0.4)
 #: Fewest distinct clip pairs for which a 99th percentile means anything.
 MIN_PAIRS = 100
 VERSION = 1  # bump when the CIDEr computation or tokenisation changes
+
+
+def check_captions(context: LossContext) -> None:
+    """Refuse, naming its split and clip, a caption with no word CIDEr can count
+    (punctuation only): it has no n-grams to compare."""
+    for role, split_captions in context.captions.items():
+        names = context.clips.get(role) or [f"clip {i}" for i in range(len(split_captions))]
+        for name, clip_captions in zip(names, split_captions):
+            for k, caption in enumerate(clip_captions):
+                if not tokenize(caption):
+                    raise BenchError(
+                        f"{context.dataset}, {role} split: caption {k + 1} of {name} ({caption!r}) has no words "
+                        "for CIDEr; fix or remove it in the dataset's captions, or use a loss without relax"
+                    )
 
 
 def clip_cider(captions: Sequence[Sequence[str]]) -> np.ndarray:

@@ -96,3 +96,22 @@ def test_checkpoints_with_numpy_arrays_load_safely(tmp_path):
     torch.save({"pca_means": np.arange(3.0), "count": np.int64(7)}, path)
     loaded = load_checkpoint(path)
     assert loaded["pca_means"].tolist() == [0.0, 1.0, 2.0] and int(loaded["count"]) == 7
+
+
+class Payload:
+    """A class a malicious or foreign checkpoint would make torch.load import."""
+
+
+def test_a_checkpoint_holding_pickled_objects_is_refused_in_one_line_without_torchs_unsafe_advice(tmp_path):
+    import torch
+
+    path = tmp_path / "model.pth"
+    torch.save({"weights": torch.zeros(2), "extra": Payload()}, path)
+    with pytest.raises(BenchError) as caught:
+        load_checkpoint(path)
+    message = str(caught.value)
+    assert f"cannot load weights file {path} (it holds a pickled tests.benchmark.test_weights.Payload" in message
+    assert "\n" not in message and "weights_only" not in message and "\x1b" not in message
+    path.write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(BenchError, match="it is truncated, corrupt or not a PyTorch checkpoint"):
+        load_checkpoint(path)

@@ -67,3 +67,19 @@ def test_bad_relax_settings_are_refused():
 
     with pytest.raises(BenchError, match="relax must be"):
         RankingLoss(relax={"percentiles": [90, 80], "values": [1.0, 0.7]})
+
+
+def test_a_caption_without_words_is_named_by_split_and_file_before_any_cider(tmp_path):
+    import pytest
+
+    from benchmark.api import LossContext
+    from benchmark.errors import BenchError
+
+    train = [[f"a bell rings number {i}"] for i in range(20)]
+    validation = [["wind blows"], ["rain falls", "?!..."]]
+    clips = {"train": [f"t{i}.wav" for i in range(20)], "validation": ["v0.wav", "v1.wav"]}
+    loss = RankingLoss(0.2, relax={"percentiles": [80, 90, 99], "values": [1.0, 0.7, 0.4]})
+    with pytest.raises(BenchError) as caught:
+        loss.prepare(LossContext("folder-1234", {"train": train, "validation": validation}, tmp_path, clips))
+    assert str(caught.value).startswith("folder-1234, validation split: caption 2 of v1.wav ('?!...') has no words")
+    assert not (tmp_path / "cider").exists()  # refused before computing anything

@@ -402,6 +402,9 @@ def _run(
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     if context.main:
-        write_json(target, result)
+        if target.exists() and not options.force:  # written meanwhile by a process that ignored the claim
+            result = _existing(target, config, log)  # kept; one of another configuration is refused
+        else:
+            write_json(target, result)
     barrier()
     return target, result

@@ -115,6 +115,27 @@ def test_an_unexpected_failure_is_one_line_and_debug_shows_its_traceback(monkeyp
         bench("leaderboard", "--output", "unused.md")
 
 
+def test_a_result_of_another_configuration_written_during_training_is_not_overwritten(tmp_path, monkeypatch, capsys):
+    import benchmark.train
+
+    fit = benchmark.train.Trainer.fit
+
+    def fit_while_another_writes(self):
+        selected = fit(self)
+        (result,) = (tmp_path / "out").glob("*/ranking")
+        (result / "seed-0.json").write_text(json.dumps(theirs))
+        return selected
+
+    theirs = {"schema": 1, "system": "ranking", "dataset": "d", "seed": 0, "config": {"other": True},
+              "metrics": {"text_to_audio": {"R@1": 0.1, "R@5": 0.2, "R@10": 0.3, "mAP@10": 0.1}}}
+    monkeypatch.setattr(benchmark.train.Trainer, "fit", fit_while_another_writes)
+    code = bench("run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(TINY), *LOGMEL,
+                 "--set", "schedule.epochs=1", "--output", tmp_path / "out")
+    assert code == 2 and "exists for a different configuration" in capsys.readouterr().err
+    (result,) = (tmp_path / "out").glob("*/ranking/seed-0.json")
+    assert json.loads(result.read_text()) == theirs
+
+
 def test_leaderboard_is_generated_from_the_results(trained, tmp_path):
     output, _, _ = trained
     board = tmp_path / "README.md"

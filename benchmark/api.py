@@ -80,6 +80,17 @@ class Dataset(abc.ABC):
         files), one line each; ``bench prepare`` prints them."""
         return []
 
+    def fingerprint(self, data_dir: Path) -> str | None:
+        """The identity of the content now, for a dataset whose options do not fix it (files
+        a user can edit, a hub dataset that gets new commits); None when they do (a verified
+        release, a generator's settings), so the key is the same on every machine.
+
+        Called before ``prepare`` on every run, so it must be cheap (digests kept by size
+        and mtime). It enters the result key and ``Split.fingerprint`` (the feature cache's
+        key), and the plugin re-prepares what it copied when it changed.
+        """
+        return None
+
     @abc.abstractmethod
     def prepare(self, data_dir: Path) -> None:
         """Make the dataset's files present and verified under ``data_dir`` (idempotent)."""

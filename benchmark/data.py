@@ -12,7 +12,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Sequence
 
 from benchmark.api import Dataset
 from benchmark.errors import BenchError, unknown_name
@@ -426,19 +426,6 @@ class ClothoLayoutDataset(Dataset):
         return read_captions_csv(captions_csv(data_dir, split), self.audio_folder(data_dir, split), split, self.ragged_captions)
 
 
-@runtime_checkable
-class Fingerprinted(Protocol):
-    """A dataset whose content its options do not fix (files a user can edit, a hub
-    dataset that gets new commits). ``fingerprint(data_dir)`` identifies the content now,
-    cheaply enough for every run (digests kept by size and mtime): it is called before
-    ``prepare``, enters the result key and ``Split.fingerprint`` (the feature cache's key),
-    and a plugin re-prepares what it copied when it changed. Datasets whose options fix
-    their content (a verified release, a generator's settings) need none, and keep one key
-    on every machine."""
-
-    def fingerprint(self, data_dir: Path) -> str | None: ...
-
-
 @dataclass
 class PreparedDataset:
     """A dataset plugin bound to its options and its directory on disk.
@@ -446,7 +433,7 @@ class PreparedDataset:
     ``key`` names the dataset in results: the plugin name, then the protocol's name when it
     is not the default one, then a hash of any other non-default options, then
     ``-data-`` and the start of the content's ``fingerprint`` for datasets whose options do
-    not fix their content (:class:`Fingerprinted`): results on other data never share a key.
+    not fix their content (:meth:`Dataset.fingerprint`): results on other data never share a key.
     ``storage_key`` names the data directory and the feature caches: it changes only with
     the options that change the files, so protocols share downloads and features.
     """
@@ -485,14 +472,10 @@ def open_dataset(manager: Any, name: str, options: dict[str, Any], data_root: Pa
     others, default_others = ({k: v for k, v in p.options().items() if k != "protocol"} for p in (plugin, default))
     key += _suffix(others, default_others)
     data_dir = data_root / storage_key
-    fingerprint = None
-    if isinstance(plugin, Fingerprinted):
-        from benchmark.paths import ensure_writable
-
-        fingerprint = plugin.fingerprint(ensure_writable(data_dir, "data directory"))
-        if fingerprint:
-            key += f"-data-{fingerprint[:8]}"
-            _note_change(data_dir, key, fingerprint)
+    fingerprint = plugin.fingerprint(data_dir)
+    if fingerprint:
+        key += f"-data-{fingerprint[:8]}"
+        _note_change(data_dir, key, fingerprint)
     return PreparedDataset(name, key, storage_key, plugin, data_dir, fingerprint)
 
 

@@ -117,7 +117,9 @@ def register_datasets(register: Register) -> None:
     data directory and the feature caches), ``report(data_dir)`` returns lines for
     ``bench prepare`` to print (leaked or missing clips), and ``source()`` says where the
     files came from and how they were checked (recorded with every result, part of no
-    key: audio a user extracted, a local folder read in place). Downloads should go through
+    key: audio a user extracted, a local folder read in place). A dataset whose options do
+    not fix its content (files a user can edit) returns its ``fingerprint(data_dir)``, so
+    results and features of other content never share a key. Downloads should go through
     :func:`benchmark.download.fetch` (verified, resumable, atomic, offline-aware) and
     archives through :func:`benchmark.archive.extract` (members outside the target refused).
     """

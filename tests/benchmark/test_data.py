@@ -49,6 +49,13 @@ def test_bad_captions_files_name_the_file_and_the_row(tmp_path, audio_dir, text,
     assert message in str(error.value) and str(path) in str(error.value)
 
 
+def test_a_captions_file_saved_with_a_byte_order_mark_is_read(tmp_path, audio_dir):
+    """Spreadsheet programs save UTF-8 CSVs with a BOM; the header must still match."""
+    path = write(tmp_path, "\ufefffile_name,caption_1\na.wav,hello\nb.wav,world\n")
+    split = read_captions_csv(path, audio_dir, "development")
+    assert split.file_names == ["a.wav", "b.wav"] and split.captions[1] == ("world",)
+
+
 def test_non_utf8_bytes_are_reported(tmp_path, audio_dir):
     path = write(tmp_path, "file_name,caption_1\na.wav,caf\u00e9\n", encoding="latin-1")
     with pytest.raises(BenchError, match="not valid UTF-8"):

@@ -261,7 +261,7 @@ def test_long_clips_may_be_cropped_to_their_first_seconds(folder, tmp_path):
 
 
 @pytest.mark.parametrize("option, message", [
-    ({"long_clips": "trim"}, "unknown dataset 'folder' long_clips choice 'trim' Available: crop, refuse."),
+    ({"long_clips": "trim"}, "unknown dataset 'folder' long_clips choice 'trim'. Available: crop, refuse."),
     ({"max_seconds": 0}, "dataset 'folder': max_seconds must be a positive number of seconds, got 0"),
     ({"max_seconds": "long"}, "dataset 'folder': max_seconds must be a positive number of seconds, got 'long'"),
 ])

@@ -9,6 +9,7 @@ import contextlib
 import json
 import platform
 import subprocess
+import time
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
@@ -48,11 +49,14 @@ def claim(result: Path) -> Iterator[None]:
         path.unlink(missing_ok=True)
         mine = create_exclusive(path)
     if not mine:
-        try:
-            holder = json.loads(path.read_text())
-            who = f"process {holder.get('pid')} on {holder.get('host')}"
-        except (OSError, ValueError):
-            who = "another process"
+        who = "another process"
+        for _ in range(20):  # the holder writes its pid just after creating the file
+            try:
+                holder = json.loads(path.read_text())
+                who = f"process {holder.get('pid')} on {holder.get('host')}"
+                break
+            except (OSError, ValueError):
+                time.sleep(0.05)
         raise Claimed(
             f"result {result} is being produced by {who} (claim {path}); wait for it to finish, "
             "or delete the claim file if that process is gone"

@@ -18,12 +18,12 @@ import torch
 from torch import nn
 
 from benchmark.api import LossInput
+from benchmark.checkpoints import Best, Ranked
 from benchmark.distributed import Context, barrier, local_slice
 from benchmark.errors import BenchError
 from benchmark.io import atomic_path, stable_hash, write_json
 from benchmark.model import ClipInputs, RetrievalModel
 from benchmark.progress import Progress
-from benchmark.settings import MONITORS
 
 
 
@@ -55,9 +55,9 @@ class Selected:
 
 @dataclass
 class TrainState:
+    best: Best  # the checkpoints kept
     epoch: int = 0  # epochs completed
     history: list[dict[str, float]] = field(default_factory=list)
-    best: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # monitor -> [(value, epoch)]
 
 
 class Trainer:
@@ -170,24 +170,21 @@ class Trainer:
         return self.run_dir / f"epoch-{epoch:04d}.pt"
 
     def _update_best(self, state: TrainState, epoch: int, metrics: dict[str, float]) -> None:
-        """Keep the ``keep`` best epochs of each monitor; save this epoch if it is one and
-        delete the checkpoints it displaces (only those: other files are not bench's)."""
-        keep = int(self.checkpoints.get("keep", 1))
-        before = {e for ranked in state.best.values() for _, e in ranked}
-        for monitor in self.checkpoints["monitor"]:
-            sign = 1.0 if MONITORS[monitor] == "min" else -1.0
-            ranked = sorted([*state.best.get(monitor, []), (metrics[monitor], epoch)], key=lambda ve: (sign * ve[0], ve[1]))
-            state.best[monitor] = ranked[:keep]
-        kept = {e for ranked in state.best.values() for _, e in ranked}
-        if epoch in kept:
+        """Save this epoch if it is among the best of a monitor and delete the checkpoints it
+        displaced (only those: other files in the run directory are not bench's)."""
+        dropped = state.best.add(epoch, metrics)
+        if epoch in state.best.kept():
             self._save(self._epoch_path(epoch), {"epoch": epoch, "metrics": metrics, **self._trainable_state()})
-        for dropped in before - kept if self.context.main else ():
-            self._epoch_path(dropped).unlink(missing_ok=True)
+        for displaced in dropped if self.context.main else ():
+            self._epoch_path(displaced).unlink(missing_ok=True)
+
+    def _best(self, ranked: dict[str, Ranked] | None = None) -> Best:
+        return Best(self.checkpoints["monitor"], int(self.checkpoints["keep"]), ranked or {})
 
     def _resume(self) -> TrainState:
         last = self.run_dir / "last.pt"
         if not last.is_file():
-            return TrainState()
+            return TrainState(self._best())
         saved = self._load(last)
         if saved.get("fingerprint") != self.fingerprint:
             raise BenchError(
@@ -197,8 +194,8 @@ class Trainer:
         self.model.load_state_dict(saved["model"])
         self.loss.load_state_dict(saved["loss"])
         self.optimiser.load_state_dict(saved["optimizer"])
-        best = {m: [(float(v), int(e)) for v, e in ranked] for m, ranked in saved["best"].items()}
-        return TrainState(int(saved["epoch"]), list(saved["history"]), best)
+        ranked = {m: [(float(v), int(e)) for v, e in entries] for m, entries in saved["best"].items()}
+        return TrainState(self._best(ranked), int(saved["epoch"]), list(saved["history"]))
 
     # -- the loop ----------------------------------------------------------------------
     def fit(self) -> Selected:
@@ -248,7 +245,7 @@ class Trainer:
                         "epoch": epoch,
                         "fingerprint": self.fingerprint,
                         "history": state.history,
-                        "best": {m: [list(ve) for ve in ranked] for m, ranked in state.best.items()},
+                        "best": {m: [list(ve) for ve in ranked] for m, ranked in state.best.ranked.items()},
                         "optimizer": self.optimiser.state_dict(),
                         **self._trainable_state(),
                     },
@@ -259,7 +256,7 @@ class Trainer:
                 bar.update()
         self.history = state.history
         select = self.checkpoints["select"]  # one of the monitors (benchmark.settings)
-        value, epoch = state.best[select][0]
+        value, epoch = state.best.selected(select)
         selected = Selected(self._epoch_path(epoch), epoch, select, value)
         barrier()  # rank 0 has written the selected checkpoint
         saved = self._load(selected.path)

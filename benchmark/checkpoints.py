@@ -25,9 +25,9 @@ class Best:
         (their checkpoints can go)."""
         before = self.kept()
         for monitor in self.monitors:
-            sign = 1.0 if MONITORS[monitor] == "min" else -1.0
+            lower = MONITORS[monitor] == "min"
             entries = [*self.ranked.get(monitor, []), (float(metrics[monitor]), epoch)]
-            self.ranked[monitor] = sorted(entries, key=lambda ve: (sign * ve[0], ve[1]))[: self.keep]
+            self.ranked[monitor] = sorted(entries, key=lambda ve: (ve[0] if lower else -ve[0], ve[1]))[: self.keep]
         return before - self.kept()
 
     def kept(self) -> set[int]:

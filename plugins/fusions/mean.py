@@ -13,8 +13,7 @@ from torch import nn
 
 class MeanFusion(nn.Module):
     def __init__(self, n_experts: int, dim: int) -> None:
-        super().__init__()
-        self.n_experts = n_experts
+        super().__init__()  # parameter-free: any number of experts of any width
 
     def forward(self, expert_vectors: list[torch.Tensor], text: torch.Tensor) -> torch.Tensor:
         audio = torch.stack(expert_vectors, dim=0).mean(dim=0)

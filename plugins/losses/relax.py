@@ -8,8 +8,9 @@ unordered pair in both directions. Document frequencies are taken over the clips
 split. With one caption per clip (AudioCaps' training split) this is simply
 ``(CIDEr(cap_i, [cap_j]) + CIDEr(cap_j, [cap_i])) / 2``.
 
-The relax function is piecewise linear through ``(c80, 1)``, ``(c90, 0.7)``, ``(c99, 0.4)``
-and constant outside, where ``cXX`` are percentiles of ``c_ij`` over pairs of distinct
+The relax function is piecewise linear through ``(c_q, v)`` for the loss's percentiles
+``q`` and values ``v`` (the report's are the reference system's, in ``cider_relax.yaml``)
+and constant outside, where ``c_q`` are percentiles of ``c_ij`` over pairs of distinct
 training clips. Matrices and percentiles are cached per split content.
 """
 
@@ -28,9 +29,6 @@ from benchmark.io import atomic_path, stable_hash, write_json
 
 from bench_plugins.losses.cider import N, SIGMA, cider_d, tokenize
 
-#: The report's relax function: r = 1 up to c80, 0.7 at c90, 0.4 at c99 and beyond.
-PERCENTILES = (80.0, 90.0, 99.0)
-VALUES = (1.0, 0.7, 0.4)
 #: Fewest distinct clip pairs for which a 99th percentile means anything.
 MIN_PAIRS = 100
 VERSION = 1  # bump when the CIDEr computation or tokenisation changes

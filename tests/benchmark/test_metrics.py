@@ -57,3 +57,32 @@ def test_random_rankings_average_to_chance():
     measured = retrieval_metrics(similarity, rng.integers(0, n_audio, n_captions))
     for key, expected in chance_metrics(n_audio).items():
         assert measured[key] == pytest.approx(expected, abs=0.01)
+
+
+def ranked_at(rank, n_audio):
+    """One caption whose own clip (clip 0) is ranked exactly ``rank`` among ``n_audio``."""
+    similarity = np.zeros((1, n_audio))
+    similarity[0, 1:rank] = 2.0  # rank - 1 other clips above it
+    similarity[0, 0] = 1.0
+    return similarity
+
+
+@pytest.mark.parametrize("rank, ap, in_top_10", [(9, 1 / 9, 1.0), (10, 1 / 10, 1.0), (11, 0.0, 0.0)])
+def test_a_clip_ranked_tenth_is_inside_map_at_10_and_r_at_10_and_the_eleventh_is_not(rank, ap, in_top_10):
+    metrics = retrieval_metrics(ranked_at(rank, 20), [0])
+    assert metrics["mAP@10"] == pytest.approx(ap) and metrics["R@10"] == in_top_10
+    assert metrics["R@5"] == 0.0 and metrics["R@1"] == 0.0
+
+
+def test_audio_to_text_ties_count_against_the_system():
+    # Clip 0's only caption (0) ties with caption 1, which belongs to clip 1: rank 2.
+    similarity = np.array([[0.5, 0.1], [0.5, 0.9]])  # (captions, audio)
+    assert audio_to_text_metrics(similarity, [0, 1]) == {"R@1": 0.5, "R@5": 1.0, "R@10": 1.0}
+
+
+@pytest.mark.parametrize("n_audio", [1, 4, 10, 11, 25])
+def test_chance_is_the_mean_over_every_rank_a_random_ranking_gives(n_audio):
+    # A random ranking puts the right clip at each rank 1..n with equal probability.
+    per_rank = [retrieval_metrics(ranked_at(rank, n_audio), [0]) for rank in range(1, n_audio + 1)]
+    expected = {key: float(np.mean([m[key] for m in per_rank])) for key in per_rank[0]}
+    assert chance_metrics(n_audio) == pytest.approx(expected, abs=1e-12)

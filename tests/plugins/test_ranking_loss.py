@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from bench_plugins.losses.ranking import RankingLoss
@@ -5,13 +6,14 @@ from benchmark.api import LossInput
 
 
 def reference(s, margin):
-    """The report's formula, written as loops."""
+    """The report's formula, written as loops; ``margin`` is m, or m * r(c_ij) per pair."""
     b = len(s)
+    m = margin if isinstance(margin, list) else [[margin] * b for _ in range(b)]
     total = 0.0
     for i in range(b):
         for j in range(b):
             if i != j:
-                total += max(0.0, margin + s[i][j] - s[i][i]) + max(0.0, margin + s[j][i] - s[i][i])
+                total += max(0.0, m[i][j] + s[i][j] - s[i][i]) + max(0.0, m[i][j] + s[j][i] - s[i][i])
     return total / b
 
 
@@ -70,8 +72,6 @@ def test_bad_relax_settings_are_refused():
 
 
 def test_a_caption_without_words_is_named_by_split_and_file_before_any_cider(tmp_path):
-    import pytest
-
     from benchmark.api import LossContext
     from benchmark.errors import BenchError
 
@@ -83,3 +83,22 @@ def test_a_caption_without_words_is_named_by_split_and_file_before_any_cider(tmp
         loss.prepare(LossContext("folder-1234", {"train": train, "validation": validation}, tmp_path, clips))
     assert str(caught.value).startswith("folder-1234, validation split: caption 2 of v1.wav ('?!...') has no words")
     assert not (tmp_path / "cider").exists()  # refused before computing anything
+
+
+def test_the_cider_relaxation_scales_the_margin_only_not_the_hinge(tmp_path):
+    from benchmark.api import LossContext
+    from bench_plugins.losses.relax import relax
+
+    # Clips 2k and 2k+1 share their captions: their CIDEr is high, so their margin is relaxed.
+    train = [[f"a bell rings {k // 2} times", f"bell {k // 2} rings loudly"] for k in range(20)]
+    settings = {"percentiles": [80, 90, 99], "values": [1.0, 0.7, 0.4]}
+    loss = RankingLoss(0.2, relax=settings)
+    loss.prepare(LossContext("toy", {"train": train, "validation": train}, tmp_path))
+    index = torch.tensor([0, 1, 2, 3, 6, 7])
+    r = relax(loss.cider_train[index][:, index], loss.thresholds, settings["values"])
+    assert r.min() < 0.99  # some pairs are relaxed
+    torch.manual_seed(2)
+    similarity = torch.rand(6, 6, 2) * 2 - 1
+    expected = reference(similarity.mean(-1).tolist(), (0.2 * r).tolist())
+    assert loss(LossInput(similarity, index)).item() == pytest.approx(expected, rel=1e-5)
+

@@ -1,0 +1,62 @@
+"""The report's CIDEr relaxation: the clip matrix, its percentiles, r(c), and Figure 2."""
+
+import numpy as np
+import pytest
+import torch
+
+from bench_plugins.datasets.synthetic import clip_captions, clip_spec
+from bench_plugins.losses.cider import cider_d, tokenize
+from bench_plugins.losses.plots import relax_curve, report_relax
+from bench_plugins.losses.relax import CiderCache, clip_cider, percentiles, relax
+from benchmark.errors import BenchError
+
+
+def test_clip_matrix_is_the_symmetrised_mean_over_a_clips_captions():
+    captions = [clip_captions(clip_spec(1, "development", i, 16000, 1, 2), 5) for i in range(10)]
+    matrix = clip_cider(captions)
+    tokens = [[tokenize(c) for c in clip] for clip in captions]
+    per_caption = cider_d([t for clip in tokens for t in clip], tokens)
+    one_way = per_caption[5:10, 7].mean()  # captions of clip 1 against clip 7's references
+    other_way = per_caption[35:40, 1].mean()
+    assert matrix[1, 7] == pytest.approx((one_way + other_way) / 2, rel=1e-6)
+    np.testing.assert_array_equal(matrix, matrix.T)
+
+
+def test_captions_empty_after_tokenisation_are_named():
+    with pytest.raises(BenchError, match=r"caption 2 of clip 1 \('\.\.\. !'\) is empty after tokenisation"):
+        clip_cider([["a dog barks"], ["a cat", "... !"]])
+
+
+def test_percentiles_need_enough_clip_pairs():
+    assert percentiles(np.zeros((15, 15)), [80, 90, 99]) == [0.0, 0.0, 0.0]
+    with pytest.raises(BenchError, match="14 clips \\(91 distinct pairs\\).*at least 100 pairs"):
+        percentiles(np.zeros((14, 14)), [80, 90, 99])
+
+
+def test_relax_is_the_reports_piecewise_linear_function():
+    c80, c90, c99 = 1.0, 2.0, 4.0
+    c = torch.tensor([0.0, 1.0, 1.5, 2.0, 3.0, 4.0, 9.0])
+    r = relax(c, [c80, c90, c99], [1.0, 0.7, 0.4])
+    assert r.tolist() == pytest.approx([1.0, 1.0, 0.85, 0.7, 0.55, 0.4, 0.4])
+    assert relax(np.array([0.5, 3.0]), [c80, c90, c99], [1.0, 0.7, 0.4]).tolist() == pytest.approx([1.0, 0.55])
+
+
+def test_matrices_and_percentiles_are_cached(tmp_path):
+    captions = [clip_captions(clip_spec(2, "development", i, 16000, 1, 2), 5) for i in range(16)]
+    cache = CiderCache(tmp_path)
+    first = cache.percentiles(captions, [80, 90, 99])
+    assert len(list(tmp_path.rglob("clip_cider.npy"))) == 1 and len(list(tmp_path.rglob("percentiles-*.json"))) == 1
+    assert cache.percentiles(captions, [80, 90, 99]) == first
+    assert first[0] <= first[1] <= first[2]
+
+
+def test_figure_2_draws_the_reports_relax_function_at_the_training_percentiles(tmp_path):
+    settings = report_relax()  # the reference system's, which the loss uses too
+    assert settings == {"percentiles": [80, 90, 99], "values": [1.0, 0.7, 0.4]}  # the report, section 4
+    captions = [clip_captions(clip_spec(3, "development", i, 16000, 1, 2), 5) for i in range(20)]
+    curve = relax_curve(captions, tmp_path, settings)
+    assert len(curve["pairs"]) == 20 * 19 // 2
+    assert curve["thresholds"] == pytest.approx(np.percentile(curve["pairs"], [80, 90, 99]).tolist())
+    at_thresholds = relax(np.array(curve["thresholds"]), curve["thresholds"], settings["values"])
+    assert at_thresholds.tolist() == pytest.approx([1.0, 0.7, 0.4])
+    assert curve["r"][0] == 1.0 and curve["r"][-1] == pytest.approx(0.4) and np.all(np.diff(curve["r"]) <= 1e-12)

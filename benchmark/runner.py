@@ -194,8 +194,9 @@ def _pretrain(
         log(f"preparing pre-training dataset {dataset.key}")
         _prepare(dataset, context)
         for role in parts:
-            parts[role].append(features.role_inputs(dataset.storage_key, dataset.parts(role)))
-            splits[role].extend(dataset.parts(role))
+            role_splits = dataset.parts(role)
+            parts[role].append(features.role_inputs(dataset.storage_key, role_splits))
+            splits[role].extend(role_splits)
     train = ClipInputs.concatenate(parts["train"], equal_frequency=True)
     validation = ClipInputs.concatenate(parts["validation"])
     data = _loss_context("+".join(d.key for d in datasets), splits, features.cache_root)

@@ -1,10 +1,12 @@
 """CIDEr-D against pycocoevalcap (the oracle)."""
 
 import numpy as np
+import pytest
 from pycocoevalcap.cider.cider_scorer import CiderScorer, cook_test
 
 from bench_plugins.datasets.synthetic import clip_captions, clip_spec
 from bench_plugins.losses.cider import cider_d, tokenize
+from benchmark.errors import BenchError
 
 
 def oracle(hypotheses, references):
@@ -42,3 +44,20 @@ def test_blocking_does_not_change_the_result():
     references = [[r.split() for r in refs] for refs in synthetic_references(12)]
     hypotheses = [r for refs in references for r in refs]
     np.testing.assert_array_equal(cider_d(hypotheses, references, block=7), cider_d(hypotheses, references))
+
+
+def test_tokens_are_lower_cased_words_without_punctuation():
+    assert tokenize("A dog's bark, LOUD!") == ["a", "dog", "'s", "bark", "loud"]
+    assert tokenize('Someone says "hello" twice... at 5 am') == ["someone", "says", "hello", "twice", "at", "5", "am"]
+    # Unlike the PTB tokenizer, hyphens and brackets split words and vanish.
+    assert tokenize("a tin-roof (far away)") == ["a", "tin", "roof", "far", "away"]
+
+
+def test_every_clip_needs_a_reference():
+    with pytest.raises(BenchError, match="at least one reference caption for every clip"):
+        cider_d([["a", "dog"]], [])
+    with pytest.raises(BenchError, match="at least one reference caption for every clip"):
+        cider_d([["a", "dog"]], [[["a", "dog"]], []])
+    # One clip with one reference is enough.
+    assert cider_d([["a", "dog"]], [[["a", "dog"]]]).shape == (1, 1)
+

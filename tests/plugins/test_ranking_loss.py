@@ -20,7 +20,7 @@ def reference(s, margin):
 def test_matches_the_reports_formula_with_multi_caption_means():
     torch.manual_seed(0)
     similarity = torch.rand(6, 6, 5) * 2 - 1  # audio i vs caption k of clip j
-    loss = RankingLoss(margin=0.2)(LossInput(similarity, torch.arange(6)))
+    loss = RankingLoss()(LossInput(similarity, torch.arange(6)))  # the report's margin, 0.2, by default
     assert torch.isclose(loss, torch.tensor(reference(similarity.mean(-1).tolist(), 0.2), dtype=loss.dtype))
 
 
@@ -63,12 +63,24 @@ def test_cider_relaxation_looks_up_pairs_by_clip_index_in_each_split(tmp_path):
 
 
 def test_bad_relax_settings_are_refused():
-    import pytest
-
     from benchmark.errors import BenchError
 
-    with pytest.raises(BenchError, match="relax must be"):
-        RankingLoss(relax={"percentiles": [90, 80], "values": [1.0, 0.7]})
+    for bad in (
+        {"percentiles": [90, 80], "values": [1.0, 0.7]},  # not increasing
+        {"percentiles": [80, 90], "values": [1.0]},  # lengths differ
+        {"percentiles": [80, 90], "values": [1.0, 0.7], "clip": True},  # unknown key
+        {"values": [1.0, 0.7]},
+    ):
+        with pytest.raises(BenchError, match="relax must be"):
+            RankingLoss(relax=bad)
+
+
+def test_a_relaxed_loss_used_before_prepare_says_so():
+    from benchmark.errors import BenchError
+
+    loss = RankingLoss(relax={"percentiles": [80, 90, 99], "values": [1.0, 0.7, 0.4]})
+    with pytest.raises(BenchError, match=r"prepare\(\) was not called before training"):
+        loss(LossInput(torch.rand(3, 3, 1), torch.arange(3)))
 
 
 def test_a_caption_without_words_is_named_by_split_and_file_before_any_cider(tmp_path):

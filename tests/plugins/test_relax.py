@@ -22,6 +22,16 @@ def test_clip_matrix_is_the_symmetrised_mean_over_a_clips_captions():
     np.testing.assert_array_equal(matrix, matrix.T)
 
 
+def test_every_entry_of_the_clip_matrix_follows_the_definition():
+    # Clips with 1 to 3 captions: c_ij is the mean over i's captions against j's references.
+    captions = [clip_captions(clip_spec(4, "development", i, 16000, 1, 2), 1 + i % 3) for i in range(7)]
+    tokens = [[tokenize(c) for c in clip] for clip in captions]
+    per_caption = cider_d([t for clip in tokens for t in clip], tokens)
+    starts = np.cumsum([0] + [len(clip) for clip in tokens])
+    one_way = np.array([per_caption[starts[i] : starts[i + 1]].mean(axis=0) for i in range(7)])
+    np.testing.assert_allclose(clip_cider(captions), (one_way + one_way.T) / 2, rtol=1e-6)
+
+
 def test_captions_empty_after_tokenisation_are_named():
     with pytest.raises(BenchError, match=r"caption 2 of clip 1 \('\.\.\. !'\) is empty after tokenisation"):
         clip_cider([["a dog barks"], ["a cat", "... !"]])
@@ -39,6 +49,20 @@ def test_relax_is_the_reports_piecewise_linear_function():
     r = relax(c, [c80, c90, c99], [1.0, 0.7, 0.4])
     assert r.tolist() == pytest.approx([1.0, 1.0, 0.85, 0.7, 0.55, 0.4, 0.4])
     assert relax(np.array([0.5, 3.0]), [c80, c90, c99], [1.0, 0.7, 0.4]).tolist() == pytest.approx([1.0, 0.55])
+
+
+def test_equal_thresholds_make_a_step_taken_at_the_threshold():
+    r = relax(np.array([1.9, 2.0, 2.1]), [1.0, 2.0, 2.0], [1.0, 0.7, 0.4])
+    assert r.tolist() == pytest.approx([0.73, 0.4, 0.4])
+
+
+def test_the_cache_tells_caption_sets_apart(tmp_path):
+    cache = CiderCache(tmp_path)
+    first = [clip_captions(clip_spec(5, "development", i, 16000, 1, 2), 2) for i in range(16)]
+    second = [clip_captions(clip_spec(6, "development", i, 16000, 1, 2), 2) for i in range(16)]
+    np.testing.assert_array_equal(cache.matrix(first), clip_cider(first))
+    np.testing.assert_array_equal(cache.matrix(second), clip_cider(second))  # not the first set's
+    assert cache.percentiles(second, [80, 90, 99]) == percentiles(clip_cider(second), [80, 90, 99])
 
 
 def test_matrices_and_percentiles_are_cached(tmp_path):

@@ -48,3 +48,14 @@ def test_the_temperature_learns_and_its_scale_is_capped():
         loss.log_scale.fill_(10.0)
     assert loss.scale.item() == 100.0
     assert not InfoNCELoss(learn_temperature=False).log_scale.requires_grad
+
+
+def test_a_temperature_that_is_not_positive_is_refused():
+    import pytest
+
+    from benchmark.errors import BenchError
+
+    for temperature in (0.0, -0.07):
+        with pytest.raises(BenchError, match="temperature must be positive"):
+            InfoNCELoss(temperature=temperature)
+

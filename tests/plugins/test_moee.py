@@ -99,3 +99,15 @@ def test_registered_as_fusion_plugins(name):
 
     fusion = get_plugin_manager().create("fusions", {"name": name}, "fusion", n_experts=2, dim=DIM)
     assert isinstance(fusion, MixtureOfEmbeddedExperts)
+
+
+def test_a_gated_embedding_unit_is_the_normalised_gated_projection():
+    from bench_plugins.fusions.moee import GatedEmbeddingUnit
+
+    torch.manual_seed(0)
+    unit = GatedEmbeddingUnit(DIM, 6)
+    x = torch.randn(4, DIM)
+    z = x @ unit.project.weight.T  # W1 x, no bias
+    expected = F.normalize(z * torch.sigmoid(z @ unit.gate.weight.T + unit.gate.bias), dim=-1)
+    assert torch.allclose(unit(x), expected, atol=1e-6)
+

@@ -23,3 +23,19 @@ def test_avgmax_head_maps_to_the_shared_dimension_and_ignores_padding():
     padded = frames.clone()
     padded[0, 3:] = 1e3
     assert out.shape == (2, 6) and torch.allclose(head(padded, torch.tensor([3, 5])), out)
+
+
+def test_meanpool_head_pools_then_maps_with_its_documented_defaults():
+    from bench_plugins.heads.pooling import MeanPoolHead
+
+    head = MeanPoolHead(512, 384)  # hidden 256, dropout 0.1
+    assert sum(p.numel() for p in head.parameters()) == 2 * 512 + 513 * 256 + 257 * 384
+    assert [m.p for m in head.modules() if isinstance(m, torch.nn.Dropout)] == [0.1]
+    torch.manual_seed(0)
+    head = MeanPoolHead(4, 6).eval()
+    frames = torch.randn(2, 5, 4)
+    out = head(frames, torch.tensor([3, 5]))
+    assert torch.allclose(out, head.mlp(masked_mean(frames, torch.tensor([3, 5]))))
+    padded = frames.clone()
+    padded[0, 3:] = 1e3
+    assert out.shape == (2, 6) and torch.allclose(head(padded, torch.tensor([3, 5])), out)

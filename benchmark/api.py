@@ -1,21 +1,95 @@
-"""Base classes for plugin targets (see :mod:`benchmark.hookspecs` for the contract).
+"""Everything a plugin imports from the harness: the one public surface for plugin authors.
 
-Kept free of torch imports so that plugins can subclass them without making
-``bench list`` slow.
+The contract (one hook per kind, what each target must be) is :mod:`benchmark.hookspecs`;
+this module holds what those targets are built from and what a plugin may call. Plugins,
+the built-in ones included, import from ``benchmark.api`` only (a test enforces it): the
+other ``benchmark.*`` modules are the harness's own and may change without notice.
+
+- the :data:`hookimpl` marker and the ``register`` callback's type;
+- the base classes and protocols of every kind (:class:`Expert`,
+  :class:`PretrainedExpert`, :class:`Dataset`, :class:`ClothoLayoutDataset`,
+  :class:`TextEncoder`; heads, fusions and losses are plain ``torch.nn.Module`` factories);
+- the data the harness hands to plugins (:class:`Split`, :class:`LossInput`,
+  :class:`LossContext`, :class:`PreparedDataset`) and :class:`BenchError`, the error users read;
+- helpers: verified downloads and archive extraction, pretrained weights, datasets in
+  Clotho's layout, files written whole or not at all, progress lines, system files.
+
+Importing it is cheap (no torch, numpy or network code), so ``bench list`` stays fast: the
+classes below are defined here, the helpers are named by module in :data:`_LAZY` and
+imported on first use. The harness's modules may import this one; it imports none of
+them at import time but :mod:`benchmark.errors` and :mod:`benchmark.hookspecs`, so no
+import circle passes through it.
 """
 
 from __future__ import annotations
 
 import abc
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
+
+from benchmark.errors import BenchError, unknown_name
+from benchmark.hookspecs import Register, hookimpl
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import torch
 
-    from benchmark.data import Split
+__all__ = [
+    # Declaring a plugin: the marker on every hook implementation, the register callback's type.
+    "hookimpl", "Register",
+    # Base classes and protocols of the plugin kinds.
+    "Expert", "PretrainedExpert", "Dataset", "ClothoLayoutDataset", "TextEncoder",
+    # What the harness hands to plugins.
+    "Split", "LossInput", "LossContext", "PreparedDataset",
+    # Errors: the one exception users read, and "unknown X 'y'. Available: …" messages.
+    "BenchError", "unknown_name",
+    # Downloads (verified, resumable, atomic, offline-aware) and archives (members outside the target refused).
+    "RemoteFile", "fetch", "mirror_url", "digests", "offline", "file_sha256", "extract",
+    # Pretrained weights: the files an expert declares, loading them without running pickled code.
+    "WeightFile", "load_checkpoint", "load_state",
+    # Datasets in Clotho's layout: captions files, listings, audio checks, content fingerprints.
+    "MAX_SECONDS", "ClipLimit", "Listed", "Listing", "captions_csv", "write_captions_csv", "list_split",
+    "find_audio", "select_present", "check_audio", "clips_fingerprint", "files_fingerprint",
+    # Files written whole or not at all, and stable hashes for keys.
+    "atomic_path", "write_json", "write_text", "stable_hash",
+    # Progress lines and whether stderr is a terminal.
+    "Progress", "is_terminal",
+    # System files: reading one, normalising a component entry.
+    "load_system_file", "component",
+]
+
+#: The helpers, by the module that defines them: imported when a plugin first asks for one.
+_LAZY: dict[str, str] = {
+    name: module
+    for module, names in {
+        "benchmark.pretrained": ("PretrainedExpert",),
+        "benchmark.data": ("ClothoLayoutDataset", "PreparedDataset", "MAX_SECONDS", "ClipLimit", "Listed", "Listing",
+                           "captions_csv", "write_captions_csv", "list_split", "find_audio", "select_present",
+                           "check_audio", "clips_fingerprint", "files_fingerprint"),
+        "benchmark.download": ("RemoteFile", "fetch", "mirror_url", "digests", "offline", "file_sha256"),
+        "benchmark.archive": ("extract",),
+        "benchmark.weights": ("WeightFile", "load_checkpoint", "load_state"),
+        "benchmark.io": ("atomic_path", "write_json", "write_text", "stable_hash"),
+        "benchmark.progress": ("Progress", "is_terminal"),
+        "benchmark.config": ("load_system_file", "component"),
+    }.items()
+    for name in names
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 class Expert(abc.ABC):
@@ -98,6 +172,77 @@ class Dataset(abc.ABC):
     @abc.abstractmethod
     def load_split(self, data_dir: Path, split: str) -> Split:
         """List one split's audio files and captions."""
+
+
+class TextEncoder(Protocol):
+    """A caption encoder: a ``torch.nn.Module`` (so ``encoder(captions)`` calls ``forward``)
+    built by a text-encoder factory ``(trainable: bool, **settings)``. A frozen one embeds
+    every caption once, into a cache keyed by ``settings()``; a trainable one is fine-tuned
+    with the model."""
+
+    #: Dimension of the embeddings.
+    dim: int
+
+    def settings(self) -> dict[str, Any]:
+        """Everything that changes the embeddings (model, weights): part of the cache key."""
+
+    def forward(self, captions: list[str]) -> torch.Tensor:
+        """Embed ``n`` captions as an ``[n, dim]`` tensor."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split: clip ``i`` is ``audio_paths[i]``, described by ``captions[i]``."""
+
+    name: str
+    audio_paths: tuple[Path, ...]
+    captions: tuple[tuple[str, ...], ...]
+    #: The content of the clips (audio bytes and captions) when the dataset's options do not
+    #: fix it, as for files a user can edit; part of the feature cache's key, so edited
+    #: clips are never read from features of their old content. Empty: the options fix it.
+    fingerprint: str = ""
+    #: Clips are read up to this many seconds, the rest cropped (a dataset's
+    #: ``long_clips=crop``); None reads them whole. Part of the expert features' cache key.
+    crop_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.audio_paths) != len(self.captions):
+            raise ValueError("audio_paths and captions must have the same length")
+
+    def __len__(self) -> int:
+        return len(self.audio_paths)
+
+    @property
+    def file_names(self) -> list[str]:
+        return [path.name for path in self.audio_paths]
+
+    @property
+    def captions_per_clip(self) -> int:
+        """The smallest number of captions any clip has (batches use this many per clip)."""
+        return min((len(c) for c in self.captions), default=0)
+
+    def subset(self, name: str, indices: Sequence[int]) -> "Split":
+        """The clips at ``indices``, in that order, as a split called ``name``."""
+        return Split(name, tuple(self.audio_paths[i] for i in indices), tuple(self.captions[i] for i in indices),
+                     self.fingerprint, self.crop_seconds)
+
+    @classmethod
+    def union(cls, parts: Sequence["Split"]) -> "Split":
+        """Several splits read as one, named ``a+b``."""
+        if len(parts) == 1:
+            return parts[0]
+        from benchmark.io import stable_hash
+
+        crops = {p.crop_seconds for p in parts}
+        if len(crops) > 1:
+            raise ValueError("splits read with different crop_seconds cannot be joined")
+        return cls(
+            "+".join(p.name for p in parts),
+            tuple(a for p in parts for a in p.audio_paths),
+            tuple(c for p in parts for c in p.captions),
+            stable_hash([p.fingerprint for p in parts], 16) if any(p.fingerprint for p in parts) else "",
+            crops.pop(),
+        )
 
 
 @dataclass

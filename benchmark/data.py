@@ -14,62 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Sequence
 
-from benchmark.api import Dataset
+from benchmark.api import Dataset, Split
 from benchmark.errors import BenchError, unknown_name
 from benchmark.io import atomic_path, stable_hash, write_json
-
-
-@dataclass(frozen=True)
-class Split:
-    """One split: clip ``i`` is ``audio_paths[i]``, described by ``captions[i]``."""
-
-    name: str
-    audio_paths: tuple[Path, ...]
-    captions: tuple[tuple[str, ...], ...]
-    #: The content of the clips (audio bytes and captions) when the dataset's options do not
-    #: fix it, as for files a user can edit; part of the feature cache's key, so edited
-    #: clips are never read from features of their old content. Empty: the options fix it.
-    fingerprint: str = ""
-    #: Clips are read up to this many seconds, the rest cropped (a dataset's
-    #: ``long_clips=crop``); None reads them whole. Part of the expert features' cache key.
-    crop_seconds: float | None = None
-
-    def __post_init__(self) -> None:
-        if len(self.audio_paths) != len(self.captions):
-            raise ValueError("audio_paths and captions must have the same length")
-
-    def __len__(self) -> int:
-        return len(self.audio_paths)
-
-    @property
-    def file_names(self) -> list[str]:
-        return [path.name for path in self.audio_paths]
-
-    @property
-    def captions_per_clip(self) -> int:
-        """The smallest number of captions any clip has (batches use this many per clip)."""
-        return min((len(c) for c in self.captions), default=0)
-
-    def subset(self, name: str, indices: Sequence[int]) -> "Split":
-        """The clips at ``indices``, in that order, as a split called ``name``."""
-        return Split(name, tuple(self.audio_paths[i] for i in indices), tuple(self.captions[i] for i in indices),
-                     self.fingerprint, self.crop_seconds)
-
-    @classmethod
-    def union(cls, parts: Sequence["Split"]) -> "Split":
-        """Several splits read as one, named ``a+b``."""
-        if len(parts) == 1:
-            return parts[0]
-        crops = {p.crop_seconds for p in parts}
-        if len(crops) > 1:
-            raise ValueError("splits read with different crop_seconds cannot be joined")
-        return cls(
-            "+".join(p.name for p in parts),
-            tuple(a for p in parts for a in p.audio_paths),
-            tuple(c for p in parts for c in p.captions),
-            stable_hash([p.fingerprint for p in parts], 16) if any(p.fingerprint for p in parts) else "",
-            crops.pop(),
-        )
 
 
 def captions_csv(data_dir: Path, split: str) -> Path:

@@ -8,7 +8,7 @@ in its distribution's metadata::
 
 and decorated with :data:`hookimpl`::
 
-    from benchmark.hookspecs import hookimpl
+    from benchmark.api import hookimpl
 
     @hookimpl
     def register_experts(register):
@@ -25,7 +25,9 @@ plugin, with a ``register`` callback. ``register(name, target, **metadata)``:
 - ``metadata``: free-form keywords; ``description`` is shown by ``bench list``.
 
 Plugins never touch the harness's registries directly. What each kind of target must be
-is documented on its hook; :mod:`benchmark.api` holds the matching base classes.
+is documented on its hook. :mod:`benchmark.api` is the one module a plugin imports from:
+the matching base classes and protocols, the data the harness hands over, and the helpers
+a plugin may call (downloads, archives, weights, dataset files).
 """
 
 from __future__ import annotations
@@ -61,9 +63,10 @@ def register_experts(register: Register) -> None:
 
     Experts with downloadable weights set ``pretrained = True`` and take a ``weights``
     option (``pretrained``, ``random`` or a file path), which ``--expert-weights`` sets;
-    :class:`benchmark.pretrained.PretrainedExpert` implements this, the download and
-    checksum checks (:mod:`benchmark.weights`) and the cache key. Before extraction the
-    harness sets the expert's ``device`` attribute to the run's torch device type.
+    :class:`benchmark.api.PretrainedExpert` implements this, the download and checksum
+    checks of its :class:`benchmark.api.WeightFile` files and the cache key. Before
+    extraction the harness sets the expert's ``device`` attribute to the run's torch
+    device type.
     """
 
 
@@ -110,9 +113,10 @@ def register_datasets(register: Register) -> None:
 
     Target: a class called with the dataset options (``--dataset-option key=value``) as
     keyword arguments, returning a :class:`benchmark.api.Dataset`: it prepares its files
-    under a data directory (download, verify, generate) and lists its splits as
-    audio files with captions. Its ``protocol`` maps the roles train, validation and test
-    to split names (``a+b`` for a union) and ``protocol_name`` names it in results;
+    under a data directory (download, verify, generate) and lists each split as a
+    :class:`benchmark.api.Split` (audio files with captions). Its ``protocol`` maps the
+    roles train, validation and test to split names (``a+b`` for a union) and
+    ``protocol_name`` names it in results;
     ``storage_options()`` are the options that change the files on disk (they name the
     data directory and the feature caches), ``report(data_dir)`` returns lines for
     ``bench prepare`` to print (leaked or missing clips), and ``source()`` says where the
@@ -120,8 +124,9 @@ def register_datasets(register: Register) -> None:
     key: audio a user extracted, a local folder read in place). A dataset whose options do
     not fix its content (files a user can edit) returns its ``fingerprint(data_dir)``, so
     results and features of other content never share a key. Downloads should go through
-    :func:`benchmark.download.fetch` (verified, resumable, atomic, offline-aware) and
-    archives through :func:`benchmark.archive.extract` (members outside the target refused).
+    :func:`benchmark.api.fetch` (verified, resumable, atomic, offline-aware) and
+    archives through :func:`benchmark.api.extract` (members outside the target refused).
+    A dataset in Clotho's layout subclasses :class:`benchmark.api.ClothoLayoutDataset`.
     """
 
 
@@ -129,9 +134,9 @@ def register_datasets(register: Register) -> None:
 def register_text_encoders(register: Register) -> None:
     """Register caption encoders.
 
-    Target: a factory ``(trainable: bool, **settings) -> benchmark.api.TextEncoder``, a
-    ``torch.nn.Module`` with ``dim``, ``settings()`` and ``forward(captions: list[str])``
-    returning ``[n, dim]`` embeddings.
+    Target: a factory ``(trainable: bool, **settings)`` returning a
+    :class:`benchmark.api.TextEncoder`: a ``torch.nn.Module`` with ``dim``, ``settings()``
+    and ``forward(captions: list[str])`` returning ``[n, dim]`` embeddings.
     """
 
 
@@ -139,7 +144,7 @@ def register_text_encoders(register: Register) -> None:
 def register_plots(register: Register) -> None:
     """Register figures for ``bench plot NAME --dataset D``.
 
-    Target: a callable ``(dataset: benchmark.data.PreparedDataset, output: Path,
+    Target: a callable ``(dataset: benchmark.api.PreparedDataset, output: Path,
     cache_dir: Path) -> None`` that writes one image to ``output``; the dataset is
     prepared before the call.
     """

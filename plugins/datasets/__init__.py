@@ -1,6 +1,6 @@
 """Built-in datasets."""
 
-from benchmark.hookspecs import hookimpl
+from benchmark.api import hookimpl
 
 
 @hookimpl

@@ -16,11 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from benchmark.api import Dataset
-from benchmark.data import Split
-from benchmark.download import RemoteFile, fetch, mirror_url
-from benchmark.errors import BenchError, unknown_name
-from benchmark.io import write_text
+from benchmark.api import BenchError, Dataset, RemoteFile, Split, fetch, mirror_url, unknown_name, write_text
 
 REPOSITORY = "https://raw.githubusercontent.com/cdjkim/audiocaps/master/dataset/{name}"
 SPLITS = ("train", "val", "test")

@@ -21,8 +21,7 @@ from collections import defaultdict
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator, Sequence
 
-from benchmark.data import Listed, find_audio
-from benchmark.errors import BenchError, unknown_name
+from benchmark.api import BenchError, Listed, find_audio, unknown_name
 
 METADATA = ("metadata.csv", "metadata.jsonl")
 

@@ -33,10 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.data import ClothoLayoutDataset, Split, captions_csv, check_audio, list_split
-from benchmark.download import RemoteFile, digests, fetch, mirror_url
-from benchmark.errors import BenchError, unknown_name
-from benchmark.io import atomic_path, stable_hash, write_json
+from benchmark.api import (BenchError, ClothoLayoutDataset, RemoteFile, Split, atomic_path, captions_csv, check_audio,
+                           digests, fetch, list_split, mirror_url, stable_hash, unknown_name, write_json)
 
 ZENODO = "https://zenodo.org/record/{record}/files/{name}?download=1"
 EXTRACTED = ".extracted.json"  # written into a split's audio folder once extraction is complete
@@ -202,7 +200,7 @@ class Clotho(ClothoLayoutDataset):
         check_audio(listing.where(), data_dir / ADOPTED.format(split=split))
 
     def _extract_audio(self, data_dir: Path, split: str) -> None:
-        from benchmark.archive import extract
+        from benchmark.api import extract
 
         name = f"clotho_audio_{split}.7z"
         audio_dir = data_dir / split

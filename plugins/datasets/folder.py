@@ -34,10 +34,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from benchmark.data import (MAX_SECONDS, ClipLimit, ClothoLayoutDataset, Listing, Split, captions_csv, check_audio,
-                            clips_fingerprint, list_split)
-from benchmark.errors import BenchError, unknown_name
-from benchmark.io import stable_hash, write_text
+from benchmark.api import (MAX_SECONDS, BenchError, ClipLimit, ClothoLayoutDataset, Listing, Split, captions_csv,
+                           check_audio, clips_fingerprint, list_split, stable_hash, unknown_name, write_text)
 
 
 class Folder(ClothoLayoutDataset):

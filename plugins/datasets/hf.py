@@ -40,11 +40,9 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from benchmark.data import (MAX_SECONDS, ClipLimit, ClothoLayoutDataset, Listing, Split, captions_csv, check_audio,
-                            clips_fingerprint, files_fingerprint, select_present, write_captions_csv)
-from benchmark.download import offline
-from benchmark.errors import BenchError, unknown_name
-from benchmark.io import atomic_path, stable_hash, write_json
+from benchmark.api import (MAX_SECONDS, BenchError, ClipLimit, ClothoLayoutDataset, Listing, Split, atomic_path,
+                           captions_csv, check_audio, clips_fingerprint, files_fingerprint, offline, select_present,
+                           stable_hash, unknown_name, write_captions_csv, write_json)
 
 PREPARED = ".prepared.json"
 
@@ -117,7 +115,7 @@ class HuggingFace(ClothoLayoutDataset):
 
     def _listing(self, root: Path, data_dir: Path, split: str) -> Listing:
         from bench_plugins.datasets.audiofolder import METADATA, metadata_files, read_audiofolder
-        from benchmark.io import write_text
+        from benchmark.api import write_text
 
         stamp = [(str(m), m.stat().st_mtime_ns, m.stat().st_size) for m, _ in metadata_files(root)]
         if self._metadata is None or self._metadata[0] != stamp:  # read once per run, again if edited
@@ -308,7 +306,7 @@ class HuggingFace(ClothoLayoutDataset):
 
     def _write_split(self, table: Any, data_dir: Path, split: str) -> None:
         """One audio file per row (kept if already written) and the captions CSV."""
-        from benchmark.progress import Progress
+        from benchmark.api import Progress
 
         audio_dir = data_dir / split
         audio_dir.mkdir(parents=True, exist_ok=True)

@@ -21,9 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.data import ClothoLayoutDataset, captions_csv, write_captions_csv
-from benchmark.errors import BenchError
-from benchmark.io import atomic_path, write_json
+from benchmark.api import BenchError, ClothoLayoutDataset, atomic_path, captions_csv, write_captions_csv, write_json
 
 SPLITS = ("development", "validation", "evaluation")
 PREPARED = ".prepared.json"
@@ -265,7 +263,7 @@ class Synthetic(ClothoLayoutDataset):
         if marker.is_file() and json.loads(marker.read_text()) == self._options:
             return
         import soundfile
-        from benchmark.progress import Progress
+        from benchmark.api import Progress
 
         o = self._options
         total = sum(o["sizes"].values())

@@ -16,8 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from benchmark.api import Expert
-from benchmark.errors import BenchError
+from benchmark.api import BenchError, Expert
 
 
 class HEARExpert(Expert):
@@ -65,7 +64,7 @@ class HEARExpert(Expert):
         from importlib import metadata
         from pathlib import Path
 
-        from benchmark.weights import file_sha256
+        from benchmark.api import file_sha256
 
         top = self.module_name.split(".")[0]
         try:

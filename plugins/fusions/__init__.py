@@ -1,6 +1,6 @@
 """Built-in fusions."""
 
-from benchmark.hookspecs import hookimpl
+from benchmark.api import hookimpl
 
 
 @hookimpl

@@ -32,7 +32,7 @@ from typing import Sequence
 
 import numpy as np
 
-from benchmark.errors import BenchError
+from benchmark.api import BenchError
 
 N = 4
 SIGMA = 6.0

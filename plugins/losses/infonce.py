@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.api import LossInput
-from benchmark.errors import BenchError
+from benchmark.api import BenchError, LossInput
 
 
 class InfoNCELoss(nn.Module):

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.io import atomic_path
+from benchmark.api import atomic_path
 
 from bench_plugins.losses.relax import CiderCache, relax
 
@@ -17,7 +17,7 @@ def report_relax() -> dict[str, list[float]]:
     YAML is the one home of these numbers, which the loss reads from the configuration."""
     from importlib.resources import as_file, files
 
-    from benchmark.config import load_system_file
+    from benchmark.api import load_system_file
 
     with as_file(files("bench_plugins.systems") / "cider_relax.yaml") as path:
         return dict(load_system_file(path)["loss"]["relax"])

@@ -18,8 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmark.api import LossContext, LossInput
-from benchmark.errors import BenchError
+from benchmark.api import BenchError, LossContext, LossInput
 
 from bench_plugins.losses.relax import CiderCache, check_captions, relax
 

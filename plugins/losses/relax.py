@@ -23,9 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from benchmark.api import LossContext
-from benchmark.errors import BenchError
-from benchmark.io import atomic_path, stable_hash, write_json
+from benchmark.api import BenchError, LossContext, atomic_path, stable_hash, write_json
 
 from bench_plugins.losses.cider import N, SIGMA, cider_d, tokenize
 

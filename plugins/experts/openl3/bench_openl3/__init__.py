@@ -1,6 +1,6 @@
 """OpenL3 expert plugin for bench (report Table 1: 4,687,042 parameters, 2 frames/s, 512-d)."""
 
-from benchmark.hookspecs import hookimpl
+from benchmark.api import hookimpl
 
 
 @hookimpl

@@ -16,8 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from benchmark.pretrained import PretrainedExpert
-from benchmark.weights import WeightFile
+from benchmark.api import PretrainedExpert, WeightFile
 
 BASE_URL = "https://github.com/torchopenl3/torchopenl3-models/raw/master/"
 WINDOW = 48000  # one second at 48 kHz

@@ -1,6 +1,6 @@
 """PANNs CNN14-16k expert plugin for bench (report Table 1: 81,033,231 parameters, 3.1 frames/s, 2048-d)."""
 
-from benchmark.hookspecs import hookimpl
+from benchmark.api import hookimpl
 
 
 @hookimpl

@@ -24,8 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from benchmark.pretrained import PretrainedExpert
-from benchmark.weights import WeightFile
+from benchmark.api import PretrainedExpert, WeightFile
 
 FRAME = 160 * 32  # samples per output frame: 32 hops of 10 ms at 16 kHz
 
@@ -36,7 +35,7 @@ def panns_models() -> types.ModuleType:
         return sys.modules["panns_inference.models"]
     spec = importlib.util.find_spec("panns_inference")
     if spec is None or not spec.submodule_search_locations:
-        from benchmark.errors import BenchError
+        from benchmark.api import BenchError
 
         raise BenchError("expert 'panns' needs the panns-inference package: pip install panns-inference")
     if "panns_inference" not in sys.modules:

@@ -1,6 +1,6 @@
 """VGGish expert plugin for bench (report Table 1: 72,157,696 parameters, 1 frame/s, 128-d)."""
 
-from benchmark.hookspecs import hookimpl
+from benchmark.api import hookimpl
 
 
 @hookimpl

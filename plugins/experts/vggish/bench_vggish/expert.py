@@ -16,8 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from benchmark.pretrained import PretrainedExpert
-from benchmark.weights import WeightFile, load_checkpoint, load_state
+from benchmark.api import PretrainedExpert, WeightFile, load_checkpoint, load_state
 
 RELEASE = "https://github.com/harritaylor/torchvggish/releases/download/v0.1/"
 #: Samples for one 96-frame patch: a 400-sample window plus 95 hops of 160.
@@ -85,7 +84,7 @@ class VGGish(PretrainedExpert):
             vectors = torch.as_tensor(np.asarray(pca["pca_eigen_vectors"]), dtype=torch.float32)
             means = torch.as_tensor(np.asarray(pca["pca_means"]), dtype=torch.float32).reshape(-1)
         except (KeyError, TypeError) as exc:
-            from benchmark.errors import BenchError
+            from benchmark.api import BenchError
 
             raise BenchError(f"weights file {paths['pca']} has no PCA parameters ({exc}); is it vggish_pca_params?") from None
         load_state(network, {**network.state_dict(), "pca_eigen_vectors": vectors, "pca_means": means}, paths["pca"])

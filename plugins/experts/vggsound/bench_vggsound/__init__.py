@@ -1,6 +1,6 @@
 """VGGSound ResNet-18 expert plugin for bench (report Table 1: 11,328,757 parameters, 512-d)."""
 
-from benchmark.hookspecs import hookimpl
+from benchmark.api import hookimpl
 
 
 @hookimpl

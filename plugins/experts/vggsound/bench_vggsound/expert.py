@@ -26,8 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.pretrained import PretrainedExpert
-from benchmark.weights import WeightFile
+from benchmark.api import PretrainedExpert, WeightFile
 
 HOP = 512 - 353  # spectrogram hop in samples
 STRIDE = 32  # the ResNet's total downsampling in time

@@ -7,6 +7,7 @@ import soundfile
 from benchmark.errors import BenchError
 from benchmark.data import Split
 from benchmark.features import expert_features
+from benchmark.testing import shared_expert
 
 
 def split_of(files):
@@ -37,8 +38,10 @@ def test_any_rate_and_channel_count_is_resampled_and_mixed_down(raw_vggish, tmp_
 
 
 @pytest.mark.parametrize("content", [b"", b"RIFF\x00\x00\x00\x00WAVEjunk", b"\x00" * 100])
-def test_a_corrupt_file_is_named(experts, tmp_path, content):
+def test_a_corrupt_file_is_named(tmp_path, content):
+    from bench_panns.expert import PANNs
+
     path = tmp_path / "broken.wav"
     path.write_bytes(content)
     with pytest.raises(BenchError, match="broken.wav"):
-        expert_features("panns", experts["panns"], "test", split_of([path]), tmp_path / "cache")
+        expert_features("panns", shared_expert(PANNs), "test", split_of([path]), tmp_path / "cache")

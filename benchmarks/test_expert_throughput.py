@@ -1,4 +1,6 @@
-"""Extraction throughput of each expert against its library's own per-file path, side by side.
+"""Extraction throughput of each installed pretrained expert (an expert plugin whose class
+sets ``pretrained = True``, found through the plugin manager) and, for the four of the
+reference system, of its library's own per-file path, side by side.
 
     pytest benchmarks/test_expert_throughput.py --benchmark-enable --benchmark-group-by=group
 
@@ -50,48 +52,64 @@ def files(tmp_path_factory):
     return paths
 
 
-def experts():
-    from bench_openl3.expert import OpenL3
-    from bench_panns.expert import PANNs
-    from bench_vggish.expert import VGGish
-    from bench_vggsound.expert import VGGSound
+def pretrained_experts() -> dict[str, type]:
+    """Every installed expert whose class has pretrained weights, by name."""
+    from benchmark.plugins import get_plugin_manager
 
-    return {"openl3": OpenL3, "panns": PANNs, "vggsound": VGGSound, "vggish": VGGish}
+    found = {}
+    for entry in get_plugin_manager().registry("experts"):
+        target = entry.load()
+        if getattr(target, "pretrained", False):
+            found[entry.name] = target
+    return found
+
+
+EXPERTS = pretrained_experts()
 
 
 def ours(expert, paths):
     return expert.embed([load_audio(p, expert.sample_rate) for p in paths])
 
 
-def library(name, expert, paths):
+def openl3_library(expert, path):
+    import torchopenl3
+
+    audio, rate = soundfile.read(path)
+    emb, _ = torchopenl3.get_audio_embedding(audio, rate, model=expert.network, hop_size=0.5, center=True, verbose=False)
+    return emb[0].numpy()
+
+
+def panns_library(expert, path):
+    import librosa
+
+    audio, _ = librosa.load(path, sr=16000, mono=True)
+    return expert.forward_frames(expert.network, torch.from_numpy(audio)[None])[0].numpy()
+
+
+def vggsound_library(expert, path):
+    from bench_vggsound.expert import spectrogram
+
+    audio = load_audio(path, 16000)
+    spec = torch.from_numpy(spectrogram(audio))[None, None]
+    return expert.network.features(spec).mean(dim=2)[0].T.numpy()
+
+
+def vggish_library(expert, path):
+    import torchvggish
+
     network = expert.network
-    out = []
+    raw = network.vgg(torchvggish.wavfile_to_examples(str(path)))
+    pca = torch.mm(network.pca_eigen_vectors, raw.t() - network.pca_means.reshape(-1, 1)).t()
+    return torch.round((torch.clamp(pca, -2.0, 2.0) + 2.0) * (255.0 / 4.0)).numpy()
+
+
+#: Each library's own per-file path, for the experts that have one here.
+LIBRARIES = {"openl3": openl3_library, "panns": panns_library, "vggsound": vggsound_library, "vggish": vggish_library}
+
+
+def library(name, expert, paths):
     with torch.no_grad():
-        for path in paths:
-            if name == "openl3":
-                import torchopenl3
-
-                audio, rate = soundfile.read(path)
-                emb, _ = torchopenl3.get_audio_embedding(audio, rate, model=network, hop_size=0.5, center=True, verbose=False)
-                out.append(emb[0].numpy())
-            elif name == "panns":
-                import librosa
-
-                audio, _ = librosa.load(path, sr=16000, mono=True)
-                out.append(expert.forward_frames(network, torch.from_numpy(audio)[None])[0].numpy())
-            elif name == "vggsound":
-                from bench_vggsound.expert import spectrogram
-
-                audio = load_audio(path, 16000)
-                spec = torch.from_numpy(spectrogram(audio))[None, None]
-                out.append(network.features(spec).mean(dim=2)[0].T.numpy())
-            else:
-                import torchvggish
-
-                raw = network.vgg(torchvggish.wavfile_to_examples(str(path)))
-                pca = torch.mm(network.pca_eigen_vectors, raw.t() - network.pca_means.reshape(-1, 1)).t()
-                out.append(torch.round((torch.clamp(pca, -2.0, 2.0) + 2.0) * (255.0 / 4.0)).numpy())
-    return out
+        return [LIBRARIES[name](expert, path) for path in paths]
 
 
 def record(benchmark):
@@ -100,21 +118,21 @@ def record(benchmark):
 
 
 @pytest.mark.parametrize("precision", ["float32", "auto"])
-@pytest.mark.parametrize("name", ["openl3", "panns", "vggsound", "vggish"])
+@pytest.mark.parametrize("name", sorted(EXPERTS))
 def test_ours(benchmark, files, name, precision):
     """float32 (compared with the library below) and ``auto`` (bfloat16 where it pays)."""
     benchmark.group = f"expert-{name}"
-    expert = experts()[name](weights="random", precision=precision)
+    expert = EXPERTS[name](weights="random", precision=precision)
     benchmark.extra_info["precision"] = expert.arithmetic
     ours(expert, files[:1])  # build, trace and warm up outside the timing
     OURS[name, precision] = benchmark.pedantic(ours, args=(expert, files), rounds=2, iterations=1)
     record(benchmark)
 
 
-@pytest.mark.parametrize("name", ["openl3", "panns", "vggsound", "vggish"])
+@pytest.mark.parametrize("name", sorted(set(LIBRARIES) & set(EXPERTS)))
 def test_library(benchmark, files, name):
     benchmark.group = f"expert-{name}"
-    expert = experts()[name](weights="random")  # expert.network: the library's own module, eager
+    expert = EXPERTS[name](weights="random")  # expert.network: the library's own module, eager
     library(name, expert, files[:1])
     theirs = benchmark.pedantic(library, args=(name, expert, files), rounds=2, iterations=1)
     record(benchmark)

@@ -34,7 +34,7 @@ PACKAGE = {
         packages = ["bench_throwaway"]
     """,
     "bench_throwaway/__init__.py": """
-        from benchmark.hookspecs import hookimpl
+        from benchmark.api import hookimpl
 
 
         @hookimpl

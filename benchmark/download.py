@@ -4,7 +4,8 @@ moved into place atomically; a wrong or truncated file is never used.
 Weight files (:mod:`benchmark.weights`) and dataset files (the dataset plugins) share this
 module. :func:`fetch` reuses a file already at its target after verifying it; otherwise it
 downloads into ``<target>.part``, resuming a partial download with an HTTP ``Range``
-request, and renames the file into place only once its checksum matches. A verified file
+request (also after a connection that closed early: what came is kept for the next
+try), and renames the file into place only once its checksum matches. A verified file
 gets a small ``<name>.verified`` record (its size, mtime and digests), so later runs do
 not hash gigabytes again.
 """
@@ -140,6 +141,9 @@ def _download(file: RemoteFile, target: Path, url: str) -> None:
                 for block in iter(lambda: response.read(1 << 20), b""):
                     out.write(block)
                     bar.update(len(block))
+                    have += len(block)
+                if total is not None and have < total:  # the server closed early: keep the part
+                    raise ConnectionError(f"the connection closed after {have} of {total} bytes, kept to resume from")
     try:
         verify(file, part)
     except BenchError as exc:

@@ -1,5 +1,10 @@
 """A local HTTP server for download tests: serves a directory, honours ``Range: bytes=N-``
-like GitHub and Zenodo do, and records every request. Tests never reach the network."""
+like GitHub and Zenodo do, and records every request. Tests never reach the network.
+
+``serve(root, ranges=False)`` plays a server that ignores ``Range`` (it sends the whole
+file with ``200``); ``serve(root, cut_once=n)`` one whose first response stops after ``n``
+bytes of the body and closes the connection, although its ``Content-Length`` announced
+the whole file (a dropped connection)."""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from typing import Iterator
 
 class RangeHandler(http.server.SimpleHTTPRequestHandler):
     requests: list[str] = []
+    honour_ranges = True
+    cut_once: int | None = None
 
     def log_message(self, *args):  # keep test output clean
         pass
@@ -24,7 +31,7 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
             return
         data = path.read_bytes()
         start = 0
-        if self.headers.get("Range", "").startswith("bytes="):
+        if self.honour_ranges and self.headers.get("Range", "").startswith("bytes="):
             start = int(self.headers["Range"][6:].split("-")[0])
             if start >= len(data):
                 self.send_error(416)
@@ -32,19 +39,26 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         self.send_response(206 if start else 200)
         self.send_header("Content-Length", str(len(data) - start))
         self.end_headers()
-        self.wfile.write(data[start:])
+        body, cut = data[start:], RangeHandler.cut_once
+        if cut is not None:
+            RangeHandler.cut_once = None
+            body = body[:cut]
+            self.close_connection = True
+        self.wfile.write(body)
 
 
 @contextlib.contextmanager
-def serve(root: Path) -> Iterator[str]:
+def serve(root: Path, *, ranges: bool = True, cut_once: int | None = None) -> Iterator[str]:
     """Serve ``root`` on 127.0.0.1 for the block; yields the base URL."""
-    handler = lambda *a, **k: RangeHandler(*a, directory=str(root), **k)  # noqa: E731
+    RangeHandler.requests, RangeHandler.cut_once = [], cut_once
+    handler_class = type("Handler", (RangeHandler,), {"honour_ranges": ranges})
+    handler = lambda *a, **k: handler_class(*a, directory=str(root), **k)  # noqa: E731
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
-    RangeHandler.requests = []
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}"
     finally:
+        RangeHandler.cut_once = None
         httpd.shutdown()
         httpd.server_close()

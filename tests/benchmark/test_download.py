@@ -1,0 +1,188 @@
+"""Downloads against a local HTTP server: verified by checksum, resumed, moved into place
+atomically, never tried offline, and a failed try keeps what came for the next one."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from benchmark import download
+from benchmark.download import RemoteFile, fetch, file_sha256, verify
+from benchmark.errors import BenchError
+from tests.httpserver import RangeHandler, serve
+
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch):
+    """The served directory: ``model.pth`` and a ``truncated.pth`` (its first 1000 bytes)."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("BENCH_OFFLINE", raising=False)
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "model.pth").write_bytes(PAYLOAD)
+    (served / "truncated.pth").write_bytes(PAYLOAD[:1000])
+    return served
+
+
+@pytest.fixture
+def server(root):
+    with serve(root) as url:
+        yield url
+
+
+def listing(directory):
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_a_download_is_verified_moved_into_place_and_then_reused_without_a_request(server, tmp_path):
+    file = RemoteFile("model.pth", f"{server}/model.pth", sha256=sha(PAYLOAD))
+    target = tmp_path / "new" / "weights" / "model.pth"  # its directories do not exist yet
+    assert fetch(file, target, needed_by="demo") == target and target.read_bytes() == PAYLOAD
+    assert listing(target.parent) == ["model.pth", "model.pth.verified"]
+    assert fetch(file, target, needed_by="demo") == target and RangeHandler.requests == ["/model.pth"]
+
+
+def test_a_verified_file_is_hashed_again_only_once_it_changes(server, tmp_path, monkeypatch):
+    file = RemoteFile("model.pth", f"{server}/model.pth", md5=md5(PAYLOAD))
+    target = fetch(file, tmp_path / "model.pth", needed_by="demo")
+    hashed = []
+    digests = download.digests
+    monkeypatch.setattr(download, "digests", lambda path: hashed.append(path) or digests(path))
+    verify(file, target)
+    fetch(file, target, needed_by="demo")
+    assert hashed == []  # the record beside it vouches for it
+    target.write_bytes(PAYLOAD[:-1] + b"x")  # same size, another mtime
+    with pytest.raises(BenchError, match="fails its checksum"):
+        fetch(file, target, needed_by="demo")
+    assert hashed == [target] and RangeHandler.requests == ["/model.pth"]  # a wrong file is refused, not replaced
+
+
+def test_a_record_vouches_only_for_the_checksum_it_was_made_for(tmp_path):
+    """A plugin that moves to a new release of a file names its new checksum: the file in
+    place is checked against that one, not waved through by the old record."""
+    path = tmp_path / "model.pth"
+    path.write_bytes(PAYLOAD)
+    verify(RemoteFile("model.pth", "https://example.invalid/model.pth", sha256=sha(PAYLOAD)), path)
+    newer = RemoteFile("model.pth", "https://example.invalid/model.pth", sha256=sha(b"release 2"))
+    with pytest.raises(BenchError, match="fails its checksum"):
+        verify(newer, path)
+    path.write_bytes(b"release 2")
+    verify(newer, path)
+
+
+def test_file_sha256_hashes_a_file_once_per_content(tmp_path, monkeypatch):
+    hashed = []
+    digests = download.digests
+    monkeypatch.setattr(download, "digests", lambda path: hashed.append(path) or digests(path))
+    path = tmp_path / "captions.csv"
+    path.write_bytes(b"first")
+    assert file_sha256(path) == file_sha256(path) == sha(b"first") and len(hashed) == 1
+    path.write_bytes(b"second version")
+    assert file_sha256(path) == sha(b"second version") and len(hashed) == 2
+
+
+def test_an_interrupted_download_resumes_where_it_stopped_and_says_so(server, tmp_path, capsys):
+    target = tmp_path / "model.pth"
+    target.with_name("model.pth.part").write_bytes(PAYLOAD[:300_000])
+    file = RemoteFile("model.pth", f"{server}/model.pth", md5=md5(PAYLOAD))
+    assert fetch(file, target, needed_by="demo").read_bytes() == PAYLOAD
+    assert RangeHandler.requests == ["/model.pth bytes=300000-"]
+    assert listing(tmp_path) == ["model.pth", "model.pth.verified", "served"]
+    progress = capsys.readouterr().err.splitlines()
+    assert progress[0] == "downloading model.pth: 300 kB/1.05 MB"  # counts what was kept
+    assert progress[-1].startswith("downloading model.pth: 1.05 MB/1.05 MB in ")
+
+
+def test_a_server_that_ignores_the_range_gets_the_file_written_from_the_start(root, tmp_path):
+    target = tmp_path / "model.pth"
+    target.with_name("model.pth.part").write_bytes(b"not the published bytes" * 1000)
+    with serve(root, ranges=False) as url:
+        fetch(RemoteFile("model.pth", f"{url}/model.pth", sha256=sha(PAYLOAD)), target, needed_by="demo")
+    assert target.read_bytes() == PAYLOAD and RangeHandler.requests == ["/model.pth bytes=23000-"]
+
+
+def test_a_partial_file_that_was_already_whole_is_verified_and_moved_into_place(server, tmp_path):
+    target = tmp_path / "model.pth"
+    target.with_name("model.pth.part").write_bytes(PAYLOAD)  # killed before the rename
+    fetch(RemoteFile("model.pth", f"{server}/model.pth", sha256=sha(PAYLOAD)), target, needed_by="demo")
+    assert target.read_bytes() == PAYLOAD and RangeHandler.requests == [f"/model.pth bytes={len(PAYLOAD)}-"]
+
+
+def test_a_connection_that_closes_early_keeps_what_came_and_the_next_try_resumes(root, tmp_path, capsys):
+    target = tmp_path / "model.pth"
+    file = RemoteFile("model.pth", "https://example.invalid/model.pth", sha256=sha(PAYLOAD))
+    with serve(root, cut_once=300_000) as url:
+        with pytest.raises(BenchError) as caught:
+            fetch(file, target, url=f"{url}/model.pth", needed_by="demo")
+        assert f"demo could not download model.pth from {url}/model.pth (" in str(caught.value)
+        assert target.with_name("model.pth.part").read_bytes() == PAYLOAD[:300_000] and not target.exists()
+        assert ": stopped at 300 kB/1.05 MB" in capsys.readouterr().err
+        assert fetch(file, target, url=f"{url}/model.pth", needed_by="demo").read_bytes() == PAYLOAD
+    assert RangeHandler.requests == ["/model.pth", "/model.pth bytes=300000-"]
+
+
+def test_a_failed_request_keeps_the_partial_file_and_names_the_reason(server, tmp_path):
+    target = tmp_path / "absent.pth"
+    target.with_name("absent.pth.part").write_bytes(PAYLOAD[:1000])
+    file = RemoteFile("absent.pth", f"{server}/absent.pth", sha256=sha(PAYLOAD))
+    with pytest.raises(BenchError) as caught:
+        fetch(file, target, needed_by="dataset 'demo'", what="archive", hint=" (or set DEMO_DIR)")
+    message = str(caught.value)
+    assert message.startswith(f"dataset 'demo' could not download absent.pth from {server}/absent.pth (Not Found); ")
+    assert str(target) in message and message.endswith(" (or set DEMO_DIR)") and "\n" not in message
+    assert target.with_name("absent.pth.part").read_bytes() == PAYLOAD[:1000] and not target.exists()
+
+
+def test_a_file_with_the_wrong_checksum_is_deleted_and_never_used(server, tmp_path):
+    file = RemoteFile("truncated.pth", f"{server}/truncated.pth", sha256=sha(PAYLOAD))
+    with pytest.raises(BenchError, match=r"download of truncated.pth from .* failed verification and was deleted"):
+        fetch(file, tmp_path / "truncated.pth", needed_by="demo")
+    assert listing(tmp_path) == ["served"]
+
+
+def test_a_torch_hub_prefix_is_checked(server, tmp_path):
+    target = tmp_path / "model.pth"
+    fetch(RemoteFile("model.pth", f"{server}/model.pth", sha256_prefix=sha(PAYLOAD)[:8]), target, needed_by="demo")
+    assert target.read_bytes() == PAYLOAD
+    with pytest.raises(BenchError, match="expected sha256 starting 00000000"):
+        verify(RemoteFile("model.pth", f"{server}/model.pth", sha256_prefix="00000000"), target)
+
+
+def test_without_a_published_checksum_the_first_copy_is_pinned(server, tmp_path):
+    file = RemoteFile("model.pth", f"{server}/model.pth")
+    path = fetch(file, tmp_path / "model.pth", needed_by="demo")
+    path.write_bytes(PAYLOAD[:-1] + b"x")  # changed after the first use
+    with pytest.raises(BenchError, match="recorded at first use"):
+        verify(file, path)
+
+
+@pytest.mark.parametrize(
+    "variable, value, checksum, expected",
+    [
+        ("BENCH_OFFLINE", "1", {"sha256": sha(PAYLOAD)}, f"sha256 {sha(PAYLOAD)}"),
+        ("HF_HUB_OFFLINE", "true", {"md5": md5(PAYLOAD)}, f"md5 {md5(PAYLOAD)}"),
+        ("BENCH_OFFLINE", " Yes ", {"sha256_prefix": "abcd1234"}, "sha256 starting abcd1234"),
+    ],
+)
+def test_offline_nothing_is_requested_and_the_error_says_where_to_get_the_file(
+    server, tmp_path, monkeypatch, variable, value, checksum, expected
+):
+    monkeypatch.setenv(variable, value)
+    target = tmp_path / "weights" / "model.pth"
+    with pytest.raises(BenchError) as caught:
+        fetch(RemoteFile("model.pth", f"{server}/model.pth", **checksum), target, needed_by="demo", what="weights file")
+    message = str(caught.value)
+    assert message.startswith(f"demo needs the weights file model.pth, which is not in {target.parent}; ")
+    assert f"download it from {server}/model.pth ({expected}) and put it at {target}" in message
+    assert RangeHandler.requests == [] and not target.parent.exists()

@@ -109,13 +109,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if not from_environment().main:  # under torchrun, rank 0 reports
         return 0
-    t2a, a2t, chance = result["metrics"]["text_to_audio"], result["metrics"]["audio_to_text"], result["chance"]
-    print(f"{result['system']} on {result['dataset']} (seed {result['seed']}), {result['n_clips']['test']} test clips:")
+    t2a, a2t, chance = result.text_to_audio, result.metrics["audio_to_text"], result.chance
+    print(f"{result.system} on {result.dataset} (seed {result.seed}), {result.n_clips['test']} test clips:")
     print("  text->audio  " + "  ".join(f"{k} {v:.3f}" for k, v in t2a.items()))
     print("  audio->text  " + "  ".join(f"{k} {v:.3f}" for k, v in a2t.items()))
     print("  chance       " + "  ".join(f"{k} {v:.3f}" for k, v in chance.items()))
-    print(f"  checkpoint: epoch {result['checkpoint']['epoch']} ({result['checkpoint']['rule']})")
-    timings = result["timings_s"]
+    print(f"  checkpoint: epoch {result.checkpoint['epoch']} ({result.checkpoint['rule']})")
+    timings = result.timings_s
     over = f" over {timings['invocations']} invocations" if timings.get("invocations", 1) > 1 else ""
     print(f"result: {path}  ({timings['total']:.0f} s{over})")
     return 0

@@ -45,6 +45,17 @@ class Context:
         return self.rank == 0
 
 
+def resolve_device(name: str) -> torch.device:
+    """The device ``--device`` names (``auto``: CUDA when torch sees one)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise BenchError("--device cuda: no CUDA device is available to torch here; use --device cpu")
+    if name not in ("cpu", "cuda"):
+        raise BenchError(f"--device {name!r}: choose auto, cpu or cuda")
+    return torch.device(name)
+
+
 def from_environment() -> Context:
     """The context ``torchrun`` describes in the environment (a single process without it)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
@@ -11,6 +11,13 @@ from benchmark.api import Expert
 from benchmark.audio import load_audio
 from benchmark.cache import EmbeddingCache, SequenceStore
 from benchmark.data import Split
+from benchmark.distributed import Context, barrier
+from benchmark.model import ClipInputs
+
+if TYPE_CHECKING:
+    import torch
+
+    from benchmark.plugins import PluginManager
 
 
 def _split_key(dataset_key: str, split: Split) -> dict[str, Any]:
@@ -65,3 +72,77 @@ def caption_embeddings(
         return [vectors[[row[c] for c in split.captions[i]]] for i in indices]
 
     return cache.get_or_compute(split.file_names, compute, chunk_size=256, desc=f"captions of {split.name}", shard=shard)
+
+
+class Features:
+    """A system's encoders and the inputs they give any split, through the cache.
+
+    Whether the caption encoder trains is decided here, once: a frozen one embeds captions
+    into the cache; a trainable one (``text_encoder.trainable: true``) joins the model.
+    """
+
+    def __init__(self, config: Mapping[str, Any], manager: PluginManager, device: torch.device, cache_root: Path,
+                 context: Context = Context()) -> None:
+        self.cache_root, self.context = cache_root, context
+        self.experts: list[tuple[str, Expert]] = [
+            (spec["name"], manager.create("experts", spec, "system 'experts'")) for spec in config["experts"]
+        ]
+        for _, expert in self.experts:
+            expert.device = device.type
+        text_spec = dict(config["text_encoder"])
+        self.trainable = bool(text_spec.pop("trainable", False))
+        self.text_name = text_spec["name"]
+        self.text_encoder = manager.create("text_encoders", text_spec, "system 'text_encoder'", trainable=self.trainable)
+
+    @property
+    def frozen_text(self) -> Any | None:
+        """The caption encoder whose embeddings are cached, or None when it trains."""
+        return None if self.trainable else self.text_encoder
+
+    @property
+    def trained_text(self) -> Any | None:
+        """The caption encoder that trains with the model, or None when it is frozen."""
+        return self.text_encoder if self.trainable else None
+
+    def extract(self, dataset_key: str, split: Split, shard: tuple[int, int]) -> bool:
+        """Compute shard ``shard`` of every expert's frames (and frozen caption embeddings) of
+        ``split``; True once every shard is done and the cache entries are complete."""
+        done = [expert_features(n, e, dataset_key, split, self.cache_root, shard) is not None for n, e in self.experts]
+        if self.frozen_text is not None:
+            done.append(caption_embeddings(self.text_name, self.frozen_text, dataset_key, split, self.cache_root, shard) is not None)
+        return all(done)
+
+    def inputs(self, dataset_key: str, split: Split) -> ClipInputs:
+        audio = [expert_features(name, expert, dataset_key, split, self.cache_root) for name, expert in self.experts]
+        text = None
+        if self.frozen_text is not None:
+            text = caption_embeddings(self.text_name, self.frozen_text, dataset_key, split, self.cache_root)
+        return ClipInputs(audio, split.captions, text)
+
+    def role_inputs(self, storage_key: str, parts: Sequence[Split]) -> ClipInputs:
+        """Inputs of a protocol role: each split cached on its own, then read as one, so a
+        union such as ``development+validation`` reuses the splits' features."""
+        if self.context.distributed:  # each rank extracts its shard; rank 0 packs; all read
+            for part in parts:
+                self.extract(storage_key, part, (self.context.rank, self.context.world_size))
+            barrier()
+            if self.context.main:
+                for part in parts:
+                    self.extract(storage_key, part, (0, 1))
+            barrier()
+        return ClipInputs.concatenate([self.inputs(storage_key, part) for part in parts])
+
+    def text_dim(self, inputs: ClipInputs) -> int:
+        """The caption embedding size, which the heads map to."""
+        return int(self.text_encoder.dim) if self.trainable else inputs.text.dim
+
+    def settings(self) -> dict[str, Any]:
+        """Each expert's settings by name; a name listed again is keyed ``name#2``, ``name#3``."""
+        out: dict[str, Any] = {}
+        for name, expert in self.experts:
+            key, n = name, 1
+            while key in out:
+                n += 1
+                key = f"{name}#{n}"
+            out[key] = expert.settings()
+        return out

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence, Union
+from typing import TYPE_CHECKING, Any, Sequence, Union
 
 import numpy as np
 import torch
 from torch import nn
 
 from benchmark.cache import SequenceStore
+
+if TYPE_CHECKING:
+    from benchmark.plugins import PluginManager
 
 #: Caption input: precomputed embeddings (frozen encoder) or raw strings (trainable encoder).
 TextInput = Union[torch.Tensor, Sequence[str]]
@@ -47,14 +50,14 @@ class RetrievalModel(nn.Module):
 
 
 def build_model(
-    config: dict[str, Any], manager: Any, expert_dims: Sequence[int], dim: int, text_encoder: nn.Module
+    config: dict[str, Any], manager: PluginManager, expert_dims: Sequence[int], dim: int, text_encoder: nn.Module | None
 ) -> RetrievalModel:
     """Assemble the model a resolved system configuration describes; ``dim`` is the caption
-    embedding size the heads map to."""
+    embedding size the heads map to, ``text_encoder`` the caption encoder that trains with
+    the model (None when it is frozen and its embeddings come from the cache)."""
     heads = [manager.create("heads", config["head"], "system 'head'", input_dim=d, output_dim=dim) for d in expert_dims]
     fusion = manager.create("fusions", config["fusion"], "system 'fusion'", n_experts=len(expert_dims), dim=dim)
-    trainable = bool(config["text_encoder"].get("trainable", False))
-    return RetrievalModel(heads, fusion, text_encoder if trainable else None)
+    return RetrievalModel(heads, fusion, text_encoder)
 
 
 @dataclass

@@ -6,16 +6,24 @@ is generated from them.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import platform
+import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Iterator, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from benchmark.errors import BenchError
+
+if TYPE_CHECKING:
+    from benchmark.data import Split
+    from benchmark.features import Features
+    from benchmark.plan import Plan, RunOptions
+    from benchmark.train import Selected, Trainer
 
 SCHEMA = 1
 PACKAGES = ("audio-retrieval-bench", "torch", "numpy", "sentence-transformers", "transformers", "pluggy")
@@ -28,6 +36,18 @@ def result_path(results_dir: Path, dataset: str, system: str, seed: int) -> Path
 def run_dir(results_dir: Path, dataset: str, system: str, seed: int) -> Path:
     """Checkpoints and training history of one run, beside its result file."""
     return results_dir / dataset / system / f"seed-{seed}.run"
+
+
+def discard_run_dir(state_dir: Path) -> None:
+    """Delete an earlier run's checkpoints for ``--force``; never through a symbolic link,
+    whose target may hold anything."""
+    if state_dir.is_symlink():
+        raise BenchError(
+            f"run directory {state_dir} is a symbolic link (to {state_dir.readlink()}); --force does not delete "
+            "through links: remove the link, or empty its target yourself, and run again"
+        )
+    if state_dir.exists():
+        shutil.rmtree(state_dir)
 
 
 class Claimed(BenchError):
@@ -97,55 +117,117 @@ def git_commit() -> str | None:
     return commit + ("+dirty" if dirty else "")
 
 
-def read(path: Path) -> dict[str, Any]:
+#: Text-to-audio scores every result carries, by their DCASE names.
+COLUMNS = ("R@1", "R@5", "R@10", "mAP@10")
+
+
+class Result(BaseModel):
+    """One run's record: what ran on what data, its scores, and the evidence behind them
+    (resolved configuration, dataset source, checkpoint choice, history, timings, versions).
+
+    :func:`write` and :func:`read` are its only writer and reader. Keys this version does
+    not know are kept, so a newer file still loads and is written back whole.
+    """
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    schema_version: Literal[1] = Field(SCHEMA, alias="schema")
+    system: str
+    dataset: str
+    dataset_name: str = ""
+    dataset_options: dict[str, Any] = Field(default_factory=dict)
+    dataset_source: dict[str, Any] = Field(default_factory=dict)
+    protocol: dict[str, str] = Field(default_factory=dict)
+    seed: int
+    config: dict[str, Any] = Field(default_factory=dict)
+    overrides: list[str] = Field(default_factory=list)
+    expert_weights: str = "as configured"
+    experts: dict[str, Any] = Field(default_factory=dict)
+    batch_size_used: Optional[int] = None
+    world_size: int = 1
+    device: str = ""
+    text_encoder: dict[str, Any] = Field(default_factory=dict)
+    #: ``text_to_audio`` (R@1, R@5, R@10, mAP@10) and ``audio_to_text`` (R@k).
+    metrics: dict[str, dict[str, float]]
+    chance: dict[str, float] = Field(default_factory=dict)
+    n_clips: dict[str, int] = Field(default_factory=dict)
+    n_test_captions: int = 0
+    checkpoint: dict[str, Any] = Field(default_factory=dict)
+    history: list[dict[str, float]] = Field(default_factory=list)
+    pretrain: Optional[dict[str, Any]] = None
+    timings_s: dict[str, Union[int, float]] = Field(default_factory=dict)
+    environment: dict[str, Any] = Field(default_factory=dict)
+    created: str = ""
+
+    @field_validator("metrics")
+    @classmethod
+    def _scored(cls, metrics: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        missing = [c for c in COLUMNS if c not in metrics.get("text_to_audio", {})]
+        if missing:
+            raise ValueError(f"text_to_audio lacks {', '.join(missing)}")
+        return metrics
+
+    @property
+    def text_to_audio(self) -> dict[str, float]:
+        return self.metrics["text_to_audio"]
+
+    def to_json(self) -> dict[str, Any]:
+        """The file's content: keys in the order above, ``pretrain`` only when there was one."""
+        return self.model_dump(mode="json", by_alias=True, exclude={"pretrain"} if self.pretrain is None else None)
+
+
+def write(path: Path, result: Result) -> None:
+    """Write ``result`` to ``path`` atomically."""
+    from benchmark.io import write_json
+
+    write_json(path, result.to_json())
+
+
+def read(path: Path) -> Result:
     """The result file at ``path``; one that is cut short, not JSON or not a bench result
     (missing a key the leaderboard and re-runs read) raises a line naming it."""
     from pydantic import ValidationError
 
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        _Summary.model_validate(data)
+        return Result.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
     except (OSError, ValueError) as exc:  # JSON, UTF-8 and schema errors are ValueErrors
         if isinstance(exc, ValidationError):
             error = exc.errors()[0]
-            reason = f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
+            reason = f"{'.'.join(str(p) for p in error['loc'])}: {error['msg'].removeprefix('Value error, ')}"
         else:
             reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise BenchError(
             f"result file {path} is not a readable bench result ({reason}); move it aside, "
             "or re-run its bench run with --force to replace it"
         ) from None
-    return dict(data)
 
 
-class _Ranking(BaseModel):
-    """The scores every result carries, by the DCASE names."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=False)
-    r1: float = Field(alias="R@1")
-    r5: float = Field(alias="R@5")
-    r10: float = Field(alias="R@10")
-    map10: float = Field(alias="mAP@10")
-
-
-class _Metrics(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    text_to_audio: _Ranking
-
-
-class _Summary(BaseModel):
-    """What of a result file the leaderboard and a re-run read."""
-
-    model_config = ConfigDict(extra="allow")
-    schema_: Literal[1] = Field(alias="schema")  # SCHEMA
-    system: str
-    dataset: str
-    seed: int
-    config: dict[str, Any] = Field(default_factory=dict)
-    metrics: _Metrics
+def record(options: RunOptions, run: Plan, features: Features, outcome: tuple[Trainer, Selected, dict[str, Any]],
+           splits: dict[str, Split]) -> Result:
+    """The result of a finished run (its timings and pre-training are added by the caller)."""
+    trainer, selected, scores = outcome
+    dataset = run.dataset
+    return Result(
+        system=options.system, dataset=dataset.key, dataset_name=dataset.name,
+        dataset_options=dataset.plugin.options(), dataset_source=dataset.plugin.source(),
+        protocol={"name": dataset.plugin.protocol_name, **dataset.plugin.protocol}, seed=options.seed,
+        config=run.config, overrides=list(options.overrides), expert_weights=options.expert_weights or "as configured",
+        experts=features.settings(), batch_size_used=trainer.batch_size, world_size=trainer.context.world_size,
+        device=str(trainer.device), text_encoder=features.text_encoder.settings(),
+        metrics={"text_to_audio": scores["text_to_audio"], "audio_to_text": scores["audio_to_text"]},
+        chance=scores["chance"], n_clips={role: len(split) for role, split in splits.items()},
+        n_test_captions=scores["n_captions"],
+        checkpoint={
+            "epoch": selected.epoch, "selected_by": selected.monitor, "value": selected.value,
+            "rule": f"best {selected.monitor} on the {dataset.plugin.protocol['validation']} split",
+            "resumed_from_epoch": trainer.resumed_from, "path": str(selected.path),
+        },
+        history=trainer.history, environment=environment(),
+        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    )
 
 
-def iter_results(results_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+def iter_results(results_dir: Path) -> Iterator[tuple[Path, Result]]:
     """Every result file under ``results_dir``; unreadable ones raise naming the file."""
     for path in sorted(results_dir.glob("*/*/seed-*.json")):
         yield path, read(path)

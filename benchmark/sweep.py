@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from benchmark.errors import BenchError
@@ -40,15 +39,16 @@ def grid(systems: list[str], datasets: list[str], seeds: list[int]) -> list[Poin
 def run_point(point: Point, base: RunOptions) -> dict[str, Any]:
     """Run one grid point unless its result exists (for this configuration: one of another
     configuration is a failure, as for ``bench run``) or another process holds it."""
-    from benchmark.data import open_dataset
-    from benchmark.paths import data_root
     from benchmark.plugins import get_plugin_manager
-    from benchmark.results import Claimed, result_path
-    from benchmark.runner import run
+    from benchmark.results import Claimed
+    from benchmark.distributed import resolve_device
+    from benchmark.runner import plan, run
 
     options = replace(base, system=point.system, dataset=point.dataset, seed=point.seed)
-    dataset = open_dataset(get_plugin_manager(), point.dataset, options.dataset_options, options.data_root or data_root())
-    target = result_path(options.output, dataset.key, point.system, point.seed)
+    try:
+        target = plan(options, get_plugin_manager(), resolve_device(options.device).type).result
+    except BenchError as exc:
+        return {"system": point.system, "dataset": point.dataset, "seed": point.seed, "status": "failed", "error": str(exc)}
     status = {"system": point.system, "dataset": point.dataset, "seed": point.seed, "result": str(target)}
     existed = target.exists()
     started = time.perf_counter()
@@ -61,7 +61,7 @@ def run_point(point: Point, base: RunOptions) -> dict[str, Any]:
     except BenchError as exc:
         return {**status, "status": "failed", "error": str(exc)}
     return {**status, "status": "ran", "seconds": round(time.perf_counter() - started, 1),
-            "mAP@10": result["metrics"]["text_to_audio"]["mAP@10"]}
+            "mAP@10": result.text_to_audio["mAP@10"]}
 
 
 def sweep(points: list[Point], base: RunOptions, backend: str = "local", address: str | None = None,

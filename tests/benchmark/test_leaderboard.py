@@ -6,7 +6,13 @@ import pytest
 from benchmark.errors import BenchError
 from benchmark.io import write_json
 from benchmark.leaderboard import render, write
-from benchmark.results import SCHEMA, result_path
+from benchmark.results import SCHEMA, Result, result_path
+
+
+def result(**fields):
+    """A result record of cider_relax with ``fields`` set."""
+    scores = {"R@1": 0.1, "R@5": 0.2, "R@10": 0.3, "mAP@10": 0.2}
+    return Result(system="cider_relax", dataset="d", seed=0, metrics={"text_to_audio": scores}, **fields)
 
 
 def fake_result(results, dataset, system, seed, map10, r10):
@@ -65,7 +71,7 @@ def test_writes_the_file_and_refuses_empty_or_foreign_results(tmp_path):
         (b"{not json", "Expecting property name"),
         (bytes(range(128, 256)), "'utf-8' codec can't decode"),
         (b'{"schema": 1, "system": "x", "dataset": "d", "seed": 0, "metrics": {"text_to_audio": {"R@1": 0.1}}}',
-         "metrics.text_to_audio.R@5: Field required"),
+         "metrics: text_to_audio lacks R@5, R@10, mAP@10"),
     ]:
         bad.write_bytes(content)
         with pytest.raises(BenchError, match=f"seed-9.json is not a readable bench result \\({re.escape(reason)}"):
@@ -75,22 +81,21 @@ def test_writes_the_file_and_refuses_empty_or_foreign_results(tmp_path):
 def test_runs_with_cpu_setup_or_overrides_get_their_own_marked_rows():
     from benchmark.leaderboard import row_label
 
-    base = {"system": "cider_relax"}
-    assert row_label(base) == "`cider_relax`"
-    assert row_label({**base, "config": {"cpu_overrides_applied": True}}) == "`cider_relax` (cpu setup)"
-    assert row_label({**base, "overrides": ["loss.margin=0.1"]}) == "`cider_relax` `--set loss.margin=0.1`"
+    assert row_label(result()) == "`cider_relax`"
+    assert row_label(result(config={"cpu_overrides_applied": True})) == "`cider_relax` (cpu setup)"
+    assert row_label(result(overrides=["loss.margin=0.1"])) == "`cider_relax` `--set loss.margin=0.1`"
 
 
 def test_random_expert_weights_are_marked_and_different_experts_get_their_own_rows(tmp_path):
     from benchmark.leaderboard import row_label
 
     four = [{"name": n, "weights": "random"} for n in ("openl3", "panns", "vggsound", "vggish")]
-    assert row_label({"system": "cider_relax", "config": {"experts": four}}) == "`cider_relax` (random expert weights)"
+    assert row_label(result(config={"experts": four})) == "`cider_relax` (random expert weights)"
     for seed, experts in enumerate([[{"name": "logmel"}], [{"name": "logmel"}], [{"name": "openl3"}]]):
         fake_result(tmp_path, "synthetic", "cider_relax", seed, 0.3, 0.5)
         path = result_path(tmp_path, "synthetic", "cider_relax", seed)
-        result = __import__("json").loads(path.read_text())
-        write_json(path, {**result, "config": {"experts": experts}})
+        stored = __import__("json").loads(path.read_text())
+        write_json(path, {**stored, "config": {"experts": experts}})
     rows = [line for line in render([tmp_path]).splitlines() if "`cider_relax`" in line]
     assert len(rows) == 2 and any("| logmel " in r and re.search(r"\|\s+2 \|", r) for r in rows)
 

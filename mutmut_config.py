@@ -82,6 +82,8 @@ EQUIVALENT: dict[str, tuple[str, ...]] = {
         "`stop = None` in the blocking loop: each block computes the rest, overwritten by the next; slower, equal",
         "a longer length-penalty table (three variants) and count-axis width `max_t` (two): only entries in range are read",
         "block size 1024 -> 1025",
+        "the `empty` placeholder of length 1: its count is 0, so it adds no entry",
+        "the scale of a zero-norm n-gram vector 1.0 -> 2.0: the vector is all zeros",
     ),
     "plugins/losses/infonce.py": ("`targets` from `s.shape[1]`: the batch is square",),
     "plugins/fusions/mean.py": ("`dim=-1` -> `dim=+1` twice: the tensors are 2-D",),

@@ -45,18 +45,24 @@ def test_computed_once_then_memory_mapped_with_lengths(tmp_path):
     assert len(calls) == 3  # nothing recomputed
 
 
-def test_an_interrupted_extraction_resumes_with_only_the_missing_chunks(tmp_path, capsys):
-    calls = []
+def interrupted_at(index, calls=None):
+    """A compute function that is interrupted (Ctrl-C) on the chunk holding clip ``index``."""
 
-    def failing(indices):
-        calls.append(list(indices))
-        if 8 in indices:
+    def compute(indices):
+        if calls is not None:
+            calls.append(list(indices))
+        if index in indices:
             raise KeyboardInterrupt
         return sequences(indices)
 
+    return compute
+
+
+def test_an_interrupted_extraction_resumes_with_only_the_missing_chunks(tmp_path, capsys):
+    calls = []
     cache = EmbeddingCache(tmp_path, "experts", "toy", {"k": 1})
     with pytest.raises(KeyboardInterrupt):
-        cache.get_or_compute(IDS, failing, chunk_size=4)
+        cache.get_or_compute(IDS, interrupted_at(8, calls), chunk_size=4)
     assert not (cache.directory / MARKER).exists() and not cache.complete
 
     calls.clear()
@@ -306,14 +312,9 @@ def test_a_clip_list_that_changed_since_an_interrupted_extraction_is_computed_af
     """The dataset on disk changed (same key) between an interrupted extraction and the next
     run: the chunks kept belong to the old clip list, and are not used for the new one."""
 
-    def interrupted(indices):
-        if 8 in indices:
-            raise KeyboardInterrupt
-        return sequences(indices)
-
     cache = EmbeddingCache(tmp_path, "experts", "toy", {"k": 1})
     with pytest.raises(KeyboardInterrupt):
-        cache.get_or_compute(IDS, interrupted, chunk_size=4)
+        cache.get_or_compute(IDS, interrupted_at(8), chunk_size=4)
     calls = []
 
     def renewed(indices):

@@ -125,6 +125,8 @@ class PretrainedExpertContract(ExpertContract):
     bfloat16_on_auto: bool
     #: Lowest per-frame cosine similarity of bfloat16 frames to float32 ones.
     bfloat16_cosine: float = 0.99
+    #: Options under which bfloat16 is compared with float32 (e.g. raw, unquantised frames).
+    bfloat16_options: dict[str, Any] = {}
 
     def test_it_is_pretrained_with_the_parameter_count(self, expert: Expert) -> None:
         from benchmark.pretrained import parameter_count
@@ -152,10 +154,10 @@ class PretrainedExpertContract(ExpertContract):
         assert all(torch.equal(one[k], two[k]) for k in one), "two instances with weights: random differ"
 
     def test_bfloat16_frames_are_close_to_float32_and_recorded_in_the_settings(self, expert: Expert) -> None:
-        if not self.bfloat16_on_auto:
-            pytest.skip("precision auto never picks bfloat16 for this expert")
-        reference = expert
-        candidate = self.expert_class(**{**self.options, "weights": "random", "precision": "bfloat16"})
+        # Every pretrained expert takes precision: bfloat16 when asked, whether or not auto picks it.
+        options = {**self.options, "weights": "random", **self.bfloat16_options}
+        reference = self.expert_class(**options, precision="float32") if self.bfloat16_options else expert
+        candidate = self.expert_class(**options, precision="bfloat16")
         clips = [noise(s, candidate.sample_rate, seed=i) for i, s in enumerate((0.4, 1.7))]
         for ours, theirs in zip(candidate.embed(clips), reference.embed(clips)):
             assert ours.dtype == np.float32 and ours.shape == theirs.shape

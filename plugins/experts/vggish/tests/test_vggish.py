@@ -11,6 +11,7 @@ class TestVGGish(PretrainedExpertContract):
     expert_class = VGGish
     parameters, frame_rate, dim = 72_157_696, 1.0, 128  # report, Table 1 (frame rate on 20 s)
     bfloat16_on_auto = False
+    bfloat16_options = {"postprocess": False}  # 8-bit quantised frames hide bfloat16's rounding
 
 
 def test_random_weights_give_the_same_frames_in_a_new_instance():

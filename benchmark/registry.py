@@ -125,7 +125,7 @@ def check_options(factory: Any, options: Mapping[str, Any], what: str, flag: str
     try:
         parameters = dict(inspect.signature(factory).parameters)
     except (TypeError, ValueError):
-        return
+        parameters = {}
     fixed = set(fixed)
     accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
     unknown = [k for k in options if k not in parameters and not accepts_any]

@@ -44,3 +44,21 @@ def test_instantiate_names_unknown_options_and_lists_known_ones():
     assert instantiate(factory, {"hidden": 5}, "head 'x'", "system 'head'", input_dim=2) == (2, 5)
     with pytest.raises(BenchError, match=r"head 'x' has no option 'hiden' \(system 'head'\); options: hidden"):
         instantiate(factory, {"hiden": 5}, "head 'x'", "system 'head'", input_dim=2)
+
+
+def test_a_factory_whose_signature_cannot_be_read_takes_no_options():
+    from benchmark.registry import check_options
+
+    class Opaque:
+        """A factory inspect cannot read (as some builtins and extension types)."""
+
+        @property
+        def __signature__(self):
+            raise ValueError("no signature")
+
+        def __call__(self, **options):
+            return options
+
+    check_options(Opaque(), {}, "expert 'opaque'", "system 'experts'")
+    with pytest.raises(BenchError, match=r"expert 'opaque' has no option 'size' \(system 'experts'\); options: \(none\)"):
+        check_options(Opaque(), {"size": 3}, "expert 'opaque'", "system 'experts'")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from typing import TYPE_CHECKING, Any, Iterable
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class BenchError(Exception):
@@ -20,3 +23,10 @@ def unknown_name(kind: str, name: str, available: Iterable[str], hint: str = "")
     if hint:
         message += f" {hint}"
     return BenchError(message)
+
+
+def first_problem(exc: ValidationError) -> tuple[dict[str, Any], str, str]:
+    """The first error pydantic found: the error itself, where (``schedule.epochs``), and
+    its message without pydantic's ``Value error,`` prefix."""
+    error = dict(exc.errors()[0])
+    return error, ".".join(str(part) for part in error["loc"]), error["msg"].removeprefix("Value error, ")

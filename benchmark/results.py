@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from benchmark.errors import BenchError
+from benchmark.errors import BenchError, first_problem
 
 if TYPE_CHECKING:
     from benchmark.data import Split
@@ -192,8 +192,8 @@ def read(path: Path) -> Result:
         return Result.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
     except (OSError, ValueError) as exc:  # JSON, UTF-8 and schema errors are ValueErrors
         if isinstance(exc, ValidationError):
-            error = exc.errors()[0]
-            reason = f"{'.'.join(str(p) for p in error['loc'])}: {error['msg'].removeprefix('Value error, ')}"
+            _, where, message = first_problem(exc)
+            reason = f"{where}: {message}"
         else:
             reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise BenchError(

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Mapping, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from benchmark.errors import BenchError
+from benchmark.errors import BenchError, first_problem
 
 #: Validation metrics tracked for checkpoint selection, and whether lower or higher is better.
 MONITORS: dict[str, str] = {"val_loss": "min", "m1": "max", "m2": "max"}
@@ -95,9 +95,8 @@ def check(config: Mapping[str, Any]) -> None:
     try:
         Settings.model_validate(dict(config))
     except ValidationError as exc:
-        error = exc.errors()[0]
-        key = ".".join(str(part) for part in error["loc"])
-        message = re.sub(r" or instance of \w+", "", error["msg"].removeprefix("Value error, "))
+        error, key, message = first_problem(exc)
+        message = re.sub(r" or instance of \w+", "", message)
         if error["type"] == "extra_forbidden":
             model: Any = Settings
             for part in error["loc"][:-1]:

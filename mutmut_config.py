@@ -50,7 +50,7 @@ EQUIVALENT: dict[str, tuple[str, ...]] = {
         "`frozen=False` on RemoteFile: nothing hashes or changes one",
         "`str & None` three times: annotations, never evaluated",
         "`sha256_prefix` default '' for None: `startswith('')` holds like the absent prefix",
-        "two message strings, and the offline variable's default 'XXXX' (as invalid as the default)",
+        "two message strings, and `os.environ.get`'s default '' -> 'XXXX' in offline(): neither is an accepted value",
         "`usedforsecurity=True`: the same digest (outside FIPS builds)",
         "read block size 1 -> 2 MiB (four places), digest cache size 64 -> 65, network timeout 60 -> 61 s",
         "key names in the `.verified` record: written and read by the same code",

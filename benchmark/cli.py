@@ -157,12 +157,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         manager.get("systems", system)
     for dataset in datasets:
         manager.get("datasets", dataset)
+    refused = BenchError(f"--seeds {args.seeds!r}: expected non-negative integers, e.g. 1,2,3")
     try:
         seeds = [int(s) for s in _names(args.seeds, "--seeds")]
     except ValueError:
-        seeds = [-1]
+        raise refused from None
     if min(seeds) < 0:
-        raise BenchError(f"--seeds {args.seeds!r}: expected non-negative integers, e.g. 1,2,3")
+        raise refused
     base = _run_options(args, system="", dataset="", output=args.output)
     statuses = sweep(grid(systems, datasets, seeds), base, args.backend, args.ray_address,
                      log=lambda message: print(message, file=sys.stderr))

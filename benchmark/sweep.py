@@ -39,17 +39,18 @@ def grid(systems: list[str], datasets: list[str], seeds: list[int]) -> list[Poin
 def run_point(point: Point, base: RunOptions) -> dict[str, Any]:
     """Run one grid point unless its result exists (for this configuration: one of another
     configuration is a failure, as for ``bench run``) or another process holds it."""
+    from benchmark.distributed import resolve_device
     from benchmark.plugins import get_plugin_manager
     from benchmark.results import Claimed
-    from benchmark.distributed import resolve_device
     from benchmark.runner import plan, run
 
     options = replace(base, system=point.system, dataset=point.dataset, seed=point.seed)
+    status: dict[str, Any] = {"system": point.system, "dataset": point.dataset, "seed": point.seed}
     try:
         target = plan(options, get_plugin_manager(), resolve_device(options.device).type).result
     except BenchError as exc:
-        return {"system": point.system, "dataset": point.dataset, "seed": point.seed, "status": "failed", "error": str(exc)}
-    status = {"system": point.system, "dataset": point.dataset, "seed": point.seed, "result": str(target)}
+        return {**status, "status": "failed", "error": str(exc)}
+    status["result"] = str(target)
     existed = target.exists()
     started = time.perf_counter()
     try:  # the run claims its result (benchmark.results.claim), or checks the existing one

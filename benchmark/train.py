@@ -26,7 +26,6 @@ from benchmark.model import ClipInputs, RetrievalModel
 from benchmark.progress import Progress
 
 
-
 def batch_accuracy(similarity: torch.Tensor) -> tuple[float, float]:
     """Within-batch ranking accuracies for one ``[B, B]`` clip-level similarity matrix
     (``s_ij``: audio ``i``, captions of clip ``j``).

@@ -182,6 +182,7 @@ def test_list_show_and_prepare(capsys):
         (["prepare", "--dataset", "synthetic", "-D", "n_dev=3"], "dataset 'synthetic' has no option 'n_dev'"),
         (["sweep", "--systems", "ranking,rankng", "--datasets", "synthetic"], "unknown system 'rankng'; did you mean"),
         (["sweep", "--systems", "ranking", "--datasets", "synthetic", "--seeds", "1,x"], "--seeds '1,x': expected non-negative integers"),
+        (["sweep", "--systems", "ranking", "--datasets", "synthetic", "--seeds", "0,-1"], "--seeds '0,-1': expected non-negative integers"),
         (["extract", "--system", "ranking", "--dataset", "synthetic", "--shard", "2/2"], "--shard '2/2': expected I/N"),
     ],
 )

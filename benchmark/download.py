@@ -8,18 +8,26 @@ request (also after a connection that closed early: what came is kept for the ne
 try), and renames the file into place only once its checksum matches. A verified file
 gets a small ``<name>.verified`` record (its size, mtime and digests), so later runs do
 not hash gigabytes again.
+
+Several processes may want one file at once (``torchrun`` ranks, parallel runs): a lock
+per target (a hidden ``.<name>.lock`` beside it, held with ``flock`` through
+:mod:`filelock`) lets exactly one download while the others wait, then find the verified
+file; without it they wrote the same ``.part`` and one renamed it from under the others.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
+import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from benchmark.errors import BenchError
 from benchmark.io import write_json
@@ -154,6 +162,37 @@ def _download(file: RemoteFile, target: Path, url: str) -> None:
     os.replace(part, target)
 
 
+def lock_path(target: Path) -> Path:
+    """The lock serialising downloads of ``target``: hidden, beside it. It is left behind
+    after use (as filelock does); an idle one is taken again by the next download."""
+    return target.with_name(f".{target.name}.lock")
+
+
+@contextlib.contextmanager
+def _exclusive(target: Path, name: str) -> Iterator[None]:
+    """Hold ``target``'s download lock for the block. A process that finds it taken says once
+    on stderr (unless it is a non-zero ``torchrun`` rank, which report nothing) that it waits
+    for another process's download of ``name``, then waits.
+
+    There is no timeout: the lock is an ``flock``, which the kernel releases when its holder
+    exits or is killed, so a waiter waits exactly as long as a live download takes (and the
+    holder's own socket timeout bounds a stalled one).
+    """
+    from filelock import FileLock, Timeout  # imported only when a download is due
+
+    lock = FileLock(lock_path(target))
+    try:
+        lock.acquire(blocking=False)
+    except Timeout:
+        if os.environ.get("RANK", "0") in ("", "0"):
+            print(f"waiting for another process's download of {name} into {target.parent}", file=sys.stderr, flush=True)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def mirror_url(variable: str, path: str) -> str | None:
     """``$variable/path`` when the environment variable ``variable`` names a mirror (a base
     URL), else None: the official URL is used."""
@@ -169,6 +208,9 @@ def fetch(
     ``needed_by`` names who asked (``expert 'panns'``, ``dataset 'clotho_v2'``), ``what`` the
     kind of file, and ``hint`` is appended to the instructions for getting the file by hand; both go into the
     one-line error raised offline or when the download fails.
+
+    The download runs under :func:`_exclusive`: a process that waited for another's download
+    checks the target again once it holds the lock and returns the file that one verified.
     """
     if target.exists():
         verify(file, target)
@@ -179,7 +221,11 @@ def fetch(
         raise BenchError(f"{needed_by} needs the {what} {file.name}, which is not in {target.parent}; {where}")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        _download(file, target, url)
+        with _exclusive(target, file.name):
+            if target.exists():  # another process downloaded it while this one waited
+                verify(file, target)
+                return target
+            _download(file, target, url)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise BenchError(f"{needed_by} could not download {file.name} from {url} ({reason}); {where}") from None

@@ -36,7 +36,8 @@ def fetch(file: WeightFile, expert: str) -> Path:
     """The verified local path of ``file``, downloading it into the weights directory if needed.
 
     ``$BENCH_WEIGHTS_MIRROR`` (a base URL holding the files by name) replaces the official
-    host, for mirrors and tests.
+    host, for mirrors and tests. Processes asking at once (``torchrun`` ranks) download the
+    file once: the others wait for it (:func:`benchmark.download.fetch`).
     """
     return download.fetch(
         file,

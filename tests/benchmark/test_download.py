@@ -1,9 +1,14 @@
 """Downloads against a local HTTP server: verified by checksum, resumed, moved into place
-atomically, never tried offline, and a failed try keeps what came for the next one."""
+atomically, never tried offline, a failed try keeps what came for the next one, and
+processes fetching one file at once download it once."""
 
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
+import threading
+import time
 
 import pytest
 
@@ -41,6 +46,70 @@ def server(root):
         yield url
 
 
+class Trickle:
+    """A handler's output stream that sends in ``CHUNK``-byte pieces ``PAUSE`` seconds apart
+    (about 1 MB/s), so downloads started together overlap. With ``hold_after`` set, the first
+    response stops after that many bytes until ``release`` is set: its client is stuck mid-file."""
+
+    CHUNK, PAUSE = 32 * 1024, 0.03
+    hold_after: int | None = None
+    release = threading.Event()
+
+    def __init__(self, out):
+        self.out, self.sent, self.hold = out, 0, Trickle.hold_after
+        Trickle.hold_after = None  # only the first response holds
+
+    def write(self, data):
+        try:
+            for start in range(0, len(data), self.CHUNK):
+                if self.hold is not None and self.sent >= self.hold:
+                    Trickle.release.wait()
+                piece = data[start : start + self.CHUNK]
+                self.out.write(piece)
+                self.sent += len(piece)
+                time.sleep(self.PAUSE)
+        except OSError:  # the client was killed: nothing to serve
+            pass
+        return len(data)
+
+    def __getattr__(self, name):
+        return getattr(self.out, name)
+
+
+@pytest.fixture
+def trickle(monkeypatch):
+    """serve() sends slowly (see :class:`Trickle`) while the test runs."""
+    setup = RangeHandler.setup
+
+    def throttled(handler):
+        setup(handler)
+        handler.wfile = Trickle(handler.wfile)
+
+    Trickle.hold_after = None
+    Trickle.release = threading.Event()
+    monkeypatch.setattr(RangeHandler, "setup", throttled)
+    yield Trickle
+    Trickle.release.set()
+
+
+@pytest.fixture
+def processes():
+    """Start ``python -c script args...`` with pipes; any still running at the end are killed."""
+    started = []
+
+    def start(script, *args):
+        child = subprocess.Popen([sys.executable, "-c", script, *map(str, args)], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        started.append(child)
+        return child
+
+    yield start
+    for child in started:
+        if child.poll() is None:
+            child.kill()
+        child.communicate()
+
+
 def listing(directory):
     return sorted(p.name for p in directory.iterdir())
 
@@ -49,7 +118,7 @@ def test_a_download_is_verified_moved_into_place_and_then_reused_without_a_reque
     file = RemoteFile("model.pth", f"{server}/model.pth", sha256=sha(PAYLOAD))
     target = tmp_path / "new" / "weights" / "model.pth"  # its directories do not exist yet
     assert fetch(file, target, needed_by="demo") == target and target.read_bytes() == PAYLOAD
-    assert listing(target.parent) == ["model.pth", "model.pth.verified"]
+    assert listing(target.parent) == [".model.pth.lock", "model.pth", "model.pth.verified"]  # the idle lock stays
     assert fetch(file, target, needed_by="demo") == target and RangeHandler.requests == ["/model.pth"]
 
 
@@ -98,7 +167,7 @@ def test_an_interrupted_download_resumes_where_it_stopped_and_says_so(server, tm
     file = RemoteFile("model.pth", f"{server}/model.pth", md5=md5(PAYLOAD))
     assert fetch(file, target, needed_by="demo").read_bytes() == PAYLOAD
     assert RangeHandler.requests == ["/model.pth bytes=300000-"]
-    assert listing(tmp_path) == ["model.pth", "model.pth.verified", "served"]
+    assert listing(tmp_path) == [".model.pth.lock", "model.pth", "model.pth.verified", "served"]
     progress = capsys.readouterr().err.splitlines()
     assert progress[0] == "downloading model.pth: 300 kB/1.05 MB"  # counts what was kept
     assert progress[-1].startswith("downloading model.pth: 1.05 MB/1.05 MB in ")
@@ -148,7 +217,7 @@ def test_a_file_with_the_wrong_checksum_is_deleted_and_never_used(server, tmp_pa
     file = RemoteFile("truncated.pth", f"{server}/truncated.pth", sha256=sha(PAYLOAD))
     with pytest.raises(BenchError, match=r"download of truncated.pth from .* failed verification and was deleted"):
         fetch(file, tmp_path / "truncated.pth", needed_by="demo")
-    assert listing(tmp_path) == ["served"]
+    assert listing(tmp_path) == [".truncated.pth.lock", "served"]
 
 
 def test_a_torch_hub_prefix_is_checked(server, tmp_path):
@@ -186,3 +255,72 @@ def test_offline_nothing_is_requested_and_the_error_says_where_to_get_the_file(
     assert message.startswith(f"demo needs the weights file model.pth, which is not in {target.parent}; ")
     assert f"download it from {server}/model.pth ({expected}) and put it at {target}" in message
     assert RangeHandler.requests == [] and not target.parent.exists()
+
+
+FETCH_WEIGHTS = """
+import pathlib, sys, time
+from benchmark.weights import WeightFile, fetch
+print("ready", flush=True)
+go = pathlib.Path(sys.argv[1])
+while not go.exists():
+    time.sleep(0.005)
+print(fetch(WeightFile("model.pth", sys.argv[2], sha256=sys.argv[3]), "demo"))
+"""
+
+
+def test_four_processes_fetching_one_weights_file_at_once_download_it_once(server, trickle, processes, tmp_path, monkeypatch):
+    """As ``torchrun`` ranks do: one downloads, three wait on the lock, say so, and use its verified file."""
+    monkeypatch.setenv("BENCH_WEIGHTS_DIR", str(tmp_path / "weights"))
+    monkeypatch.delenv("RANK", raising=False)
+    go = tmp_path / "go"
+    children = [processes(FETCH_WEIGHTS, go, f"{server}/model.pth", sha(PAYLOAD)) for _ in range(4)]
+    assert [child.stdout.readline() for child in children] == ["ready\n"] * 4  # imported; all start together
+    go.touch()
+    outputs = [child.communicate(timeout=30) for child in children]
+    target = tmp_path / "weights" / "model.pth"
+    assert [child.returncode for child in children] == [0] * 4, [err for _, err in outputs]
+    assert [out for out, _ in outputs] == [f"{target}\n"] * 4 and target.read_bytes() == PAYLOAD
+    assert RangeHandler.requests == ["/model.pth"]  # one download, whole, not resumed
+    downloaded = [err for _, err in outputs if err.startswith("downloading model.pth: 0 B/1.05 MB\n")]
+    waited = [err for _, err in outputs if err == f"waiting for another process's download of model.pth into {target.parent}\n"]
+    assert len(downloaded) == 1 and len(waited) == 3, [err for _, err in outputs]
+    assert listing(target.parent) == [".model.pth.lock", "model.pth", "model.pth.verified"]
+
+
+FETCH_ARCHIVE = """
+import pathlib, sys
+from benchmark.download import RemoteFile, fetch
+file = RemoteFile("big.7z", sys.argv[1], md5=sys.argv[2])
+print(fetch(file, pathlib.Path(sys.argv[3]), needed_by="dataset 'demo'", what="archive"))
+"""
+
+
+def test_a_waiting_process_takes_over_when_the_downloading_one_is_killed_and_resumes_its_part(
+    root, server, trickle, processes, tmp_path
+):
+    """The lock has no timeout because the kernel frees it when its holder dies: the waiter
+    then holds it, and resumes the ``.part`` the dead process left."""
+    big = PAYLOAD + PAYLOAD[:500_000]
+    (root / "big.7z").write_bytes(big)
+    target = tmp_path / "archives" / "big.7z"
+    part = target.with_name("big.7z.part")
+    trickle.hold_after = 1_200_000  # the first client gets its first 1 MiB block written, then hangs
+    first = processes(FETCH_ARCHIVE, f"{server}/big.7z", md5(big), target)
+    deadline = time.monotonic() + 20
+    while not (part.exists() and part.stat().st_size == 1 << 20):
+        assert time.monotonic() < deadline and first.poll() is None, "the first download never wrote its first block"
+        time.sleep(0.02)
+    second = processes(FETCH_ARCHIVE, f"{server}/big.7z", md5(big), target)
+    assert second.stderr.readline() == f"waiting for another process's download of big.7z into {target.parent}\n"
+    first.kill()
+    out, err = second.communicate(timeout=30)
+    assert second.returncode == 0, err
+    assert out == f"{target}\n" and target.read_bytes() == big and not part.exists()
+    assert RangeHandler.requests == ["/big.7z", f"/big.7z bytes={1 << 20}-"]
+
+
+def test_a_lock_file_left_behind_does_not_stop_a_later_download(server, tmp_path):
+    target = tmp_path / "model.pth"
+    download.lock_path(target).write_text("left by a run that was killed")
+    fetch(RemoteFile("model.pth", f"{server}/model.pth", sha256=sha(PAYLOAD)), target, needed_by="demo")
+    assert target.read_bytes() == PAYLOAD and RangeHandler.requests == ["/model.pth"]

@@ -4,36 +4,18 @@ features → model → pre-train → train → score → record."""
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from benchmark import paths
-from benchmark.distributed import Context, barrier
+from benchmark.context import Log, RunContext
+from benchmark.distributed import barrier
 from benchmark.errors import BenchError
 from benchmark.plan import Plan, RunOptions
 
 if TYPE_CHECKING:
-    import torch
-
     from benchmark.plugins import PluginManager
     from benchmark.results import Result
-
-#: Where a run's progress messages go (``print``, or nothing on ranks other than 0).
-Log = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class RunContext:
-    """What every step of a run shares."""
-
-    manager: PluginManager
-    device: torch.device
-    seed: int
-    data_root: Path
-    cache_root: Path
-    dist: Context
-    log: Log
 
 
 def plan(options: RunOptions, manager: PluginManager, device_type: str) -> Plan:
@@ -117,6 +99,7 @@ def _run(options: RunOptions, ctx: RunContext, claims: contextlib.ExitStack) -> 
     from benchmark.features import Features
     from benchmark.model import build_model
     from benchmark.results import claim, discard_run_dir, record, write
+    from benchmark.train import Stage
 
     # Plan: the configuration, the dataset and the result path; a finished run is reused.
     run = plan(options, ctx.manager, ctx.device.type)
@@ -160,8 +143,8 @@ def _run(options: RunOptions, ctx: RunContext, claims: contextlib.ExitStack) -> 
     with clock.stage("train"):
         data = stages.loss_context(run.dataset.key, parts, ctx.cache_root)
         state_dir = run.state_dir / "finetune" if pretrained else run.state_dir
-        stage = stages.Stage(inputs["train"], inputs["validation"], data, state_dir, int(run.config["schedule"]["epochs"]))
-        trainer, selected = stages.train(ctx, run.config, model, stage)
+        stage = Stage(inputs["train"], inputs["validation"], state_dir, int(run.config["schedule"]["epochs"]))
+        trainer, selected = stages.train(ctx, run.config, model, stage, data)
 
     # Score the selected checkpoint on the test split.
     with clock.stage("evaluate"):

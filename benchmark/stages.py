@@ -3,7 +3,6 @@ selects; pre-training is a stage on other datasets before the run's own."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,11 +11,11 @@ from benchmark.distributed import Context, barrier
 
 if TYPE_CHECKING:
     from benchmark.api import LossContext
+    from benchmark.context import RunContext
     from benchmark.data import PreparedDataset, Split
     from benchmark.features import Features
     from benchmark.model import ClipInputs, RetrievalModel
-    from benchmark.runner import RunContext
-    from benchmark.train import Selected, Trainer
+    from benchmark.train import Selected, Stage, Trainer
 
 
 def prepare(dataset: PreparedDataset, dist: Context) -> None:
@@ -24,18 +23,6 @@ def prepare(dataset: PreparedDataset, dist: Context) -> None:
     if dist.main:
         dataset.plugin.prepare(dataset.data_dir)
     barrier()
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One training stage: its inputs, what its loss sees of the data, and where it keeps
-    checkpoints."""
-
-    train: ClipInputs
-    validation: ClipInputs
-    data: LossContext
-    state_dir: Path
-    epochs: int
 
 
 def loss_context(key: str, splits: dict[str, list[Split]], cache_root: Path) -> LossContext:
@@ -49,20 +36,21 @@ def loss_context(key: str, splits: dict[str, list[Split]], cache_root: Path) -> 
     return LossContext(key, captions, cache_root, clips)
 
 
-def train(ctx: RunContext, config: dict[str, Any], model: RetrievalModel, stage: Stage) -> tuple[Trainer, Selected]:
-    """One training stage with a fresh loss and optimiser; returns the trainer and its selection."""
+def train(ctx: RunContext, config: dict[str, Any], model: RetrievalModel, stage: Stage,
+          data: LossContext) -> tuple[Trainer, Selected]:
+    """One training stage with a fresh loss (prepared on ``data``) and optimiser; returns the
+    trainer and its selection."""
     from benchmark.train import Trainer
 
     loss = ctx.manager.create("losses", config["loss"], "system 'loss'")
     if hasattr(loss, "prepare"):
         for turn in (True, False):  # rank 0 fills the loss's caches, then the others read them
             if ctx.dist.main == turn:
-                loss.prepare(stage.data)
+                loss.prepare(data)
             barrier()
-    trainer = Trainer(model, loss, config, stage.train, stage.validation, stage.state_dir, ctx.device, ctx.seed,
-                      epochs=stage.epochs, context=ctx.dist)
+    trainer = Trainer(model, loss, config, stage, ctx)
     ranks = f" on {ctx.dist.world_size} ranks" if ctx.dist.distributed else ""
-    ctx.log(f"training on {stage.data.dataset}: {len(stage.train)} clips, batch {trainer.batch_size}{ranks}, "
+    ctx.log(f"training on {data.dataset}: {len(stage.train)} clips, batch {trainer.batch_size}{ranks}, "
             f"{stage.epochs} epochs, {ctx.device.type}")
     selected = trainer.fit()
     if trainer.resumed_from:
@@ -79,6 +67,7 @@ def pretrain(ctx: RunContext, config: dict[str, Any], model: RetrievalModel, fea
     """
     from benchmark.data import open_dataset
     from benchmark.model import ClipInputs
+    from benchmark.train import Stage
 
     spec = config["pretrain"]
     datasets = [open_dataset(ctx.manager, d["name"], d.get("options", {}), ctx.data_root) for d in map(component, spec["datasets"])]
@@ -93,8 +82,8 @@ def pretrain(ctx: RunContext, config: dict[str, Any], model: RetrievalModel, fea
             splits[role].extend(role_splits)
     data = loss_context("+".join(d.key for d in datasets), splits, ctx.cache_root)
     stage = Stage(ClipInputs.concatenate(inputs["train"], equal_frequency=True), ClipInputs.concatenate(inputs["validation"]),
-                  data, state_dir, int(spec["epochs"]))
-    trainer, selected = train(ctx, config, model, stage)
+                  state_dir, int(spec["epochs"]))
+    trainer, selected = train(ctx, config, model, stage, data)
     return {
         "datasets": [d.key for d in datasets],
         "n_clips": len(stage.train),

@@ -11,7 +11,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -19,11 +19,14 @@ from torch import nn
 
 from benchmark.api import LossInput
 from benchmark.checkpoints import Best, Ranked
-from benchmark.distributed import Context, barrier, local_slice
+from benchmark.distributed import barrier, local_slice
 from benchmark.errors import BenchError
 from benchmark.io import atomic_path, stable_hash, write_json
 from benchmark.model import ClipInputs, RetrievalModel
 from benchmark.progress import Progress
+
+if TYPE_CHECKING:
+    from benchmark.context import RunContext
 
 
 def batch_accuracy(similarity: torch.Tensor) -> tuple[float, float]:
@@ -52,6 +55,16 @@ class Selected:
     value: float
 
 
+@dataclass(frozen=True)
+class Stage:
+    """What one training stage trains on, for how long, and where it keeps its checkpoints."""
+
+    train: ClipInputs
+    validation: ClipInputs
+    state_dir: Path
+    epochs: int
+
+
 @dataclass
 class TrainState:
     best: Best  # the checkpoints kept
@@ -60,29 +73,21 @@ class TrainState:
 
 
 class Trainer:
-    def __init__(
-        self,
-        model: RetrievalModel,
-        loss: nn.Module,
-        config: dict[str, Any],
-        train: ClipInputs,
-        validation: ClipInputs,
-        run_dir: Path,
-        device: torch.device,
-        seed: int,
-        epochs: int | None = None,
-        context: Context = Context(),
-    ) -> None:
+    """Trains ``model`` under ``loss`` for one :class:`Stage`, with the system ``config``'s
+    batch size, optimiser, schedule and checkpoint rules, on the run's device and ranks."""
+
+    def __init__(self, model: RetrievalModel, loss: nn.Module, config: dict[str, Any], stage: Stage, ctx: RunContext) -> None:
+        device, context, train, validation = ctx.device, ctx.dist, stage.train, stage.validation
         self.model = model.to(device)
         self.context = context
         self.loss = loss.to(device)
         self.config = config
         self.train_data = train
         self.val_data = validation
-        self.run_dir = run_dir
+        self.run_dir = stage.state_dir
         self.device = device
-        self.seed = seed
-        self.epochs = int(epochs if epochs is not None else config["schedule"]["epochs"])
+        self.seed = ctx.seed
+        self.epochs = stage.epochs
         # The global batch; under torchrun each rank embeds batch_size / world_size of it.
         self.batch_size = min(int(config["batch_size"]), len(train) - len(train) % context.world_size)
         if self.batch_size < 2:

@@ -12,9 +12,10 @@ import torch.multiprocessing as mp
 
 from benchmark.api import LossContext
 from benchmark.config import DEFAULTS, merge
+from benchmark.context import RunContext
 from benchmark.distributed import Context
 from benchmark.model import RetrievalModel
-from benchmark.train import Trainer
+from benchmark.train import Stage, Trainer
 from tests.benchmark.test_train import clip_inputs
 
 GLOBAL_BATCH = 8
@@ -44,7 +45,8 @@ def step(root, loss_name, context):
         captions = [[f"a sound number {i} rings", f"the number {i} sound"] for i in range(20)]
         loss.prepare(LossContext("toy", {"train": captions, "validation": captions[:8]}, root / "cider"))
     config = merge(DEFAULTS, {"batch_size": GLOBAL_BATCH, "schedule": {"epochs": 1, "steps_per_epoch": 1}})
-    trainer = Trainer(model, loss, config, train, val, root / f"run-{context.rank}", torch.device("cpu"), 0, context=context)
+    ctx = RunContext(manager, torch.device("cpu"), 0, root, root, context, print)
+    trainer = Trainer(model, loss, config, Stage(train, val, root / f"run-{context.rank}", 1), ctx)
     indices = np.array([3, 17, 0, 9, 12, 5, 1, 18])
     value = trainer.training_loss(trainer._batch(train, indices[trainer.local]), indices)
     value.backward()

@@ -6,7 +6,10 @@ from benchmark.cache import EmbeddingCache
 from benchmark.config import DEFAULTS, merge
 from benchmark.errors import BenchError
 from benchmark.model import ClipInputs, RetrievalModel
-from benchmark.train import Trainer, batch_accuracy
+from benchmark.context import RunContext
+from benchmark.distributed import Context
+from benchmark.plugins import get_plugin_manager
+from benchmark.train import Stage, Trainer, batch_accuracy
 from bench_plugins.fusions.mean import MeanFusion
 from bench_plugins.heads.pooling import MeanPoolHead
 from bench_plugins.losses.ranking import RankingLoss
@@ -53,7 +56,8 @@ def make_trainer(tmp_path, loss, epochs=3):
     model = RetrievalModel([MeanPoolHead(8, 8, hidden_dim=16, dropout=0.0)], MeanFusion(1, 8), None)
     config = merge(DEFAULTS, {"batch_size": 16, "schedule": {"epochs": epochs, "steps_per_epoch": 4}, "optimizer": {"lr": 1e-2}})
     train, val = clip_inputs(tmp_path, "train", 32, 0), clip_inputs(tmp_path, "val", 16, 1)
-    return Trainer(model, loss, config, train, val, tmp_path / "run", torch.device("cpu"), seed=0)
+    ctx = RunContext(get_plugin_manager(), torch.device("cpu"), 0, tmp_path, tmp_path, Context(), print)
+    return Trainer(model, loss, config, Stage(train, val, tmp_path / "run", epochs), ctx)
 
 
 def test_training_improves_validation_and_keeps_the_selected_checkpoint(tmp_path):

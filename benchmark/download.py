@@ -144,7 +144,7 @@ def _download(file: RemoteFile, target: Path, url: str) -> None:
             total = response.headers.get("Content-Length")
             total = int(total) + have if total is not None else None
             with open(part, "ab" if have else "wb") as out, Progress(
-                total, f"downloading {file.name}", unit="B", initial=have, unit_scale=True
+                total, f"downloading {file.name}", unit="B", initial=have
             ) as bar:
                 for block in iter(lambda: response.read(1 << 20), b""):
                     out.write(block)

@@ -87,10 +87,10 @@ class Progress:
     """One long step's progress: ``with Progress(total, desc, unit="clip") as bar: bar.update(n)``.
 
     ``total`` may be None when unknown (a download without a length). ``initial`` counts
-    items already done by an interrupted run; the rate counts only this run's. ``unit_scale``
-    writes amounts with SI prefixes (``12.6 MB``). ``disable=True`` prints nothing;
+    items already done by an interrupted run; the rate counts only this run's. Bytes
+    (``unit="B"``) are written with SI prefixes (``12.6 MB``). ``disable=True`` prints nothing;
     the default, None, prints unless this is a non-zero ``torchrun`` rank. ``stream``
-    defaults to the current stderr, ``interval`` to :func:`interval_seconds`.
+    defaults to the current stderr; lines come every :func:`interval_seconds`.
     """
 
     def __init__(
@@ -99,19 +99,17 @@ class Progress:
         desc: str,
         unit: str = "item",
         initial: float = 0,
-        unit_scale: bool = False,
         disable: bool | None = None,
         stream: IO[str] | None = None,
-        interval: float | None = None,
     ) -> None:
-        self.total, self.desc, self.unit, self.unit_scale = total, desc, unit, unit_scale
+        self.total, self.desc, self.unit, self.unit_scale = total, desc, unit, unit == "B"
         self.n = self.initial = initial
         self.postfix: dict[str, Any] = {}
         self.stream = sys.stderr if stream is None else stream
         if disable is None:
             disable = os.environ.get("RANK", "0") not in ("", "0")
         self.mode = "quiet" if disable else "bar" if is_terminal(self.stream) else "lines"
-        self.interval = interval_seconds() if interval is None else float(interval)
+        self.interval = interval_seconds()
         self._bar: Any = None
         self._lock = threading.Lock()
         self._closed = threading.Event()

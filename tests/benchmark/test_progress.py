@@ -69,9 +69,10 @@ def test_a_line_comes_once_the_interval_has_passed_since_the_last(clock, monkeyp
     assert lines(log)[-1] == "step: 20/20 clips in 40s (0.5 clips/s)"
 
 
-def test_resumed_steps_rate_only_this_runs_items_and_show_the_postfix(clock):
+def test_resumed_steps_rate_only_this_runs_items_and_show_the_postfix(clock, monkeypatch):
+    monkeypatch.setenv("BENCH_PROGRESS_SECONDS", "0")  # a line on every update
     log = io.StringIO()
-    with Progress(10, "training", unit="epoch", initial=4, stream=log, interval=0) as bar:
+    with Progress(10, "training", unit="epoch", initial=4, stream=log) as bar:
         clock.now += 4
         bar.set_postfix({"train_loss": "0.412", "val_loss": "0.398"})
         bar.update()
@@ -86,22 +87,24 @@ def test_resumed_steps_rate_only_this_runs_items_and_show_the_postfix(clock):
 
 def test_a_step_stuck_in_one_long_item_still_reports_every_interval(monkeypatch):
     monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.setenv("BENCH_PROGRESS_SECONDS", "0.2")
     log = io.StringIO()
-    with Progress(64, "openl3 on development", unit="clip", stream=log, interval=0.2):
+    with Progress(64, "openl3 on development", unit="clip", stream=log):
         time.sleep(0.75)  # one chunk, no update
         beats = lines(log)[1:]
     assert 2 <= len(beats) <= 4
     assert all(re.fullmatch(r"openl3 on development: 0/64 clips \(0%\), \d\.\ds elapsed, rate not known yet", b) for b in beats)
 
 
-def test_downloads_show_sizes_and_an_unknown_total_has_no_time_left(clock):
+def test_downloads_show_sizes_and_an_unknown_total_has_no_time_left(clock, monkeypatch):
+    monkeypatch.setenv("BENCH_PROGRESS_SECONDS", "0")
     log = io.StringIO()
-    with Progress(10_000_000, "downloading a.7z", unit="B", unit_scale=True, stream=log, interval=0) as bar:
+    with Progress(10_000_000, "downloading a.7z", unit="B", stream=log) as bar:
         clock.now += 5
         bar.update(5_000_000)
     assert lines(log)[1] == "downloading a.7z: 5 MB/10 MB (50%), 1 MB/s, 5.0s left"
     log = io.StringIO()
-    with Progress(None, "downloading b.csv", unit="B", unit_scale=True, stream=log, interval=0) as bar:
+    with Progress(None, "downloading b.csv", unit="B", stream=log) as bar:
         clock.now += 2
         bar.update(3000)
     assert lines(log) == ["downloading b.csv: 0 B", "downloading b.csv: 3 kB, 1.5 kB/s", "downloading b.csv: 3 kB in 2.0s (1.5 kB/s)"]
@@ -129,9 +132,10 @@ def test_disabled_steps_and_other_torchrun_ranks_print_nothing(clock, monkeypatc
     assert lines(log)[0] == "training: 0/3 items"
 
 
-def test_a_terminal_gets_tqdms_bar_and_no_lines(clock):
+def test_a_terminal_gets_tqdms_bar_and_no_lines(clock, monkeypatch):
+    monkeypatch.setenv("BENCH_PROGRESS_SECONDS", "0")
     screen = Terminal()
-    with Progress(300, "openl3 on development", unit="clip", stream=screen, interval=0) as bar:
+    with Progress(300, "openl3 on development", unit="clip", stream=screen) as bar:
         bar.update(120)
         bar.set_postfix({"train_loss": "0.412"})
     text = screen.getvalue()

@@ -189,6 +189,9 @@ class TextEncoder(Protocol):
     def forward(self, captions: list[str]) -> torch.Tensor:
         """Embed ``n`` captions as an ``[n, dim]`` tensor."""
 
+    def __call__(self, captions: list[str]) -> torch.Tensor:
+        """``forward`` through ``torch.nn.Module``'s hooks."""
+
 
 @dataclass(frozen=True)
 class Split:

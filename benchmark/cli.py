@@ -6,9 +6,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from benchmark.errors import BenchError, unknown_name
+
+if TYPE_CHECKING:
+    from benchmark.data import PreparedDataset
+    from benchmark.plan import RunOptions
+    from benchmark.plugins import PluginManager
 
 
 def _key_values(pairs: Sequence[str], flag: str) -> dict[str, Any]:
@@ -23,7 +28,7 @@ def _key_values(pairs: Sequence[str], flag: str) -> dict[str, Any]:
     return out
 
 
-def _manager() -> Any:
+def _manager() -> PluginManager:
     from benchmark.plugins import get_plugin_manager
 
     manager = get_plugin_manager()
@@ -64,7 +69,7 @@ def _dataset_args(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None
     return _key_values(args.dataset_option, "--dataset-option"), args.data_dir
 
 
-def _prepared_dataset(args: argparse.Namespace, manager: Any) -> Any:
+def _prepared_dataset(args: argparse.Namespace, manager: PluginManager) -> PreparedDataset:
     """The ``--dataset`` of a command, with its options, prepared on disk."""
     from benchmark import paths
     from benchmark.data import open_dataset
@@ -87,9 +92,9 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_options(args: argparse.Namespace, **fields: Any) -> Any:
+def _run_options(args: argparse.Namespace, **fields: Any) -> RunOptions:
     """The RunOptions of the flags `run`, `extract` and `sweep` share; ``fields`` sets the rest."""
-    from benchmark.runner import RunOptions
+    from benchmark.plan import RunOptions
 
     options, data_dir = _dataset_args(args)
     return RunOptions(

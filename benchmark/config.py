@@ -13,9 +13,12 @@ from __future__ import annotations
 import copy
 import functools
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from benchmark.errors import BenchError
+
+if TYPE_CHECKING:
+    from benchmark.plugins import PluginManager
 
 #: Defaults every system starts from. The core names no concrete plugin: experts, head,
 #: fusion, text encoder and loss must come from the system files.
@@ -122,7 +125,7 @@ def load_system_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def _raw_system(name: str, manager: Any) -> dict[str, Any]:
+def _raw_system(name: str, manager: PluginManager) -> dict[str, Any]:
     target = manager.load("systems", name)
     if isinstance(target, Mapping):
         return copy.deepcopy(dict(target))
@@ -133,7 +136,7 @@ def _raw_system(name: str, manager: Any) -> dict[str, Any]:
 
 def resolve_system(
     name: str,
-    manager: Any,
+    manager: PluginManager,
     overrides: Sequence[str] = (),
     device_type: str | None = None,
     expert_weights: str | None = None,
@@ -190,7 +193,7 @@ def _drop_replaced_components(config: dict[str, Any], child: Mapping[str, Any]) 
     return config
 
 
-def set_expert_weights(config: dict[str, Any], manager: Any, weights: str) -> None:
+def set_expert_weights(config: dict[str, Any], manager: PluginManager, weights: str) -> None:
     """Set ``weights`` on every expert in ``config`` whose class has pretrained weights."""
     if weights not in ("pretrained", "random"):
         raise BenchError(f"--expert-weights {weights!r}: choose pretrained or random")
@@ -247,7 +250,7 @@ FIXED_ARGUMENTS: dict[str, tuple[str, ...]] = {
 }
 
 
-def validate(config: dict[str, Any], manager: Any, name: str) -> None:
+def validate(config: dict[str, Any], manager: PluginManager, name: str) -> None:
     """Check that every plugin the system names is installed (with 'did you mean') and
     takes the options given, and that every core setting has its type and range
     (:mod:`benchmark.settings`)."""

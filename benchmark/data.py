@@ -7,16 +7,20 @@ so the embedded synthetic set exercises the code path Clotho uses.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from benchmark.api import Dataset, Split
 from benchmark.errors import BenchError, unknown_name
 from benchmark.io import atomic_path, stable_hash, write_json
+
+if TYPE_CHECKING:
+    from benchmark.plugins import PluginManager
 
 
 def captions_csv(data_dir: Path, split: str) -> Path:
@@ -405,19 +409,40 @@ def _suffix(options: dict[str, Any], defaults: dict[str, Any]) -> str:
     return "" if options == defaults else f"-{stable_hash(options, 8)}"
 
 
-def open_dataset(manager: Any, name: str, options: dict[str, Any], data_root: Path) -> PreparedDataset:
+@dataclass(frozen=True)
+class _Defaults:
+    """What a dataset plugin's options are when none is given, as its instances report them."""
+
+    storage: dict[str, Any]
+    protocol_name: str
+    others: dict[str, Any]
+
+    @classmethod
+    def of(cls, plugin: Dataset) -> _Defaults:
+        others = {k: v for k, v in plugin.options().items() if k != "protocol"}
+        return cls(plugin.storage_options(), plugin.protocol_name, others)
+
+
+@functools.lru_cache(maxsize=None)
+def _defaults(factory: Callable[..., Dataset], name: str) -> _Defaults:
+    """The defaults of a dataset plugin, from one instance built without options per process."""
+    from benchmark.registry import instantiate
+
+    return _Defaults.of(instantiate(factory, {}, f"dataset {name!r}", "--dataset-option"))
+
+
+def open_dataset(manager: PluginManager, name: str, options: dict[str, Any], data_root: Path) -> PreparedDataset:
     """Instantiate dataset plugin ``name`` with ``options`` and locate its data directory."""
     from benchmark.registry import instantiate
 
     factory = manager.load("datasets", name)
     plugin = instantiate(factory, options, f"dataset {name!r}", "--dataset-option")
-    default = instantiate(factory, {}, f"dataset {name!r}", "--dataset-option")
-    storage_key = name + _suffix(plugin.storage_options(), default.storage_options())
+    asked, default = _Defaults.of(plugin), _defaults(factory, name)
+    storage_key = name + _suffix(asked.storage, default.storage)
     key = name
-    if plugin.protocol_name != default.protocol_name:
-        key += f"-{plugin.protocol_name}"
-    others, default_others = ({k: v for k, v in p.options().items() if k != "protocol"} for p in (plugin, default))
-    key += _suffix(others, default_others)
+    if asked.protocol_name != default.protocol_name:
+        key += f"-{asked.protocol_name}"
+    key += _suffix(asked.others, default.others)
     data_dir = data_root / storage_key
     fingerprint = plugin.fingerprint(data_dir)
     if fingerprint:

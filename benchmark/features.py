@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from benchmark.api import Expert
+from benchmark.api import Expert, TextEncoder
 from benchmark.audio import load_audio
 from benchmark.cache import EmbeddingCache, SequenceStore
 from benchmark.data import Split
@@ -53,7 +53,7 @@ def expert_features(
 
 
 def caption_embeddings(
-    name: str, encoder: Any, dataset_key: str, split: Split, cache_root: Path, shard: tuple[int, int] = (0, 1)
+    name: str, encoder: TextEncoder, dataset_key: str, split: Split, cache_root: Path, shard: tuple[int, int] = (0, 1)
 ) -> SequenceStore | None:
     """All captions of every clip embedded by a frozen ``encoder``: ``store[j]`` is ``(n_captions_j, dim)``.
 
@@ -95,12 +95,12 @@ class Features:
         self.text_encoder = manager.create("text_encoders", text_spec, "system 'text_encoder'", trainable=self.trainable)
 
     @property
-    def frozen_text(self) -> Any | None:
+    def frozen_text(self) -> TextEncoder | None:
         """The caption encoder whose embeddings are cached, or None when it trains."""
         return None if self.trainable else self.text_encoder
 
     @property
-    def trained_text(self) -> Any | None:
+    def trained_text(self) -> TextEncoder | None:
         """The caption encoder that trains with the model, or None when it is frozen."""
         return self.text_encoder if self.trainable else None
 

@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+import scipy.sparse as sp
 
 from benchmark.api import BenchError
 
@@ -53,6 +55,115 @@ def ngrams(tokens: Sequence[str], n: int = N) -> Counter:
     return counts
 
 
+@dataclass(frozen=True)
+class CaptionVectors:
+    """Sentences as the sparse rows of the product above, over one reference set.
+
+    Row ``s`` of ``hypothesis`` is ``[c >= t] / norm`` and row ``s`` of ``reference`` is
+    ``[c >= t] c w^2 / norm`` for sentence ``s``, one column per (n-gram, t), and
+    ``lengths[s]`` is its number of bigrams; ``hypothesis[h] . reference[r]``, times the
+    length penalty of ``h`` and ``r``, summed over ``r`` in a clip and scaled, is CIDEr-D.
+    N-grams whose idf is 0 (in every reference set) are dropped from both: they count in
+    the norms but add nothing to any product.
+    """
+
+    hypothesis: sp.csr_matrix
+    reference: sp.csr_matrix
+    lengths: np.ndarray
+
+
+def encode(sentences: Sequence[Sequence[str]], n: int = N) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every sentence's 1..n-gram counts as sparse ``(row, column, count)`` triplets, one
+    column per distinct n-gram (sorted by row, then column), and each column's order - 1."""
+    words: dict[str, int] = {}
+    lengths = np.fromiter((len(s) for s in sentences), dtype=np.int64, count=len(sentences))
+    tokens = np.fromiter((words.setdefault(w, len(words)) for s in sentences for w in s), dtype=np.int64,
+                         count=int(lengths.sum()))
+    sentence = np.repeat(np.arange(len(sentences)), lengths)
+    position = np.arange(len(tokens)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    base = len(words) + 1
+    rows, columns, orders = [], [], []
+    offset = 0
+    for k in range(1, n + 1):
+        starts = np.flatnonzero(position + k <= lengths[sentence])
+        grams = np.stack([tokens[starts + i] for i in range(k)], axis=1)
+        if base**k < 2**62:  # one integer per n-gram
+            keys = (grams * base ** np.arange(k, dtype=np.int64)).sum(axis=1)
+            distinct, inverse = np.unique(keys, return_inverse=True)
+        else:
+            distinct, inverse = np.unique(grams, axis=0, return_inverse=True)
+        rows.append(sentence[starts])
+        columns.append(inverse.reshape(-1) + offset)
+        orders.append(np.full(len(distinct), k - 1, dtype=np.int64))
+        offset += len(distinct)
+    n_columns = max(offset, 1)
+    cells, counts = np.unique(np.concatenate(rows) * n_columns + np.concatenate(columns), return_counts=True)
+    return cells // n_columns, cells % n_columns, counts.astype(np.int64), np.concatenate(orders)
+
+
+def caption_vectors(
+    hypotheses: Sequence[Sequence[str]], references: Sequence[Sequence[Sequence[str]]], n: int = N
+) -> tuple[CaptionVectors, CaptionVectors]:
+    """The vectors of ``hypotheses`` and of every reference (flattened, clip by clip), with
+    document frequencies over the clips' reference sets."""
+    n_clips = len(references)
+    if n_clips == 0 or any(len(refs) == 0 for refs in references):
+        raise BenchError("CIDEr needs at least one reference caption for every clip")
+    flat = [ref for refs in references for ref in refs]
+    ref_clip = np.repeat(np.arange(n_clips), [len(refs) for refs in references])
+    rows, cols, counts, order = encode([*flat, *hypotheses], n)
+    n_columns = len(order)
+    is_ref = rows < len(flat)
+
+    # Document frequency: the number of clips whose reference set holds the n-gram.
+    clip_gram = np.unique(ref_clip[rows[is_ref]] * n_columns + cols[is_ref])
+    df = np.bincount(clip_gram % max(n_columns, 1), minlength=n_columns).astype(np.float64)
+    weight = np.log(float(n_clips)) - np.log(np.maximum(1.0, df))  # ref_len - log(df)
+    max_t = int(counts.max(initial=1))
+
+    def vectors(rows: np.ndarray, cols: np.ndarray, counts: np.ndarray, n_rows: int) -> CaptionVectors:
+        """Rows of ``[c >= t] / norm`` and ``[c >= t] c w^2 / norm``, one column per
+        (n-gram, t); also each sentence's length (its number of bigrams)."""
+        orders = order[cols]
+        norms = np.zeros((n_rows, n))
+        np.add.at(norms, (rows, orders), (counts * weight[cols]) ** 2)
+        norms = np.sqrt(norms)
+        scale = 1.0 / np.where(norms > 0, norms, 1.0)[rows, orders]
+        lengths = np.bincount(rows, weights=counts * (orders == 1), minlength=n_rows)
+        keep = weight[cols] != 0
+        rows, cols, counts, scale = rows[keep], cols[keep], counts[keep], scale[keep]
+        # Expand each entry into its thresholds t = 0 .. count-1.
+        starts = np.cumsum(counts) - counts
+        t = np.arange(counts.sum()) - np.repeat(starts, counts)
+        at = (np.repeat(rows, counts), np.repeat(cols, counts) * max_t + t)
+        shape = (n_rows, max(n_columns, 1) * max_t)
+        hypothesis = sp.csr_matrix((np.repeat(scale, counts), at), shape=shape)
+        reference = sp.csr_matrix((np.repeat(counts * weight[cols] ** 2 * scale, counts), at), shape=shape)
+        return CaptionVectors(hypothesis, reference, lengths)
+
+    hyp = ~is_ref
+    return (vectors(rows[hyp] - len(flat), cols[hyp], counts[hyp], len(hypotheses)),
+            vectors(rows[is_ref], cols[is_ref], counts[is_ref], len(flat)))
+
+
+def length_penalty(max_length: int, sigma: float = SIGMA) -> np.ndarray:
+    """CIDEr-D's Gaussian penalty, indexed by the difference of two lengths."""
+    return np.exp(-(np.arange(max_length + 1) ** 2) / (2 * sigma**2))
+
+
+def split_columns(hypothesis: sp.csr_matrix, reference: sp.csr_matrix) -> tuple[tuple, tuple]:
+    """``(dense, sparse)`` halves of both matrices' columns: columns shared by many
+    references are multiplied densely (BLAS), the rest sparsely."""
+    ref_csc = reference.tocsc()
+    per_column = np.diff(ref_csc.indptr)
+    dense_cols = np.flatnonzero(per_column > max(64, reference.shape[0] // 64))
+    sparse_cols = np.setdiff1d(np.flatnonzero(per_column), dense_cols)
+    hyp_csc = hypothesis.tocsc()
+    dense = (hyp_csc[:, dense_cols].tocsr(), ref_csc[:, dense_cols].tocsr())
+    sparse = (hyp_csc[:, sparse_cols].tocsr(), ref_csc[:, sparse_cols].tocsr())
+    return dense, sparse
+
+
 def cider_d(
     hypotheses: Sequence[Sequence[str]],
     references: Sequence[Sequence[Sequence[str]]],
@@ -66,81 +177,19 @@ def cider_d(
     pycocoevalcap's ``Cider`` score of hypothesis ``h`` with references ``references[j]``,
     document frequencies taken over all ``references``.
     """
-    import scipy.sparse as sp
-
+    hyp_vectors, ref_vectors = caption_vectors(hypotheses, references, n)
     n_clips = len(references)
-    if n_clips == 0 or any(len(refs) == 0 for refs in references):
-        raise BenchError("CIDEr needs at least one reference caption for every clip")
-    ref_clip = np.repeat(np.arange(n_clips), [len(refs) for refs in references])
-    # Each distinct sentence's n-grams as (vocabulary column, count) arrays, computed once:
-    # hypotheses are often the references themselves.
-    vocabulary: dict[tuple, int] = {}
-    memo: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
-
-    def encoded(tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        key = tuple(tokens)
-        if key not in memo:
-            counts = ngrams(key, n)
-            columns = [vocabulary.setdefault(gram, len(vocabulary)) for gram in counts]
-            memo[key] = (np.array(columns, dtype=np.int64), np.array(list(counts.values()), dtype=np.int64))
-        return memo[key]
-
-    def triplets(sentences: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Sparse (row, n-gram column, count) triplets of ``sentences``."""
-        pairs = [encoded(tokens) for tokens in sentences]
-        rows = np.repeat(np.arange(len(pairs)), [len(cols) for cols, _ in pairs])
-        empty = np.zeros(0, dtype=np.int64)
-        cols = np.concatenate([cols for cols, _ in pairs] or [empty])
-        counts = np.concatenate([counts for _, counts in pairs] or [empty])
-        return rows, cols, counts
-
-    ref_rows, ref_cols, ref_cnt = triplets([ref for refs in references for ref in refs])
-    hyp_rows, hyp_cols, hyp_cnt = triplets(hypotheses)
-    order = np.array([len(gram) - 1 for gram in vocabulary], dtype=np.int64)
-
-    # Document frequency: the number of clips whose reference set holds the n-gram.
-    clip_gram = np.unique(ref_clip[ref_rows] * len(vocabulary) + ref_cols)
-    df = np.bincount(clip_gram % len(vocabulary), minlength=len(vocabulary)).astype(np.float64)
-    weight = np.log(float(n_clips)) - np.log(np.maximum(1.0, df))  # ref_len - log(df)
-    max_t = int(max(ref_cnt.max(initial=1), hyp_cnt.max(initial=1)))
-
-    def matrix(rows: np.ndarray, cols: np.ndarray, counts: np.ndarray, n_rows: int, is_reference: bool):
-        """Rows of ``[c >= t] / norm`` (hypotheses) or ``[c >= t] c w^2 / norm`` (references),
-        one column per (n-gram, t); also each sentence's length (its number of bigrams)."""
-        orders = order[cols]
-        norms = np.zeros((n_rows, n))
-        np.add.at(norms, (rows, orders), (counts * weight[cols]) ** 2)
-        norms = np.sqrt(norms)
-        scale = 1.0 / np.where(norms > 0, norms, 1.0)[rows, orders]
-        values = counts * weight[cols] ** 2 * scale if is_reference else scale
-        lengths = np.bincount(rows, weights=counts * (orders == 1), minlength=n_rows)
-        # Expand each entry into its thresholds t = 0 .. count-1.
-        starts = np.cumsum(counts) - counts
-        t = np.arange(counts.sum()) - np.repeat(starts, counts)
-        entries = (np.repeat(values, counts), (np.repeat(rows, counts), np.repeat(cols, counts) * max_t + t))
-        return sp.csr_matrix(entries, shape=(n_rows, len(vocabulary) * max_t)), lengths
-
-    hyp, h_len = matrix(hyp_rows, hyp_cols, hyp_cnt, len(hypotheses), False)
-    ref, r_len = matrix(ref_rows, ref_cols, ref_cnt, len(ref_clip), True)
-
-    # Columns shared by many references are multiplied densely (BLAS), the rest sparsely.
-    ref_csc = ref.tocsc()
-    per_column = np.diff(ref_csc.indptr)
-    dense_cols = np.flatnonzero(per_column > max(64, ref.shape[0] // 64))
-    sparse_cols = np.setdiff1d(np.flatnonzero(per_column), dense_cols)
-    ref_dense_t = np.asarray(ref_csc[:, dense_cols].todense()).T.copy()  # (n_dense, n_refs)
-    ref_sparse_t = ref_csc[:, sparse_cols].T.tocsr()  # (n_sparse, n_refs)
-    hyp_csc = hyp.tocsc()
-    hyp_dense = hyp_csc[:, dense_cols].tocsr()
-    hyp_sparse = hyp_csc[:, sparse_cols].tocsr()
-
-    penalty = np.exp(-(np.arange(int(max(h_len.max(initial=0), r_len.max(initial=0))) + 1) ** 2) / (2 * sigma**2))
-    clip_starts = np.searchsorted(ref_clip, np.arange(n_clips))
+    (hyp_dense, ref_dense), (hyp_sparse, ref_sparse) = split_columns(hyp_vectors.hypothesis, ref_vectors.reference)
+    ref_dense_t = ref_dense.toarray().T.copy()  # (n_dense, n_refs)
+    ref_sparse_t = ref_sparse.T.tocsr()  # (n_sparse, n_refs)
+    h_len, r_len = hyp_vectors.lengths, ref_vectors.lengths
+    penalty = length_penalty(int(max(h_len.max(initial=0), r_len.max(initial=0))), sigma)
     refs_per_clip = np.array([len(refs) for refs in references], dtype=np.float64)
+    clip_starts = np.concatenate([[0], np.cumsum(refs_per_clip[:-1])]).astype(np.int64)
     out = np.empty((len(hypotheses), n_clips))
     for start in range(0, len(hypotheses), block):
         stop = min(start + block, len(hypotheses))
-        pair = np.asarray(hyp_dense[start:stop].todense()) @ ref_dense_t
+        pair = hyp_dense[start:stop].toarray() @ ref_dense_t
         pair += (hyp_sparse[start:stop] @ ref_sparse_t).toarray()
         pair *= penalty[np.abs(h_len[start:stop, None] - r_len[None, :]).astype(np.int64)]
         out[start:stop] = np.add.reduceat(pair, clip_starts, axis=1) / refs_per_clip

@@ -9,6 +9,11 @@ second ranks audio ``i`` above other audio for clip ``i``'s captions. With ``rel
 ``r = 1`` (the plain loss); with it, ``r`` is the report's CIDEr relaxation
 (:mod:`bench_plugins.losses.relax`), so pairs of clips with similar captions are pushed
 apart with a smaller margin. ``matching_weight`` ``w`` adds the report's matching term.
+
+The relaxed loss keeps each split's CIDEr vectors (linear in its clips, on the CPU, not
+buffers) and computes each batch's ``B x B`` block of ``c_ij`` per step, on the device of
+the similarities; ``threshold_estimate`` says how the percentiles were obtained (exact,
+or sampled with a bound).
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from torch import nn
 
 from benchmark.api import BenchError, LossContext, LossInput
 
+from bench_plugins.losses.cider_pairs import ClipPairs
+from bench_plugins.losses.pair_quantiles import PercentileEstimate
 from bench_plugins.losses.relax import CiderCache, check_captions, relax
 
 
@@ -38,17 +45,19 @@ class RankingLoss(nn.Module):
                     f"got {relax}"
                 )
         self.thresholds: list[float] | None = None
+        self.threshold_estimate: PercentileEstimate | None = None
+        self.pairs: dict[str, ClipPairs] = {}
 
     def prepare(self, context: LossContext) -> None:
-        """Compute (or load) clip-to-clip CIDEr for each split and the training percentiles."""
+        """Compute (or load) each split's CIDEr vectors and the training percentiles."""
         if self.relax_settings is None:
             return
         check_captions(context)
         cache = CiderCache(context.cache_dir)
-        self.thresholds = cache.percentiles(context.captions["train"], self.relax_settings["percentiles"])
-        for role, captions in context.captions.items():
-            # Buffers follow the loss to its device; non-persistent keeps them out of checkpoints.
-            self.register_buffer(f"cider_{role}", torch.from_numpy(cache.matrix(captions)), persistent=False)
+        self.pairs = {role: cache.pairs(captions) for role, captions in context.captions.items()}
+        self.threshold_estimate = cache.estimate(context.captions["train"], self.relax_settings["percentiles"],
+                                                 self.pairs["train"])
+        self.thresholds = self.threshold_estimate.values
 
     def margins(self, batch: LossInput) -> torch.Tensor | float:
         """``m * r(c_ij)`` for every pair in the batch (a scalar when not relaxed)."""
@@ -56,10 +65,19 @@ class RankingLoss(nn.Module):
             return self.margin
         if self.thresholds is None:
             raise BenchError("loss 'ranking' with relax: prepare() was not called before training")
-        matrix = getattr(self, f"cider_{batch.split}")
-        index = batch.clip_index
-        c = matrix[index][:, index]
+        block = self.pairs[batch.split].block(batch.clip_index.detach().cpu().numpy())
+        c = torch.from_numpy(block).to(batch.similarity.device)
         return self.margin * relax(c, self.thresholds, self.relax_settings["values"])
+
+    def extra_repr(self) -> str:
+        estimate = self.threshold_estimate
+        if estimate is None:
+            return f"margin={self.margin}, matching_weight={self.matching_weight}, relax={self.relax_settings}"
+        how = ("exact" if estimate.method == "exact" else
+               f"sampled, {estimate.pairs} pairs, within {estimate.rank_error:g} percentile points "
+               f"with probability {estimate.confidence:g}")
+        return (f"margin={self.margin}, matching_weight={self.matching_weight}, relax={self.relax_settings}, "
+                f"thresholds={self.thresholds} ({how})")
 
     def forward(self, batch: LossInput) -> torch.Tensor:
         s = batch.clip_similarity()

@@ -11,7 +11,14 @@ split. With one caption per clip (AudioCaps' training split) this is simply
 The relax function is piecewise linear through ``(c_q, v)`` for the loss's percentiles
 ``q`` and values ``v`` (the report's are the reference system's, in ``cider_relax.yaml``)
 and constant outside, where ``c_q`` are percentiles of ``c_ij`` over pairs of distinct
-training clips. Matrices and percentiles are cached per split content.
+training clips: exact over all pairs up to 10,000 clips, from sampled pairs with a stated
+rank-error bound beyond (:mod:`bench_plugins.losses.pair_quantiles`).
+
+The loss never holds the n x n matrix: each split's per-caption CIDEr-D vectors
+(:class:`bench_plugins.losses.cider_pairs.ClipPairs`, linear in the number of clips) are
+kept and each batch's block of ``c_ij`` is computed from them. Vectors and percentiles
+are cached per split content; the full matrix (:meth:`CiderCache.matrix`, for figures of
+small splits) only when asked for.
 """
 
 from __future__ import annotations
@@ -25,11 +32,13 @@ import numpy as np
 
 from benchmark.api import BenchError, LossContext, atomic_path, stable_hash, write_json
 
-from bench_plugins.losses.cider import N, SIGMA, cider_d, tokenize
+from bench_plugins.losses.cider import N, SIGMA, tokenize
+from bench_plugins.losses.cider_pairs import ClipPairs
+from bench_plugins.losses.pair_quantiles import PercentileEstimate, estimate
 
 #: Fewest distinct clip pairs for which a 99th percentile means anything.
 MIN_PAIRS = 100
-VERSION = 1  # bump when the CIDEr computation or tokenisation changes
+VERSION = 2  # bump when the CIDEr computation, tokenisation or cached files change
 
 
 def check_captions(context: LossContext) -> None:
@@ -47,40 +56,33 @@ def check_captions(context: LossContext) -> None:
 
 
 def clip_cider(captions: Sequence[Sequence[str]]) -> np.ndarray:
-    """Symmetric ``(n_clips, n_clips)`` float32 matrix of clip-to-clip CIDEr-D (see module doc)."""
-    tokens = []
-    for clip, clip_captions in enumerate(captions):
-        clip_tokens = []
-        for k, caption in enumerate(clip_captions):
-            words = tokenize(caption)
-            if not words:
-                raise BenchError(f"caption {k + 1} of clip {clip} ({caption!r}) is empty after tokenisation")
-            clip_tokens.append(words)
-        tokens.append(clip_tokens)
-    if not tokens:
-        raise BenchError("no captions to compute CIDEr on")
-    per_caption = cider_d([t for clip in tokens for t in clip], tokens)  # (n_captions, n_clips)
-    sizes = np.array([len(clip) for clip in tokens])
-    per_clip = np.add.reduceat(per_caption, np.concatenate([[0], np.cumsum(sizes)[:-1]]), axis=0) / sizes[:, None]
-    return ((per_clip + per_clip.T) / 2).astype(np.float32)
+    """Symmetric ``(n_clips, n_clips)`` float32 matrix of clip-to-clip CIDEr-D (see module doc);
+    n² memory, for small splits (the loss uses blocks of it)."""
+    return ClipPairs.from_captions(captions).matrix()
 
 
-def percentiles(matrix: np.ndarray, qs: Sequence[float]) -> list[float]:
-    """Percentiles of ``matrix`` over pairs of distinct clips."""
-    n = matrix.shape[0]
+def check_pairs(n: int) -> None:
+    """Refuse a training split with too few clip pairs for the percentiles."""
     pairs = n * (n - 1) // 2
     if pairs < MIN_PAIRS:
         raise BenchError(
             f"the training split has {n} clips ({pairs} distinct pairs); the CIDEr percentiles need at "
             f"least {MIN_PAIRS} pairs (15 clips)"
         )
+
+
+def percentiles(matrix: np.ndarray, qs: Sequence[float]) -> list[float]:
+    """Percentiles of ``matrix`` over pairs of distinct clips (``np.percentile``'s, to the bit)."""
+    n = matrix.shape[0]
+    check_pairs(n)
     upper = matrix[np.triu_indices(n, k=1)]
     return [float(v) for v in np.percentile(upper, qs)]
 
 
 @dataclass
 class CiderCache:
-    """Clip-to-clip CIDEr matrices and their percentiles, cached on disk by caption content."""
+    """Each split's CIDEr vectors and the training percentiles, cached on disk by caption
+    content (the full matrix too, only when :meth:`matrix` is asked for)."""
 
     root: Path
 
@@ -88,22 +90,42 @@ class CiderCache:
         key = {"version": VERSION, "n": N, "sigma": SIGMA, "captions": stable_hash([list(c) for c in captions], 24)}
         return self.root / "cider" / stable_hash(key, 16)
 
+    def pairs(self, captions: Sequence[Sequence[str]]) -> ClipPairs:
+        """The split's per-caption vectors, from which any block of ``c_ij`` is computed."""
+        path = self._directory(captions) / "clip_vectors.npz"
+        if path.is_file():
+            with np.load(path) as arrays:
+                return ClipPairs.from_arrays(dict(arrays))
+        pairs = ClipPairs.from_captions(captions)
+        with atomic_path(path) as tmp, open(tmp, "wb") as file:
+            np.savez(file, **pairs.arrays())
+        return pairs
+
     def matrix(self, captions: Sequence[Sequence[str]]) -> np.ndarray:
+        """The full ``(n, n)`` matrix: n² memory, for figures of small splits."""
         path = self._directory(captions) / "clip_cider.npy"
         if path.is_file():
             return np.load(path)
-        matrix = clip_cider(captions)
+        matrix = self.pairs(captions).matrix()
         with atomic_path(path) as tmp:
             np.save(tmp, matrix)
         return matrix
 
-    def percentiles(self, captions: Sequence[Sequence[str]], qs: Sequence[float]) -> list[float]:
+    def estimate(self, captions: Sequence[Sequence[str]], qs: Sequence[float],
+                 pairs: ClipPairs | None = None) -> PercentileEstimate:
+        """The percentiles ``qs`` of ``c_ij`` over distinct pairs, and how they were obtained
+        (exact, or sampled with its bound); ``pairs``: the split's vectors, if at hand."""
+        check_pairs(len(captions))
         path = self._directory(captions) / f"percentiles-{'-'.join(f'{q:g}' for q in qs)}.json"
         if path.is_file():
-            return json.loads(path.read_text())["values"]
-        values = percentiles(self.matrix(captions), qs)
-        write_json(path, {"percentiles": list(qs), "values": values})
-        return values
+            saved = json.loads(path.read_text())
+            return PercentileEstimate(**{k: v for k, v in saved.items() if k != "percentiles"})
+        result = estimate(pairs if pairs is not None else self.pairs(captions), qs)
+        write_json(path, {"percentiles": list(qs), **result.as_dict()})
+        return result
+
+    def percentiles(self, captions: Sequence[Sequence[str]], qs: Sequence[float]) -> list[float]:
+        return self.estimate(captions, qs).values
 
 
 def relax(c, thresholds: Sequence[float], values: Sequence[float]):

@@ -42,7 +42,7 @@ def test_matching_term_adds_weight_times_minus_mean_positive_similarity():
 
 def test_cider_relaxation_looks_up_pairs_by_clip_index_in_each_split(tmp_path):
     from benchmark.api import LossContext
-    from bench_plugins.losses.relax import relax
+    from bench_plugins.losses.relax import clip_cider, relax
 
     train = [[f"a bell rings number {i}", f"bell {i % 3} rings"] for i in range(20)]
     validation = [[f"wind blows {i}"] for i in range(5)]
@@ -50,10 +50,14 @@ def test_cider_relaxation_looks_up_pairs_by_clip_index_in_each_split(tmp_path):
     loss.prepare(LossContext("toy", {"train": train, "validation": validation}, tmp_path))
     index = torch.tensor([3, 7, 11])
     margins = loss.margins(LossInput(torch.zeros(3, 3, 2), index, "train"))
-    expected = 0.2 * relax(loss.cider_train[index][:, index], loss.thresholds, [1.0, 0.7, 0.4])
+    full = {role: torch.from_numpy(clip_cider(captions)) for role, captions in (("train", train), ("validation", validation))}
+    expected = 0.2 * relax(full["train"][index][:, index], loss.thresholds, [1.0, 0.7, 0.4])
     assert torch.allclose(margins, expected) and margins.shape == (3, 3)
-    assert loss.margins(LossInput(torch.zeros(2, 2, 1), torch.tensor([0, 4]), "validation")).shape == (2, 2)
-    assert "cider_train" not in loss.state_dict()  # not saved into checkpoints
+    pair = torch.tensor([0, 4])
+    expected = 0.2 * relax(full["validation"][pair][:, pair], loss.thresholds, [1.0, 0.7, 0.4])
+    assert torch.allclose(loss.margins(LossInput(torch.zeros(2, 2, 1), pair, "validation")), expected)
+    assert not loss.state_dict() and not list(loss.buffers())  # nothing n x n held, nothing in checkpoints
+    assert loss.threshold_estimate.method == "exact" and "exact" in repr(loss)
 
     # Relaxation with r = 1 everywhere is the plain loss.
     flat = RankingLoss(0.2, relax={"percentiles": [80, 90, 99], "values": [1.0, 1.0, 1.0]})
@@ -99,7 +103,7 @@ def test_a_caption_without_words_is_named_by_split_and_file_before_any_cider(tmp
 
 def test_the_cider_relaxation_scales_the_margin_only_not_the_hinge(tmp_path):
     from benchmark.api import LossContext
-    from bench_plugins.losses.relax import relax
+    from bench_plugins.losses.relax import clip_cider, relax
 
     # Clips 2k and 2k+1 share their captions: their CIDEr is high, so their margin is relaxed.
     train = [[f"a bell rings {k // 2} times", f"bell {k // 2} rings loudly"] for k in range(20)]
@@ -107,10 +111,21 @@ def test_the_cider_relaxation_scales_the_margin_only_not_the_hinge(tmp_path):
     loss = RankingLoss(0.2, relax=settings)
     loss.prepare(LossContext("toy", {"train": train, "validation": train}, tmp_path))
     index = torch.tensor([0, 1, 2, 3, 6, 7])
-    r = relax(loss.cider_train[index][:, index], loss.thresholds, settings["values"])
+    r = relax(torch.from_numpy(clip_cider(train))[index][:, index], loss.thresholds, settings["values"])
     assert r.min() < 0.99  # some pairs are relaxed
     torch.manual_seed(2)
     similarity = torch.rand(6, 6, 2) * 2 - 1
     expected = reference(similarity.mean(-1).tolist(), (0.2 * r).tolist())
     assert loss(LossInput(similarity, index)).item() == pytest.approx(expected, rel=1e-5)
 
+
+
+def test_the_relaxed_margins_are_made_on_the_device_of_the_similarities(tmp_path):
+    from benchmark.api import LossContext
+
+    train = [[f"a bell rings number {i}", f"bell {i % 3} rings"] for i in range(20)]
+    loss = RankingLoss(0.2, relax={"percentiles": [80, 90, 99], "values": [1.0, 0.7, 0.4]})
+    loss.prepare(LossContext("toy", {"train": train, "validation": train}, tmp_path))
+    loss.to("meta")  # as the trainer moves it: nothing to move
+    margins = loss.margins(LossInput(torch.zeros(3, 3, 2, device="meta"), torch.tensor([1, 2, 3]), "train"))
+    assert margins.device.type == "meta" and margins.shape == (3, 3)

@@ -69,8 +69,11 @@ def test_matrices_and_percentiles_are_cached(tmp_path):
     captions = [clip_captions(clip_spec(2, "development", i, 16000, 1, 2), 5) for i in range(16)]
     cache = CiderCache(tmp_path)
     first = cache.percentiles(captions, [80, 90, 99])
-    assert len(list(tmp_path.rglob("clip_cider.npy"))) == 1 and len(list(tmp_path.rglob("percentiles-*.json"))) == 1
+    assert len(list(tmp_path.rglob("clip_vectors.npz"))) == 1 and len(list(tmp_path.rglob("percentiles-*.json"))) == 1
+    assert not list(tmp_path.rglob("clip_cider.npy"))  # the n x n matrix is never stored for the loss
     assert cache.percentiles(captions, [80, 90, 99]) == first
+    assert cache.estimate(captions, [80, 90, 99]).method == "exact"
+    np.testing.assert_array_equal(cache.pairs(captions).matrix(), clip_cider(captions))  # read back from disk
     assert first[0] <= first[1] <= first[2]
 
 

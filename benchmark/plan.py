@@ -38,3 +38,13 @@ class Plan:
     dataset: PreparedDataset
     result: Path
     state_dir: Path
+
+
+#: What a run's log and a sweep's status line say when :func:`auto_fell_back`.
+AUTO_FALLBACK = "--device auto found no CUDA device: running on the CPU, with the system's cpu_overrides (if any)"
+
+
+def auto_fell_back(requested: str, device_type: str) -> bool:
+    """True when ``--device auto`` found no CUDA device and the run goes to the CPU, where the
+    system's ``cpu_overrides`` apply: said in the log and the result, never silently."""
+    return requested == "auto" and device_type == "cpu"

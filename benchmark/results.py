@@ -146,6 +146,10 @@ class Result(BaseModel):
     batch_size_used: Optional[int] = None
     world_size: int = 1
     device: str = ""
+    #: ``--device`` as asked (``auto``, ``cpu``, ``cuda``) and whether ``auto`` found no GPU
+    #: and fell back to the CPU (and its ``cpu_overrides``); absent from older files.
+    device_requested: Optional[str] = None
+    device_fallback: Optional[bool] = None
     text_encoder: dict[str, Any] = Field(default_factory=dict)
     #: ``text_to_audio`` (R@1, R@5, R@10, mAP@10) and ``audio_to_text`` (R@k).
     metrics: dict[str, dict[str, float]]
@@ -157,6 +161,9 @@ class Result(BaseModel):
     pretrain: Optional[dict[str, Any]] = None
     timings_s: dict[str, Union[int, float]] = Field(default_factory=dict)
     environment: dict[str, Any] = Field(default_factory=dict)
+    #: The settings that decide whether the run repeats bit for bit (:func:`determinism_settings`);
+    #: absent from older files.
+    determinism: Optional[dict[str, Any]] = None
     created: str = ""
 
     @field_validator("metrics")
@@ -172,8 +179,37 @@ class Result(BaseModel):
         return self.metrics["text_to_audio"]
 
     def to_json(self) -> dict[str, Any]:
-        """The file's content: keys in the order above, ``pretrain`` only when there was one."""
-        return self.model_dump(mode="json", by_alias=True, exclude={"pretrain"} if self.pretrain is None else None)
+        """The file's content: keys in the order above, ``pretrain`` only when there was one and
+        the keys older files lack only when known, so an older file is written back as it was."""
+        absent = {name for name in OPTIONAL if getattr(self, name) is None}
+        return self.model_dump(mode="json", by_alias=True, exclude=absent or None)
+
+
+#: Keys a result file may lack: no pre-training, or written before the key existed.
+OPTIONAL = ("pretrain", "device_requested", "device_fallback", "determinism")
+
+
+def determinism_settings() -> dict[str, Any]:
+    """What decides whether a run repeats bit for bit on its hardware: deterministic
+    algorithms, cuDNN's choice of kernels, TF32 arithmetic, cuBLAS's workspace, the torch
+    version and the number of CPU threads."""
+    import os
+
+    import torch
+
+    return {
+        "torch": torch.__version__,
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "deterministic_warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+        "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+        "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+        "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32),
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+        "threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
+    }
 
 
 def write(path: Path, result: Result) -> None:
@@ -205,6 +241,8 @@ def read(path: Path) -> Result:
 def record(options: RunOptions, run: Plan, features: Features, outcome: tuple[Trainer, Selected, dict[str, Any]],
            splits: dict[str, Split]) -> Result:
     """The result of a finished run (its timings and pre-training are added by the caller)."""
+    from benchmark.plan import auto_fell_back
+
     trainer, selected, scores = outcome
     dataset = run.dataset
     return Result(
@@ -213,7 +251,9 @@ def record(options: RunOptions, run: Plan, features: Features, outcome: tuple[Tr
         protocol={"name": dataset.plugin.protocol_name, **dataset.plugin.protocol}, seed=options.seed,
         config=run.config, overrides=list(options.overrides), expert_weights=options.expert_weights or "as configured",
         experts=features.settings(), batch_size_used=trainer.batch_size, world_size=trainer.context.world_size,
-        device=str(trainer.device), text_encoder=features.text_encoder.settings(),
+        device=str(trainer.device), device_requested=options.device,
+        device_fallback=auto_fell_back(options.device, trainer.device.type),
+        text_encoder=features.text_encoder.settings(),
         metrics={"text_to_audio": scores["text_to_audio"], "audio_to_text": scores["audio_to_text"]},
         chance=scores["chance"], n_clips={role: len(split) for role, split in splits.items()},
         n_test_captions=scores["n_captions"],
@@ -222,7 +262,7 @@ def record(options: RunOptions, run: Plan, features: Features, outcome: tuple[Tr
             "rule": f"best {selected.monitor} on the {dataset.plugin.protocol['validation']} split",
             "resumed_from_epoch": trainer.resumed_from, "path": str(selected.path),
         },
-        history=trainer.history, environment=environment(),
+        history=trainer.history, environment=environment(), determinism=determinism_settings(),
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     )
 

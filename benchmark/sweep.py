@@ -8,7 +8,10 @@ interrupted sweep loses at most the runs in flight, and running it again resumes
 
 Backends: ``local`` runs the points one after another in this process; ``ray`` sends
 each point to a Ray cluster as a task (``pip install 'audio-retrieval-bench[ray]'``;
-results, data and caches must then live on storage every node sees).
+results, data and caches must then live on storage every node sees). A task asks Ray for
+one GPU when the run wants one (``--device cuda``, or ``auto`` on a cluster with GPUs),
+since Ray hides the GPUs from a task that asks for none; a point that ``auto`` sends to
+the CPU says so in its status line and in its result (``device_fallback``).
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Mapping
 
+from benchmark.context import Log
 from benchmark.errors import BenchError
+from benchmark.plan import AUTO_FALLBACK, auto_fell_back
 from benchmark.runner import RunOptions
 
 
@@ -47,7 +52,11 @@ def run_point(point: Point, base: RunOptions) -> dict[str, Any]:
     options = replace(base, system=point.system, dataset=point.dataset, seed=point.seed)
     status: dict[str, Any] = {"system": point.system, "dataset": point.dataset, "seed": point.seed}
     try:
-        target = plan(options, get_plugin_manager(), resolve_device(options.device).type).result
+        device = resolve_device(options.device).type
+        status["device"] = device
+        if auto_fell_back(options.device, device):
+            status["device_fallback"] = True
+        target = plan(options, get_plugin_manager(), device).result
     except BenchError as exc:
         return {**status, "status": "failed", "error": str(exc)}
     status["result"] = str(target)
@@ -66,7 +75,7 @@ def run_point(point: Point, base: RunOptions) -> dict[str, Any]:
 
 
 def sweep(points: list[Point], base: RunOptions, backend: str = "local", address: str | None = None,
-          log: Any = print) -> list[dict[str, Any]]:
+          log: Log = print) -> list[dict[str, Any]]:
     """Run ``points`` with ``backend`` (``local`` or ``ray``); one status per point."""
     if backend == "local":
         statuses = []
@@ -80,7 +89,19 @@ def sweep(points: list[Point], base: RunOptions, backend: str = "local", address
     raise BenchError(f"--backend {backend!r}: choose local or ray")
 
 
-def _sweep_ray(points: list[Point], base: RunOptions, address: str | None, log: Any) -> list[dict[str, Any]]:
+def task_options(device: str, cluster: Mapping[str, float]) -> dict[str, int]:
+    """The resources a grid point's Ray task declares: one CPU, and one GPU when the run wants
+    one (``--device cuda``, or ``auto`` on a cluster with GPUs: ``cluster`` is
+    ``ray.cluster_resources()``). Ray hides the GPUs from a task that declares none, so
+    without this ``auto`` would silently run on the CPU, with the system's ``cpu_overrides``."""
+    gpus = cluster.get("GPU", 0) > 0
+    if device == "cuda" and not gpus:
+        raise BenchError("--device cuda: the Ray cluster has no GPUs (ray.cluster_resources()); "
+                         "add GPU nodes, or use --device auto or cpu")
+    return {"num_cpus": 1, "num_gpus": 1 if device == "cuda" or (device == "auto" and gpus) else 0}
+
+
+def _sweep_ray(points: list[Point], base: RunOptions, address: str | None, log: Log) -> list[dict[str, Any]]:
     try:
         import ray
     except ImportError:
@@ -89,7 +110,7 @@ def _sweep_ray(points: list[Point], base: RunOptions, address: str | None, log: 
     if started_here:
         ray.init(address=address, log_to_driver=False)
     try:
-        task = ray.remote(num_cpus=1)(run_point)
+        task = ray.remote(**task_options(base.device, ray.cluster_resources()))(run_point)
         pending = {task.remote(point, base): point for point in points}
         statuses = []
         while pending:
@@ -108,8 +129,10 @@ def _sweep_ray(points: list[Point], base: RunOptions, address: str | None, log: 
 
 
 def _describe(status: dict[str, Any]) -> str:
+    """A point's status line; a run that ``--device auto`` sent to the CPU says so."""
     if status["status"] == "ran":
-        return f"ran in {status['seconds']:.0f} s, mAP@10 {status['mAP@10']:.3f}"
+        line = f"ran in {status['seconds']:.0f} s, mAP@10 {status['mAP@10']:.3f}"
+        return f"{line}; {AUTO_FALLBACK}" if status.get("device_fallback") else line
     if status["status"] == "failed":
         return f"failed: {status['error']}"
     return status["status"]

@@ -1,7 +1,9 @@
+import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
-from benchmark.results import environment, result_path, run_dir
+from benchmark.results import COLUMNS, environment, read, record, result_path, run_dir, write
 
 
 def test_layout_of_result_files_and_run_state():
@@ -14,3 +16,44 @@ def test_environment_records_versions_and_the_commit():
     assert env["packages"]["torch"] and env["packages"]["numpy"]
     commit = env["git_commit"]
     assert commit is None or re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", commit)
+
+
+def finished_run(device_requested, device_type):
+    """What :func:`record` reads of a finished run, faked: only the values it copies."""
+    import torch
+
+    plugin = SimpleNamespace(options=dict, source=dict, protocol_name="standard",
+                             protocol={"train": "development", "validation": "validation", "test": "evaluation"})
+    options = SimpleNamespace(system="ranking", seed=0, overrides=[], expert_weights=None, device=device_requested)
+    run = SimpleNamespace(config={}, dataset=SimpleNamespace(key="synthetic-1", name="synthetic", plugin=plugin))
+    features = SimpleNamespace(settings=dict, text_encoder=SimpleNamespace(settings=dict))
+    trainer = SimpleNamespace(batch_size=8, context=SimpleNamespace(world_size=1), device=torch.device(device_type),
+                              resumed_from=None, history=[])
+    selected = SimpleNamespace(epoch=1, monitor="mAP@10", value=0.5, path=Path("best.pt"))
+    scores = {"text_to_audio": dict.fromkeys(COLUMNS, 0.5), "audio_to_text": {}, "chance": {}, "n_captions": 5}
+    return options, run, features, (trainer, selected, scores), {}
+
+
+def test_a_result_records_the_device_asked_for_whether_auto_fell_back_and_the_determinism_settings(tmp_path):
+    import torch
+
+    result = record(*finished_run("auto", "cpu"))
+    assert (result.device, result.device_requested, result.device_fallback) == ("cpu", "auto", True)
+    assert record(*finished_run("cpu", "cpu")).device_fallback is False  # asked for: no fallback
+    settings = result.determinism
+    assert settings["torch"] == torch.__version__ and settings["threads"] == torch.get_num_threads()
+    assert settings["deterministic_algorithms"] == torch.are_deterministic_algorithms_enabled()
+    assert settings["tf32_matmul"] == torch.backends.cuda.matmul.allow_tf32
+    assert {"cudnn_deterministic", "cudnn_benchmark", "tf32_cudnn", "cublas_workspace_config"} <= set(settings)
+    write(tmp_path / "seed-0.json", result)
+    again = read(tmp_path / "seed-0.json")
+    assert again.determinism == settings and again.device_fallback is True
+
+
+def test_files_written_before_the_device_and_determinism_keys_read_and_are_written_back_unchanged(tmp_path):
+    committed = sorted(Path(__file__).parents[2].glob("leaderboard/results/*/*/seed-*.json"))
+    assert committed
+    for path in committed:
+        result = read(path)
+        assert result.determinism is None and result.device_requested is None and result.device_fallback is None
+        assert result.to_json() == json.loads(path.read_text())

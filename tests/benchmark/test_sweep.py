@@ -7,12 +7,16 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 
+from benchmark import sweep as sweep_module
 from benchmark.cli import main
+from benchmark.errors import BenchError
 from benchmark.runner import RunOptions
-from benchmark.sweep import Point, grid, run_point, sweep
+from benchmark.sweep import Point, grid, run_point, sweep, task_options
 from tests.conftest import TINY, dataset_args
 
 FAST = ["--set", "schedule.epochs=2", "--set", "experts=[{name: logmel, frame_rate: 2.0}]"]
@@ -96,3 +100,64 @@ def test_ray_backend_on_a_local_instance(tmp_path):
         ray.shutdown()
     assert sorted(s["status"] for s in statuses) == ["ran", "ran"]
     assert len(results(tmp_path)) == 2
+
+    for status in statuses:  # this machine has no GPU: auto fell back to the CPU, and says so
+        assert status["device"] == "cpu" and status["device_fallback"] is True
+    for path in tmp_path.glob("*/ranking/seed-*.json"):
+        saved = json.loads(path.read_text())
+        assert (saved["device"], saved["device_requested"], saved["device_fallback"]) == ("cpu", "auto", True)
+
+
+class Ref:
+    """A task's result to be (hashable, as Ray's object refs are)."""
+
+    def __init__(self, call):
+        self.call = call
+
+
+class FakeRay:
+    """Just enough of ``ray`` for ``sweep(backend="ray")``: records the options the task is
+    declared with and runs each task when its result is asked for."""
+
+    exceptions = SimpleNamespace(RayError=RuntimeError)
+
+    def __init__(self, gpus):
+        self.gpus, self.declared = gpus, []
+
+    def is_initialized(self):
+        return True
+
+    def cluster_resources(self):
+        return {"CPU": 8.0, **({"GPU": float(self.gpus)} if self.gpus else {})}
+
+    def remote(self, **options):
+        self.declared.append(options)
+        return lambda function: SimpleNamespace(remote=lambda *args: Ref(lambda: function(*args)))
+
+    def wait(self, refs, num_returns):
+        return refs[:num_returns], refs[num_returns:]
+
+    def get(self, ref):
+        return ref.call()
+
+
+@pytest.mark.parametrize("device, gpus, wanted", [("auto", 2, 1), ("auto", 0, 0), ("cuda", 1, 1), ("cpu", 4, 0)])
+def test_a_ray_task_declares_a_gpu_when_its_run_wants_one(monkeypatch, tmp_path, device, gpus, wanted):
+    ray = FakeRay(gpus)
+    monkeypatch.setitem(sys.modules, "ray", ray)
+    monkeypatch.setattr(sweep_module, "run_point", lambda point, base: {"status": "exists", "device": base.device})
+    statuses = sweep(grid(["ranking"], ["synthetic"], [1, 2]), replace(base(tmp_path), device=device), backend="ray",
+                     log=lambda message: None)
+    assert [s["status"] for s in statuses] == ["exists", "exists"]
+    assert ray.declared == [{"num_cpus": 1, "num_gpus": wanted}]
+
+
+def test_a_ray_sweep_on_cuda_without_gpus_in_the_cluster_is_refused_not_left_waiting():
+    with pytest.raises(BenchError, match="--device cuda: the Ray cluster has no GPUs"):
+        task_options("cuda", {"CPU": 8.0})
+
+
+def test_a_point_that_auto_sent_to_the_cpu_says_so_in_its_status_line():
+    status = {"status": "ran", "seconds": 3.0, "mAP@10": 0.5, "device": "cpu", "device_fallback": True}
+    assert "--device auto found no CUDA device: running on the CPU" in sweep_module._describe(status)
+    assert "CPU" not in sweep_module._describe({**status, "device_fallback": False})

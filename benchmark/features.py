@@ -1,4 +1,9 @@
-"""Precomputed inputs: expert frame sequences and frozen caption embeddings, via the cache."""
+"""Precomputed inputs: expert frame sequences and frozen caption embeddings, via the cache.
+
+Experts and a frozen caption encoder compute on the run's device. Features computed off
+the CPU are keyed by the device class and its TF32 settings too (:func:`device_key`), so
+CPU and GPU features (float32, TF32 or bfloat16 arithmetic) never share a cache entry.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +36,51 @@ def _split_key(dataset_key: str, split: Split) -> dict[str, Any]:
     return key
 
 
+def device_key(device_type: str) -> dict[str, Any]:
+    """What a cache key adds for features computed on ``device_type``: off the CPU, the device
+    class and whether TF32 may stand in for float32 in matrix products and convolutions (an
+    expert's own precision, float32 or bfloat16, is in its settings already).
+
+    On the CPU it adds nothing, deliberately: CPU keys stay what they were before devices
+    were keyed, so existing cache entries, and the keys behind committed results, stay valid.
+    """
+    import torch
+
+    if torch.device(device_type).type == "cpu":
+        return {}
+    tf32 = {"matmul": bool(torch.backends.cuda.matmul.allow_tf32), "cudnn": bool(torch.backends.cudnn.allow_tf32)}
+    return {"device": torch.device(device_type).type, "tf32": tf32}
+
+
+def encoder_device(encoder: TextEncoder) -> str:
+    """The device type a caption encoder computes on: that of its first parameter or buffer
+    (the CPU when it has none yet, or is no ``torch.nn.Module``)."""
+    import itertools
+
+    import torch
+
+    if not isinstance(encoder, torch.nn.Module):
+        return "cpu"
+    tensor = next(itertools.chain(encoder.parameters(), encoder.buffers()), None)
+    return "cpu" if tensor is None else tensor.device.type
+
+
+def expert_key(name: str, expert: Expert, dataset_key: str, split: Split) -> dict[str, Any]:
+    """The cache key of ``expert``'s frames of ``split``: the expert, its settings, the split's
+    contents and crop, and the device it computes on (:func:`device_key`)."""
+    key = {"expert": name, "settings": expert.settings(), **_split_key(dataset_key, split)}
+    if split.crop_seconds is not None:
+        key["crop_seconds"] = split.crop_seconds
+    return {**key, **device_key(expert.device)}
+
+
+def caption_key(name: str, encoder: TextEncoder, dataset_key: str, split: Split) -> dict[str, Any]:
+    """The cache key of ``split``'s captions embedded by a frozen ``encoder``: the encoder, its
+    settings, the split's contents and the device its weights are on (:func:`device_key`)."""
+    key = {"text_encoder": name, "settings": encoder.settings(), **_split_key(dataset_key, split)}
+    return {**key, **device_key(encoder_device(encoder))}
+
+
 def expert_features(
     name: str, expert: Expert, dataset_key: str, split: Split, cache_root: Path, shard: tuple[int, int] = (0, 1)
 ) -> SequenceStore | None:
@@ -38,10 +88,7 @@ def expert_features(
 
     With ``shard=(i, n)``, only shard ``i`` of ``n`` is computed here, and None comes back
     until every shard is done (see :class:`benchmark.cache.EmbeddingCache`)."""
-    key = {"expert": name, "settings": expert.settings(), **_split_key(dataset_key, split)}
-    if split.crop_seconds is not None:
-        key["crop_seconds"] = split.crop_seconds
-    cache = EmbeddingCache(cache_root, "experts", name, key)
+    cache = EmbeddingCache(cache_root, "experts", name, expert_key(name, expert, dataset_key, split))
 
     def compute(indices: list[int]) -> list[np.ndarray]:
         waveforms = [load_audio(split.audio_paths[i], expert.sample_rate, split.crop_seconds) for i in indices]
@@ -57,12 +104,12 @@ def caption_embeddings(
 ) -> SequenceStore | None:
     """All captions of every clip embedded by a frozen ``encoder``: ``store[j]`` is ``(n_captions_j, dim)``.
 
-    Identical caption strings are encoded once.
+    Identical caption strings are encoded once, on the device ``encoder`` is on; the
+    embeddings come back to the CPU for the cache.
     """
     import torch
 
-    key = {"text_encoder": name, "settings": encoder.settings(), **_split_key(dataset_key, split)}
-    cache = EmbeddingCache(cache_root, "text", name, key)
+    cache = EmbeddingCache(cache_root, "text", name, caption_key(name, encoder, dataset_key, split))
 
     def compute(indices: list[int]) -> list[np.ndarray]:
         texts = sorted({c for i in indices for c in split.captions[i]})
@@ -78,11 +125,14 @@ class Features:
     """A system's encoders and the inputs they give any split, through the cache.
 
     Whether the caption encoder trains is decided here, once: a frozen one embeds captions
-    into the cache; a trainable one (``text_encoder.trainable: true``) joins the model.
+    into the cache, on the run's device as the experts do; a trainable one
+    (``text_encoder.trainable: true``) joins the model, which moves it to the device.
     """
 
     def __init__(self, config: Mapping[str, Any], manager: PluginManager, device: torch.device, cache_root: Path,
                  context: Context = Context()) -> None:
+        import torch
+
         self.cache_root, self.context = cache_root, context
         self.experts: list[tuple[str, Expert]] = [
             (spec["name"], manager.create("experts", spec, "system 'experts'")) for spec in config["experts"]
@@ -93,6 +143,8 @@ class Features:
         self.trainable = bool(text_spec.pop("trainable", False))
         self.text_name = text_spec["name"]
         self.text_encoder = manager.create("text_encoders", text_spec, "system 'text_encoder'", trainable=self.trainable)
+        if not self.trainable and isinstance(self.text_encoder, torch.nn.Module):
+            self.text_encoder.to(device)  # the experts compute on the run's device: so does it
 
     @property
     def frozen_text(self) -> TextEncoder | None:

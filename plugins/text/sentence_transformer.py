@@ -73,7 +73,9 @@ class SentenceTransformerEncoder(nn.Module):
     """Encodes captions to ``dim``-dimensional vectors; frozen or fine-tuned end to end.
 
     A frozen encoder loads its weights on first use only: when every caption embedding is
-    already cached, a run never imports sentence-transformers.
+    already cached, a run never imports sentence-transformers. Moved to a device before
+    that (``encoder.to(device)``), it loads its weights there: an empty buffer moves with
+    the module and remembers where.
     """
 
     def __init__(self, trainable: bool = False, model: str = "all-MiniLM-L6-v2", source: str = "auto") -> None:
@@ -82,6 +84,7 @@ class SentenceTransformerEncoder(nn.Module):
         self.location, self.weights = resolve_weights(model, source)
         self.trainable = bool(trainable)
         self.model: nn.Module | None = None
+        self.register_buffer("anchor", torch.empty(0), persistent=False)  # not in checkpoints
         if self.trainable:  # must exist before the model is moved to its device
             self.load()
 
@@ -92,7 +95,7 @@ class SentenceTransformerEncoder(nn.Module):
 
             try:
                 with _no_foreign_bars_in_logs():
-                    self.model = SentenceTransformer(self.location, device="cpu")
+                    self.model = SentenceTransformer(self.location, device=str(self.anchor.device))
             except Exception as exc:  # noqa: BLE001 - hub/network/format errors all end here
                 raise BenchError(
                     f"cannot load text encoder {self.weights}: {type(exc).__name__}: {exc}. "

@@ -29,3 +29,21 @@ def test_frozen_and_trainable_encoders_embed_captions_in_384_dimensions():
     trainable = SentenceTransformerEncoder(trainable=True)
     trainable(["a bell rings"]).sum().backward()
     assert any(p.grad is not None for p in trainable.parameters())
+
+
+def test_a_frozen_encoder_moved_to_a_device_before_it_loads_loads_its_weights_there(monkeypatch):
+    import sentence_transformers
+
+    asked = []
+
+    class Recorder(torch.nn.Module):
+        def __init__(self, location, device):
+            super().__init__()
+            asked.append(device)
+            self.layer = torch.nn.Linear(2, 2, device=device)
+
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", Recorder)
+    encoder = SentenceTransformerEncoder(trainable=False).to(torch.device("meta"))  # no GPU here: meta stands in
+    encoder.load()
+    assert asked == ["meta"] and next(encoder.parameters()).device.type == "meta"
+    assert "anchor" not in encoder.state_dict()  # the device marker stays out of checkpoints

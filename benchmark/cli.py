@@ -77,7 +77,7 @@ def _prepared_dataset(args: argparse.Namespace, manager: PluginManager) -> Prepa
     options, data_dir = _dataset_args(args)
     dataset = open_dataset(manager, args.dataset, options, data_dir or paths.data_root())
     paths.ensure_writable(dataset.data_dir, "data directory")
-    dataset.plugin.prepare(dataset.data_dir)
+    dataset.prepare()
     return dataset
 
 
@@ -86,7 +86,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     print(f"protocol {dataset.plugin.protocol_name}:")
     for role, split in dataset.plugin.protocol.items():
         print(f"  {role:<10} {split:<24} {len(dataset.split(role))} clips")
-    for line in dataset.plugin.report(dataset.data_dir):
+    for line in dataset.report():
         print(line)
     print(f"ready: {dataset.data_dir}")
     return 0

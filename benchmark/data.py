@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from benchmark.api import Dataset, Split
-from benchmark.errors import BenchError, unknown_name
+from benchmark.errors import BenchError, naming, unknown_name
 from benchmark.io import atomic_path, stable_hash, write_json
 
 if TYPE_CHECKING:
@@ -215,16 +215,17 @@ class ClipLimit:
     long_clips: str = "refuse"
 
     @classmethod
-    def from_options(cls, dataset: str, max_seconds: Any, long_clips: Any) -> "ClipLimit":
-        """The limit a dataset's options set; a bad value is an error naming the option."""
+    def from_options(cls, max_seconds: Any, long_clips: Any) -> "ClipLimit":
+        """The limit a dataset's options set; a bad value is an error naming the option (the
+        harness names the dataset)."""
         try:
             seconds = float(max_seconds)
         except (TypeError, ValueError):
             seconds = float("nan")
         if not 0 < seconds < float("inf"):
-            raise BenchError(f"dataset {dataset!r}: max_seconds must be a positive number of seconds, got {max_seconds!r}")
+            raise BenchError(f"max_seconds must be a positive number of seconds, got {max_seconds!r}")
         if long_clips not in LONG_CLIPS:
-            raise unknown_name(f"dataset {dataset!r} long_clips choice", str(long_clips), LONG_CLIPS)
+            raise unknown_name("long_clips choice", str(long_clips), LONG_CLIPS)
         return cls(seconds, str(long_clips))
 
     def options(self) -> dict[str, Any]:
@@ -396,9 +397,27 @@ class PreparedDataset:
     data_dir: Path
     fingerprint: str | None = None
 
+    @property
+    def label(self) -> str:
+        """How messages name the plugin: ``dataset 'hf'``."""
+        from benchmark.registry import label
+
+        return label("datasets", self.name)
+
+    def prepare(self) -> None:
+        """Download or generate the files and verify them (the plugin's ``prepare``)."""
+        with naming(self.label):
+            self.plugin.prepare(self.data_dir)
+
+    def report(self) -> list[str]:
+        """The plugin's lines on what ``prepare`` found (skipped or cropped clips)."""
+        with naming(self.label):
+            return self.plugin.report(self.data_dir)
+
     def parts(self, role: str) -> list[Split]:
         """The splits that together play ``role`` (train, validation, test)."""
-        return [self.plugin.load_split(self.data_dir, name) for name in self.plugin.protocol[role].split("+")]
+        with naming(self.label):
+            return [self.plugin.load_split(self.data_dir, name) for name in self.plugin.protocol[role].split("+")]
 
     def split(self, role: str) -> Split:
         """The split playing ``role`` in the dataset's protocol (a union where it names several)."""
@@ -426,17 +445,17 @@ class _Defaults:
 @functools.lru_cache(maxsize=None)
 def _defaults(factory: Callable[..., Dataset], name: str) -> _Defaults:
     """The defaults of a dataset plugin, from one instance built without options per process."""
-    from benchmark.registry import instantiate
+    from benchmark.registry import instantiate, label
 
-    return _Defaults.of(instantiate(factory, {}, f"dataset {name!r}", "--dataset-option"))
+    return _Defaults.of(instantiate(factory, {}, label("datasets", name), "--dataset-option"))
 
 
 def open_dataset(manager: PluginManager, name: str, options: dict[str, Any], data_root: Path) -> PreparedDataset:
     """Instantiate dataset plugin ``name`` with ``options`` and locate its data directory."""
-    from benchmark.registry import instantiate
+    from benchmark.registry import instantiate, label
 
-    factory = manager.load("datasets", name)
-    plugin = instantiate(factory, options, f"dataset {name!r}", "--dataset-option")
+    factory, what = manager.load("datasets", name), label("datasets", name)
+    plugin = instantiate(factory, options, what, "--dataset-option")
     asked, default = _Defaults.of(plugin), _defaults(factory, name)
     storage_key = name + _suffix(asked.storage, default.storage)
     key = name
@@ -444,7 +463,8 @@ def open_dataset(manager: PluginManager, name: str, options: dict[str, Any], dat
         key += f"-{asked.protocol_name}"
     key += _suffix(asked.others, default.others)
     data_dir = data_root / storage_key
-    fingerprint = plugin.fingerprint(data_dir)
+    with naming(what):
+        fingerprint = plugin.fingerprint(data_dir)
     if fingerprint:
         key += f"-data-{fingerprint[:8]}"
         _note_change(data_dir, key, fingerprint)

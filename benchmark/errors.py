@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -11,6 +12,21 @@ if TYPE_CHECKING:
 
 class BenchError(Exception):
     """An error the CLI reports as one line, without a traceback."""
+
+
+@contextlib.contextmanager
+def naming(label: str) -> Iterator[None]:
+    """Start any :class:`BenchError` raised inside with ``label``, the plugin at work
+    (``dataset 'hf'``): the harness names a plugin in its errors, so a plugin never types
+    its own registered name. A message that already starts with it is left alone; the
+    error keeps its type and traceback."""
+    try:
+        yield
+    except BenchError as exc:
+        message = str(exc)
+        if not message.startswith(label):
+            exc.args = (f"{label}: {message}",)
+        raise
 
 
 def unknown_name(kind: str, name: str, available: Iterable[str], hint: str = "") -> BenchError:

@@ -18,7 +18,7 @@ import pluggy
 
 from benchmark import hookspecs
 from benchmark.errors import BenchError
-from benchmark.registry import KINDS, Entry, Registry, check_options, instantiate
+from benchmark.registry import KINDS, Entry, Registry, check_options, instantiate, label
 
 
 @dataclass(frozen=True)
@@ -115,13 +115,13 @@ class PluginManager:
         the user would edit when an option is wrong."""
         settings = {k: v for k, v in spec.items() if k != "name"}
         factory = self.load(kind, spec["name"])
-        return instantiate(factory, settings, f"{KINDS[kind]} {spec['name']!r}", where, **fixed)
+        return instantiate(factory, settings, label(kind, spec["name"]), where, **fixed)
 
     def check(self, kind: str, spec: dict[str, Any], where: str, fixed: Iterable[str] = ()) -> None:
         """Refuse an option the plugin ``spec["name"]`` does not take, without creating it
         (``fixed``: the arguments the harness passes itself)."""
         settings = {k: v for k, v in spec.items() if k != "name"}
-        check_options(self.load(kind, spec["name"]), settings, f"{KINDS[kind]} {spec['name']!r}", where, fixed)
+        check_options(self.load(kind, spec["name"]), settings, label(kind, spec["name"]), where, fixed)
 
 
 @functools.lru_cache(maxsize=1)

@@ -10,7 +10,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping
 
-from benchmark.errors import BenchError, unknown_name
+from benchmark.errors import BenchError, naming, unknown_name
 
 #: Plugin kinds (plural, as the ``register_<kind>`` hooks name them), in the order
 #: ``bench list`` shows them, each with its singular for messages ("unknown loss").
@@ -24,6 +24,11 @@ KINDS: dict[str, str] = {
     "systems": "system",
     "plots": "plot",
 }
+
+
+def label(kind: str, name: str) -> str:
+    """How messages name plugin ``name`` of ``kind``: ``dataset 'hf'``."""
+    return f"{KINDS[kind]} {name!r}"
 
 
 def kind_of(name: str) -> str | None:
@@ -137,10 +142,12 @@ def check_options(factory: Any, options: Mapping[str, Any], what: str, flag: str
 
 def instantiate(factory: Any, options: dict[str, Any], what: str, flag: str, **fixed: Any) -> Any:
     """Call a plugin factory with the harness's ``fixed`` arguments plus user ``options``,
-    turning an unknown or bad option into a one-line error that names ``what`` and ``flag``."""
+    turning an unknown or bad option into a one-line error that names ``what`` and ``flag``;
+    the factory's own errors are named after ``what`` too (:func:`benchmark.errors.naming`)."""
     check_options(factory, options, what, flag, fixed)
     try:
-        return factory(**fixed, **options)
+        with naming(what):
+            return factory(**fixed, **options)
     except BenchError:
         raise
     except (TypeError, ValueError) as exc:

@@ -57,7 +57,8 @@ def extract(options: RunOptions, shard: tuple[int, int] = (0, 1), log: Log = pri
     manager, device = get_plugin_manager(), resolve_device(options.device)
     run = plan(options, manager, device.type)
     cache_root = paths.ensure_writable(options.cache_root or paths.cache_root(), "cache directory")
-    run.dataset.plugin.prepare(paths.ensure_writable(run.dataset.data_dir, "data directory"))
+    paths.ensure_writable(run.dataset.data_dir, "data directory")
+    run.dataset.prepare()
     features = Features(run.config, manager, device, cache_root)
     done = True
     for split in {s.name: s for role in ("train", "validation", "test") for s in run.dataset.parts(role)}.values():
@@ -122,7 +123,7 @@ def _run(options: RunOptions, ctx: RunContext, claims: contextlib.ExitStack) -> 
     with clock.stage("prepare"):
         stages.prepare(run.dataset, ctx.dist)
         parts = {role: run.dataset.parts(role) for role in ("train", "validation", "test")}
-        for line in run.dataset.plugin.report(run.dataset.data_dir):
+        for line in run.dataset.report():
             ctx.log(line)
 
     # Features: expert frames (and frozen caption embeddings), computed once into the cache.

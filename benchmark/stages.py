@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from benchmark.config import component
 from benchmark.distributed import Context, barrier
+from benchmark.errors import naming
 
 if TYPE_CHECKING:
     from benchmark.api import LossContext
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 def prepare(dataset: PreparedDataset, dist: Context) -> None:
     """Prepare a dataset once: rank 0 downloads and verifies while the other ranks wait."""
     if dist.main:
-        dataset.plugin.prepare(dataset.data_dir)
+        dataset.prepare()
     barrier()
 
 
@@ -40,13 +41,15 @@ def train(ctx: RunContext, config: dict[str, Any], model: RetrievalModel, stage:
           data: LossContext) -> tuple[Trainer, Selected]:
     """One training stage with a fresh loss (prepared on ``data``) and optimiser; returns the
     trainer and its selection."""
+    from benchmark.registry import label
     from benchmark.train import Trainer
 
     loss = ctx.manager.create("losses", config["loss"], "system 'loss'")
     if hasattr(loss, "prepare"):
         for turn in (True, False):  # rank 0 fills the loss's caches, then the others read them
             if ctx.dist.main == turn:
-                loss.prepare(data)
+                with naming(label("losses", config["loss"]["name"])):
+                    loss.prepare(data)
             barrier()
     trainer = Trainer(model, loss, config, stage, ctx)
     ranks = f" on {ctx.dist.world_size} ranks" if ctx.dist.distributed else ""

@@ -66,9 +66,9 @@ class AudioCaps(Dataset):
         max_missing: float = 0.2,
     ) -> None:
         if "{youtube_id}" not in file_pattern:
-            raise BenchError(f"dataset 'audiocaps': file_pattern {file_pattern!r} must contain {{youtube_id}}")
+            raise BenchError(f"file_pattern {file_pattern!r} must contain {{youtube_id}}")
         if not 0.0 <= float(max_missing) <= 1.0:
-            raise BenchError(f"dataset 'audiocaps': max_missing must be a share between 0 and 1, got {max_missing}")
+            raise BenchError(f"max_missing must be a share between 0 and 1, got {max_missing}")
         self.audio_dir = audio_dir
         self.file_pattern = file_pattern
         self.max_missing = float(max_missing)
@@ -97,7 +97,7 @@ class AudioCaps(Dataset):
         root = Path(self.audio_dir).expanduser() if self.audio_dir else data_dir / "audio"
         if not root.is_dir():
             raise BenchError(
-                f"dataset 'audiocaps': audio directory {root} does not exist. AudioCaps audio comes from "
+                f"audio directory {root} does not exist. AudioCaps audio comes from "
                 f"YouTube (no official archive): put the clips there as {self.file_pattern}.wav (or .flac…), "
                 "or pass -D audio_dir=DIR"
             )
@@ -146,7 +146,7 @@ class AudioCaps(Dataset):
         share = len(missing) / max(len(clips), 1)
         if share > self.max_missing or not paths:
             raise BenchError(
-                f"dataset 'audiocaps': {len(missing)} of {len(clips)} {split} clips ({share:.1%}) have no audio in "
+                f"{len(missing)} of {len(clips)} {split} clips ({share:.1%}) have no audio in "
                 f"{self._audio_root(data_dir)} (more than max_missing={self.max_missing:.0%}); the list is in "
                 f"{data_dir / f'missing-{split}.txt'}. Fetch them, or raise -D max_missing=SHARE"
             )

@@ -185,7 +185,7 @@ class Clotho(ClothoLayoutDataset):
         folder = Path(self.audio_dir) / split
         if not folder.is_dir():
             raise BenchError(
-                f"dataset {self.plugin_name!r}: audio_dir {self.audio_dir} has no {split}/ folder; it must hold "
+                f"audio_dir {self.audio_dir} has no {split}/ folder; it must hold "
                 f"{release}'s {', '.join(f'{s}/' for s in self.release.splits)} folders of WAV files as the archives extract"
             )
         listing = list_split(captions_csv(data_dir, split), folder, split, self.ragged_captions)
@@ -194,7 +194,7 @@ class Clotho(ClothoLayoutDataset):
             wavs = sum(1 for entry in os.scandir(folder) if entry.is_file() and entry.name.strip().lower().endswith(".wav"))
             if listing.listed != expected or wavs != expected:
                 raise BenchError(
-                    f"dataset {self.plugin_name!r}: {folder} holds {wavs} WAV files and its captions CSV lists "
+                    f"{folder} holds {wavs} WAV files and its captions CSV lists "
                     f"{listing.listed} clips, but {release}'s {split} split has {expected}: is it another release's folder?"
                 )
         check_audio(listing.where(), data_dir / ADOPTED.format(split=split))
@@ -284,12 +284,12 @@ class ClothoV2(Clotho):
         super().__init__(keep_archives, audio_dir)
         release = str(release).removeprefix("v")
         if release not in ("2", "2.1"):
-            raise unknown_name("dataset 'clotho_v2' release", release, ("2", "2.1"))
+            raise unknown_name("release", release, ("2", "2.1"))
         self.release = RELEASES[release]
         if isinstance(protocol, dict):
             roles = {"train", "validation", "test"}
             if set(protocol) != roles:
-                raise BenchError(f"dataset 'clotho_v2': a protocol mapping needs exactly the roles {', '.join(sorted(roles))}")
+                raise BenchError(f"a protocol mapping needs exactly the roles {', '.join(sorted(roles))}")
             self.protocol = {
                 role: "+".join(ALIASES.get(s.strip(), s.strip()) for s in str(splits).split("+"))
                 for role, splits in protocol.items()
@@ -303,7 +303,7 @@ class ClothoV2(Clotho):
             self.protocol = dict(self.PROTOCOLS[protocol])
             self.protocol_name = protocol
         else:
-            raise unknown_name("dataset 'clotho_v2' protocol", str(protocol), tuple(self.PROTOCOLS))
+            raise unknown_name("protocol", str(protocol), tuple(self.PROTOCOLS))
         self._protocol_option = protocol
 
     def options(self) -> dict[str, Any]:
@@ -325,7 +325,7 @@ class ClothoV1(Clotho):
         super().__init__(keep_archives, audio_dir)
         self.release = RELEASES["1"]
         if not 0.0 < float(validation_share) < 1.0:
-            raise BenchError(f"dataset 'clotho_v1': validation_share must be between 0 and 1, got {validation_share}")
+            raise BenchError(f"validation_share must be between 0 and 1, got {validation_share}")
         self.validation_share, self.validation_seed = float(validation_share), int(validation_seed)
 
     def options(self) -> dict[str, Any]:

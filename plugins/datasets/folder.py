@@ -51,11 +51,11 @@ class Folder(ClothoLayoutDataset):
         max_seconds: float = MAX_SECONDS,
         long_clips: str = "refuse",
     ) -> None:
-        self.limit = ClipLimit.from_options("folder", max_seconds, long_clips)
+        self.limit = ClipLimit.from_options(max_seconds, long_clips)
         # Resolved, so one folder named two ways is one dataset and the result records where it is.
         self.path = str(Path(str(path)).expanduser().resolve()) if str(path) else ""
         if not 0.0 <= float(max_missing) < 1.0:
-            raise BenchError(f"dataset 'folder': max_missing must be a share from 0 up to 1, got {max_missing}")
+            raise BenchError(f"max_missing must be a share from 0 up to 1, got {max_missing}")
         self.max_missing = float(max_missing)
         self.protocol = {"train": str(train), "validation": str(validation), "test": str(test)}
         self._counts: dict[str, tuple[int, int]] = {}  # split -> (absent files skipped, clips listed)
@@ -82,10 +82,10 @@ class Folder(ClothoLayoutDataset):
     # -- layout --------------------------------------------------------------------------
     def _root(self) -> Path:
         if not self.path:
-            raise BenchError("dataset 'folder' needs -D path=DIR (split folders plus clotho_captions_<split>.csv files)")
+            raise BenchError("needs -D path=DIR (split folders plus clotho_captions_<split>.csv files)")
         root = Path(self.path)
         if not root.is_dir():
-            raise BenchError(f"dataset 'folder': {root} is not a directory")
+            raise BenchError(f"{root} is not a directory")
         return root
 
     def splits(self) -> list[str]:
@@ -103,11 +103,11 @@ class Folder(ClothoLayoutDataset):
         captions = captions_csv(root, split)
         if not captions.is_file():
             if (root / split).is_dir():
-                raise BenchError(f"dataset 'folder': split folder {root / split} has no captions file {captions}")
+                raise BenchError(f"split folder {root / split} has no captions file {captions}")
             raise unknown_name(f"split of folder {root}", split, self.splits(),
                                hint="A split is a folder plus clotho_captions_<split>.csv; choose splits with -D train=/validation=/test=.")
         if not (root / split).is_dir():
-            raise BenchError(f"dataset 'folder': {captions} lists the clips of split {split!r}, but its audio folder {root / split} does not exist")
+            raise BenchError(f"{captions} lists the clips of split {split!r}, but its audio folder {root / split} does not exist")
         listing = list_split(captions, root / split, split, ragged=True, max_missing=self.max_missing,
                              hint="; -D max_missing=SHARE skips absent files")
         write_text(data_dir / f"missing-{split}.txt", "".join(f"{name}\n" for name in listing.missing))

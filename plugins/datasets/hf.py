@@ -64,10 +64,10 @@ class HuggingFace(ClothoLayoutDataset):
         max_seconds: float = MAX_SECONDS,
         long_clips: str = "refuse",
     ) -> None:
-        self.limit = ClipLimit.from_options("hf", max_seconds, long_clips)
+        self.limit = ClipLimit.from_options(max_seconds, long_clips)
         self.path, self.name, self.revision = str(path), name, revision
         if not 0.0 <= float(max_missing) < 1.0:
-            raise BenchError(f"dataset 'hf': max_missing must be a share from 0 up to 1, got {max_missing}")
+            raise BenchError(f"max_missing must be a share from 0 up to 1, got {max_missing}")
         self.max_missing = float(max_missing)  # AudioFolder: share of listed files that may be absent (skipped)
         self._source: dict[str, Any] = {}
         self._counts: dict[str, tuple[int, int]] = {}  # AudioFolder split -> (absent files skipped, clips listed)
@@ -78,7 +78,7 @@ class HuggingFace(ClothoLayoutDataset):
         self.audio_column = audio_column
         columns = [caption_columns] if isinstance(caption_columns, str) else list(caption_columns)
         if not columns:
-            raise BenchError("dataset 'hf': caption_columns must name at least one column")
+            raise BenchError("caption_columns must name at least one column")
         self.caption_columns = columns
         self.protocol = {"train": train, "validation": validation, "test": test}
 
@@ -124,7 +124,7 @@ class HuggingFace(ClothoLayoutDataset):
         if split not in splits:
             if (root / split).is_dir():
                 raise BenchError(
-                    f"dataset 'hf': split folder {root / split} has no {' or '.join(METADATA)}, "
+                    f"split folder {root / split} has no {' or '.join(METADATA)}, "
                     f"and no metadata file at {root} lists files in it"
                 )
             raise unknown_name(f"split of {self.path!r}", split, list(splits), hint="Choose splits with -D train=/validation=/test=.")
@@ -167,7 +167,7 @@ class HuggingFace(ClothoLayoutDataset):
         """A local directory's files (digests kept by size and mtime), or the hub commit the
         revision points at now (offline: the one its splits were written from)."""
         if not self.path:
-            raise BenchError("dataset 'hf' needs -D path=<hub name or save_to_disk directory>")
+            raise BenchError("needs -D path=<hub name or save_to_disk directory>")
         local = Path(self.path).expanduser()
         if local.is_dir():
             return files_fingerprint(local.resolve(), data_dir / ".source.json")
@@ -176,7 +176,7 @@ class HuggingFace(ClothoLayoutDataset):
             if written:
                 return str(written)
             raise BenchError(
-                f"dataset 'hf': {self.path!r} is not a local directory and downloads are off "
+                f"{self.path!r} is not a local directory and downloads are off "
                 "(BENCH_OFFLINE/HF_HUB_OFFLINE); pass a save_to_disk directory or go online"
             )
         from huggingface_hub import HfApi
@@ -184,7 +184,7 @@ class HuggingFace(ClothoLayoutDataset):
         try:
             return str(HfApi().dataset_info(self.path, revision=self.revision).sha)
         except Exception as exc:  # hub errors come in many types
-            raise BenchError(f"dataset 'hf': cannot look up {self.path!r} on the hub ({exc})") from None
+            raise BenchError(f"cannot look up {self.path!r} on the hub ({exc})") from None
 
     @staticmethod
     def _marker(data_dir: Path) -> dict[str, Any]:
@@ -211,7 +211,7 @@ class HuggingFace(ClothoLayoutDataset):
         limit allows (an error names the row); remembered by size and mtime."""
         for split in self._used():
             written = super().load_split(data_dir, split)
-            where = [(path, f"dataset 'hf' {self.path!r}, split {split!r}, row {int(path.stem)}") for path in written.audio_paths]
+            where = [(path, f"{self.path!r}, split {split!r}, row {int(path.stem)}") for path in written.audio_paths]
             facts = check_audio(where, data_dir / f".decodes-{split}.json", limit=self.limit)
             self._cropped[split] = (len(self.limit.longer(facts)), len(facts))
 
@@ -229,7 +229,7 @@ class HuggingFace(ClothoLayoutDataset):
         import datasets
 
         if not self.path:
-            raise BenchError("dataset 'hf' needs -D path=<hub name or save_to_disk directory>")
+            raise BenchError("needs -D path=<hub name or save_to_disk directory>")
         local = Path(self.path).expanduser()
         if (local / "dataset_dict.json").is_file() or (local / "state.json").is_file():
             return datasets.load_from_disk(str(local))
@@ -237,17 +237,17 @@ class HuggingFace(ClothoLayoutDataset):
             try:
                 return datasets.load_dataset(str(local), self.name)
             except Exception as exc:
-                raise BenchError(f"dataset 'hf': cannot load {local} ({exc}); expected a save_to_disk directory "
+                raise BenchError(f"cannot load {local} ({exc}); expected a save_to_disk directory "
                                  "or data files such as train.parquet") from None
         if offline():
             raise BenchError(
-                f"dataset 'hf': {self.path!r} is not a local directory and downloads are off "
+                f"{self.path!r} is not a local directory and downloads are off "
                 "(BENCH_OFFLINE/HF_HUB_OFFLINE); pass a save_to_disk directory or go online"
             )
         try:
             return datasets.load_dataset(self.path, self.name, revision=self.revision)
         except Exception as exc:  # hub errors come in many types
-            raise BenchError(f"dataset 'hf': cannot load {self.path!r} from the hub ({exc})") from None
+            raise BenchError(f"cannot load {self.path!r} from the hub ({exc})") from None
 
     def prepare(self, data_dir: Path) -> None:
         """AudioFolder: check every split of the protocol. Otherwise write the splits in
@@ -322,7 +322,7 @@ class HuggingFace(ClothoLayoutDataset):
                     value = item[column]
                     for text in [value] if isinstance(value, str) or value is None else list(value):
                         if not (text or "").strip():
-                            raise BenchError(f"dataset 'hf' {self.path!r}, split {split!r}, row {row}: empty caption in column {column!r}")
+                            raise BenchError(f"{self.path!r}, split {split!r}, row {row}: empty caption in column {column!r}")
                         clip_captions.append(text.strip())
                 target = audio_dir / name
                 if not target.is_file():
@@ -332,10 +332,10 @@ class HuggingFace(ClothoLayoutDataset):
                         elif source and Path(source).is_file():
                             shutil.copyfile(source, tmp)
                         else:
-                            raise BenchError(f"dataset 'hf' {self.path!r}, split {split!r}, row {row}: no audio (column {self.audio_column!r} holds neither bytes nor a readable file)")
+                            raise BenchError(f"{self.path!r}, split {split!r}, row {row}: no audio (column {self.audio_column!r} holds neither bytes nor a readable file)")
                 names.append(name)
                 captions.append(clip_captions)
                 bar.update()
         if not names:
-            raise BenchError(f"dataset 'hf' {self.path!r}: split {split!r} is empty")
+            raise BenchError(f"{self.path!r}: split {split!r} is empty")
         write_captions_csv(captions_csv(data_dir, split), names, captions)

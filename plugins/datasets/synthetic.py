@@ -241,9 +241,9 @@ class Synthetic(ClothoLayoutDataset):
         sizes = {"development": n_development, "validation": n_validation, "evaluation": n_evaluation}
         for split, size in sizes.items():
             if int(size) < 2:
-                raise BenchError(f"dataset 'synthetic': n_{split} must be at least 2, got {size}")
+                raise BenchError(f"n_{split} must be at least 2, got {size}")
         if not 0 < float(min_seconds) <= float(max_seconds):
-            raise BenchError("dataset 'synthetic': need 0 < min_seconds <= max_seconds")
+            raise BenchError("need 0 < min_seconds <= max_seconds")
         self._options = {
             "seed": int(seed),
             "sizes": {k: int(v) for k, v in sizes.items()},

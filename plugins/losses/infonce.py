@@ -25,7 +25,7 @@ class InfoNCELoss(nn.Module):
     def __init__(self, temperature: float = 0.07, learn_temperature: bool = True, max_scale: float = 100.0) -> None:
         super().__init__()
         if not 0.0 < float(temperature):
-            raise BenchError(f"loss 'infonce': temperature must be positive, got {temperature}")
+            raise BenchError(f"temperature must be positive, got {temperature}")
         self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / float(temperature))), requires_grad=bool(learn_temperature))
         self.max_scale = float(max_scale)
 

@@ -258,7 +258,8 @@ def test_ctrl_c_keeps_the_cache_and_the_rerun_resumes(tmp_path, monkeypatch, cap
     (result,) = (tmp_path / "out").rglob("seed-0.json")
     timings = json.loads(result.read_text())["timings_s"]  # both invocations' time, the interrupted one's too
     assert timings["invocations"] == 2 and timings["train"] >= 1.0
-    assert timings["total"] >= sum(timings[stage] for stage in ("prepare", "features", "train", "evaluate")) - 1e-3
+    stages = ("prepare", "features", "train", "evaluate")  # each rounded to 1 ms, as is the total
+    assert timings["total"] >= sum(timings[stage] for stage in stages) - 0.5e-3 * (len(stages) + 1)
 
 
 def test_pretraining_then_fine_tuning(tmp_path):

@@ -18,7 +18,7 @@ def prepared(name: str, data_root: Path, **options):
     from benchmark.plugins import get_plugin_manager
 
     dataset = open_dataset(get_plugin_manager(), name, options, data_root)
-    dataset.plugin.prepare(dataset.data_dir)
+    dataset.prepare()
     return dataset
 
 

@@ -149,7 +149,7 @@ def test_an_archive_member_leaving_the_target_is_refused(mirror, tmp_path, monke
 
 
 def test_unknown_releases_and_protocols_suggest_the_right_name(tmp_path):
-    with pytest.raises(BenchError, match="unknown dataset 'clotho_v2' release '2.2'"):
+    with pytest.raises(BenchError, match="^dataset 'clotho_v2': unknown release '2.2'"):
         open_dataset(get_plugin_manager(), "clotho_v2", {"release": "2.2"}, tmp_path)
     with pytest.raises(BenchError, match="did you mean 'report'"):
         open_dataset(get_plugin_manager(), "clotho_v2", {"protocol": "reprot"}, tmp_path)

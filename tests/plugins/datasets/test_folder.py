@@ -239,7 +239,7 @@ def test_a_long_clip_is_refused_before_any_extraction_naming_it_its_length_and_t
     victim = folder / "evaluation" / rows[2][0]
     soundfile.write(str(victim), np.zeros(61 * 8000, dtype=np.float32), 8000, format="OGG")  # 61 s, past the default 60
     message = refused_before_extraction("folder", f"path={folder}", tmp_path, capsys, path=str(folder))
-    assert message.startswith(f"{folder / 'clotho_captions_evaluation.csv'}, line 4: audio file {victim} is 61.0 s long, "
+    assert message.startswith(f"dataset 'folder': {folder / 'clotho_captions_evaluation.csv'}, line 4: audio file {victim} is 61.0 s long, "
                               "more than max_seconds=60")
     assert "-D long_clips=crop" in message and "-D max_seconds=SECONDS" in message
     assert prepared("folder", tmp_path / "data", path=str(folder), max_seconds=90).split("test").crop_seconds is None
@@ -261,7 +261,7 @@ def test_long_clips_may_be_cropped_to_their_first_seconds(folder, tmp_path):
 
 
 @pytest.mark.parametrize("option, message", [
-    ({"long_clips": "trim"}, "unknown dataset 'folder' long_clips choice 'trim'. Available: crop, refuse."),
+    ({"long_clips": "trim"}, "dataset 'folder': unknown long_clips choice 'trim'. Available: crop, refuse."),
     ({"max_seconds": 0}, "dataset 'folder': max_seconds must be a positive number of seconds, got 0"),
     ({"max_seconds": "long"}, "dataset 'folder': max_seconds must be a positive number of seconds, got 'long'"),
 ])

@@ -311,7 +311,7 @@ def test_an_edited_audiofolder_gives_a_new_key_and_new_split_fingerprints(tmp_pa
 
 
 def test_long_clips_are_refused_naming_the_row_or_the_metadata_line_unless_cropped(saved, tmp_path, no_load_dataset):
-    with pytest.raises(BenchError, match=r"^dataset 'hf' '.*saved', split 'test', row 0: audio file .*0000000.flac is 0.1 s "
+    with pytest.raises(BenchError, match=r"^dataset 'hf': '.*saved', split 'test', row 0: audio file .*0000000.flac is 0.1 s "
                                          r"long, more than max_seconds=0.05 \(as are 2 more of its 3 clips\).*-D long_clips=crop"):
         prepared("hf", tmp_path / "data", path=str(saved), max_seconds=0.05)
     dataset = prepared("hf", tmp_path / "data", path=str(saved), max_seconds=0.05, long_clips="crop")

@@ -229,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "(offline smoke runs; recorded and marked on the leaderboard). Weights are looked "
                             "for in $BENCH_WEIGHTS_DIR (default $BENCH_HOME/weights)")
 
+    def computing(p: argparse.ArgumentParser) -> None:
+        """The flags of the commands that compute features: device, cache and system overrides."""
+        p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+        p.add_argument("--cache-dir", type=Path, help="embedding cache (default $BENCH_HOME/cache)")
+        overrides(p)
+
     p = sub.add_parser("show", help="print a system's resolved configuration")
     p.add_argument("system")
     p.add_argument("--device", choices=["cpu", "cuda"], help="show the configuration a run on this device uses")
@@ -250,10 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", type=Path, default=paths.RESULTS,
                    help="results directory (default ./results; the committed record is leaderboard/results)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--cache-dir", type=Path, help="embedding cache (default $BENCH_HOME/cache)")
     p.add_argument("--force", action="store_true", help="re-run even if the result exists, replacing it")
-    overrides(p)
+    computing(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("sweep", help="run every system x dataset x seed, skipping finished and claimed runs")
@@ -266,9 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     dataset_options(p, one=False)
     p.add_argument("--output", type=Path, default=paths.RESULTS,
                    help="results directory (default ./results; the committed record is leaderboard/results)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--cache-dir", type=Path, help="embedding cache (default $BENCH_HOME/cache)")
-    overrides(p)
+    computing(p)
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("extract", help="fill the feature cache of a run without training (optionally one shard)")
@@ -276,9 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     dataset_options(p)
     p.add_argument("--shard", default="0/1", metavar="I/N",
                    help="compute shard I of N (independent processes or machines sharing --cache-dir)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--cache-dir", type=Path, help="embedding cache (default $BENCH_HOME/cache)")
-    overrides(p)
+    computing(p)
     p.set_defaults(func=cmd_extract)
 
     p = sub.add_parser("plot", help="draw a registered figure for a dataset (see `bench list plots`)")

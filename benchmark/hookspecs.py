@@ -25,7 +25,10 @@ plugin, with a ``register`` callback. ``register(name, target, **metadata)``:
 - ``metadata``: free-form keywords; ``description`` is shown by ``bench list``.
 
 Plugins never touch the harness's registries directly. What each kind of target must be
-is documented on its hook. :mod:`benchmark.api` is the one module a plugin imports from:
+is documented on its hook. A target reports bad input by raising
+:class:`benchmark.api.BenchError` with a message that names the culprit (an option, a
+file) but not the plugin: the harness starts it with the plugin's kind and registered
+name (``dataset 'folder': …``). :mod:`benchmark.api` is the one module a plugin imports from:
 the matching base classes and protocols, the data the harness hands over, and the helpers
 a plugin may call (downloads, archives, weights, dataset files).
 """

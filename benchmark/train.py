@@ -45,6 +45,15 @@ def batch_accuracy(similarity: torch.Tensor) -> tuple[float, float]:
     return m1, m2
 
 
+def epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    """The torch seed (dropout masks) of one epoch on one rank. A single process, like rank
+    0, keeps ``seed * 100_003 + epoch``; any other rank gets its own stream from ``(seed,
+    epoch, rank)``, so the slices of a global batch do not share rank 0's masks."""
+    if rank == 0:
+        return seed * 100_003 + epoch
+    return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1, np.uint64)[0])
+
+
 @dataclass
 class Selected:
     """The checkpoint the evaluation uses and why."""
@@ -198,6 +207,8 @@ class Trainer:
         self.model.load_state_dict(saved["model"])
         self.loss.load_state_dict(saved["loss"])
         self.optimiser.load_state_dict(saved["optimizer"])
+        if saved.get("scaler"):  # absent from older files; empty when saved without mixed precision
+            self.scaler.load_state_dict(saved["scaler"])
         ranked = {m: [(float(v), int(e)) for v, e in entries] for m, entries in saved["best"].items()}
         return TrainState(self._best(ranked), int(saved["epoch"]), list(saved["history"]))
 
@@ -216,7 +227,7 @@ class Trainer:
         with Progress(epochs, "training", unit="epoch", initial=state.epoch, disable=quiet) as bar:
             for epoch in range(state.epoch + 1, epochs + 1):
                 rng = np.random.default_rng([self.seed, epoch])
-                torch.manual_seed(self.seed * 100_003 + epoch)
+                torch.manual_seed(epoch_seed(self.seed, epoch, self.context.rank))
                 self.model.train()
                 self.loss.train()
                 train_loss = waiting = 0.0
@@ -251,6 +262,7 @@ class Trainer:
                         "history": state.history,
                         "best": {m: [list(ve) for ve in ranked] for m, ranked in state.best.ranked.items()},
                         "optimizer": self.optimiser.state_dict(),
+                        "scaler": self.scaler.state_dict(),  # the loss scale mixed precision reached
                         **self._trainable_state(),
                     },
                 )

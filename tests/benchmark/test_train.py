@@ -117,3 +117,47 @@ def test_pruning_deletes_only_the_checkpoints_bench_displaced(tmp_path):
     selected = trainer.fit()
     assert all(path.read_text() == "the user's" for path in theirs)
     assert sorted(p.name for p in run.glob("epoch-0*.pt")) == sorted({selected.path.name, "epoch-0099.pt"})
+
+
+def test_the_loss_scale_is_saved_in_last_pt_and_restored_on_resume(tmp_path):
+    """Mixed precision (CUDA only here) keeps a loss scale; an enabled CPU GradScaler whose
+    scale doubles every step stands in for it, so its state is not empty."""
+
+    def scaled(trainer):
+        trainer.scaler = torch.amp.GradScaler("cpu", init_scale=1024.0, growth_interval=1)
+        return trainer
+
+    with pytest.raises(KeyboardInterrupt):
+        scaled(make_trainer(tmp_path, FailAfter(after=9, interrupt=True), epochs=4)).fit()  # Ctrl-C in epoch 3
+    last = tmp_path / "run" / "last.pt"
+    saved = torch.load(last, weights_only=True)
+    assert saved["epoch"] == 2 and saved["scaler"]["scale"] == 1024.0 * 2**8  # 8 steps
+    resumed = scaled(make_trainer(tmp_path, RankingLoss(), epochs=4))
+    assert resumed._resume().epoch == 2 and resumed.scaler.state_dict() == saved["scaler"]
+    del saved["scaler"]  # a last.pt written before the scaler was saved still resumes
+    torch.save(saved, last)
+    older = scaled(make_trainer(tmp_path, RankingLoss(), epochs=4))
+    assert older._resume().epoch == 2 and older.scaler.get_scale() == 1024.0
+    # Without mixed precision (CPU) the saved state is empty and resuming leaves it so.
+    plain = make_trainer(tmp_path / "plain", RankingLoss(), epochs=1)
+    plain.fit()
+    assert torch.load(tmp_path / "plain" / "run" / "last.pt", weights_only=True)["scaler"] == {}
+
+
+def test_a_single_process_seeds_each_epoch_as_before(tmp_path):
+    """Dropout masks of a single process (rank 0) are unchanged by the per-rank seeding."""
+    from benchmark.train import epoch_seed
+
+    seeds = []
+
+    class Recording(RankingLoss):
+        def forward(self, batch):
+            if self.training:
+                seeds.append(torch.initial_seed())
+            return super().forward(batch)
+
+    make_trainer(tmp_path, Recording(), epochs=2).fit()  # seed 0, 4 steps an epoch
+    assert seeds == [1] * 4 + [2] * 4
+    assert epoch_seed(7, 3, 0) == 7 * 100_003 + 3
+    others = {epoch_seed(7, epoch, rank) for epoch in (1, 2) for rank in (1, 2, 3)}
+    assert len(others) == 6 and not others & {epoch_seed(7, epoch, 0) for epoch in range(1, 100)}

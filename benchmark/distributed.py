@@ -12,13 +12,21 @@ DistributedDataParallel then averages parameter gradients over ranks. Each rank 
 the same global loss, so the result equals the single-process gradient.
 
 Everything else is done once, by rank 0 (result files, checkpoints, logs), behind
-:func:`barrier` where the others must wait.
+:func:`barrier` where the others must wait. Two timeouts apply: collectives (the training
+steps) fail after ``BENCH_DIST_TIMEOUT_MINUTES``; a barrier, where the ranks may wait for
+hours while rank 0 prepares data and caches, after ``BENCH_DIST_WAIT_MINUTES``.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import secrets
+import socket
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -27,13 +35,23 @@ import torch.distributed as dist
 from benchmark.errors import BenchError
 
 
+#: Minutes a collective (a training step's all-gather, DDP's all-reduce) may wait for the
+#: other ranks before the job fails; the process group's timeout.
+TIMEOUT_VARIABLE, TIMEOUT_DEFAULT = "BENCH_DIST_TIMEOUT_MINUTES", 120.0
+#: Minutes a rank waits at a :func:`barrier`, e.g. while rank 0 alone downloads a dataset,
+#: computes CIDEr or packs a cache.
+WAIT_VARIABLE, WAIT_DEFAULT = "BENCH_DIST_WAIT_MINUTES", 720.0
+
+
 @dataclass(frozen=True)
 class Context:
-    """Where this process stands: ``rank`` of ``world_size``, ``local_rank`` on its node."""
+    """Where this process stands: ``rank`` of ``world_size``, ``local_rank`` of the
+    ``local_world_size`` processes on its node."""
 
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    local_world_size: int = 1
 
     @property
     def distributed(self) -> bool:
@@ -59,18 +77,53 @@ def resolve_device(name: str) -> torch.device:
 def from_environment() -> Context:
     """The context ``torchrun`` describes in the environment (a single process without it)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    return Context(int(os.environ.get("RANK", "0")), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", str(local_rank + 1)))
+    return Context(int(os.environ.get("RANK", "0")), world_size, local_rank, local_world_size)
+
+
+def minutes(variable: str, default: float) -> timedelta:
+    """The duration the environment ``variable`` gives in minutes (``default`` when unset)."""
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return timedelta(minutes=default)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise BenchError(f"{variable}={raw!r} is not a positive number of minutes; set e.g. {variable}={default:g} or unset it")
+    return timedelta(minutes=value)
+
+
+def device_for(context: Context, device_count: int) -> torch.device:
+    """This rank's GPU among the ``device_count`` it sees: the only one when the launcher gives
+    each process its own GPU (SLURM ``--gpus-per-task=1``, one device in CUDA_VISIBLE_DEVICES),
+    else the ``LOCAL_RANK``-th when the node's GPUs are visible to each of its processes."""
+    if device_count == 1:
+        return torch.device("cuda", 0)
+    if device_count >= context.local_world_size and context.local_rank < device_count:
+        return torch.device("cuda", context.local_rank)
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
+    raise BenchError(
+        f"LOCAL_RANK {context.local_rank} of {context.local_world_size} processes on this node sees {device_count} GPU(s) "
+        f"(CUDA_VISIBLE_DEVICES {visible}); give each process one GPU, or every process all of the node's GPUs "
+        "with at most one process per GPU"
+    )
 
 
 def setup(context: Context, device: torch.device) -> torch.device:
     """Join the process group when running under torchrun; return this rank's device."""
     if not context.distributed:
         return device
+    minutes(WAIT_VARIABLE, WAIT_DEFAULT)  # a bad value fails now, not at the first barrier
     if device.type == "cuda":
-        device = torch.device("cuda", context.local_rank)
+        device = device_for(context, torch.cuda.device_count())
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        timeout = minutes(TIMEOUT_VARIABLE, TIMEOUT_DEFAULT)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timeout)
+        _Barriers.passed = 0
     if dist.get_world_size() != context.world_size:
         raise BenchError(f"WORLD_SIZE is {context.world_size} but the process group has {dist.get_world_size()} ranks")
     return device
@@ -79,11 +132,81 @@ def setup(context: Context, device: torch.device) -> torch.device:
 def teardown() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+    _Barriers.passed = 0
+
+
+def _joined() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+class _Barriers:
+    """How many barriers this process has passed in its process group: every rank passes
+    the same ones in the same order, so the count names the barrier in the store."""
+
+    passed = 0
 
 
 def barrier() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
+    """Wait until every rank arrives here (nothing in a single process).
+
+    It counts arrivals in the process group's key-value store rather than running a
+    collective: ranks wait here while rank 0 alone downloads, verifies, computes CIDEr or
+    packs caches, which can take hours, while a collective (NCCL's watchdog included) fails
+    after the process group's timeout and an NCCL barrier holds a GPU stream the whole time.
+    A store wait takes its own timeout (BENCH_DIST_WAIT_MINUTES) and uses no GPU.
+    """
+    if not _joined():
+        return
+    _Barriers.passed += 1
+    store = dist.distributed_c10d._get_default_store()
+    key = f"bench/barrier/{_Barriers.passed}"
+    if store.add(key, 1) == dist.get_world_size():  # the last to arrive opens it
+        store.set(f"{key}/open", "1")
+    wait = minutes(WAIT_VARIABLE, WAIT_DEFAULT)
+    try:
+        store.wait([f"{key}/open"], wait)
+    except dist.DistStoreError:
+        raise BenchError(
+            f"rank {dist.get_rank()} waited {wait.total_seconds() / 60:g} minutes at barrier {_Barriers.passed} for the "
+            f"other ranks; if rank 0 is still preparing data or caches, raise {WAIT_VARIABLE}"
+        ) from None
+
+
+def check_shared(context: Context, directories: dict[str, Path]) -> None:
+    """Stop every rank unless all of them see the same ``directories`` (description → path).
+
+    Every rank reads what rank 0 alone writes there (the prepared data, the packed cache,
+    ``last.pt`` and the selected checkpoint), so on several nodes these must be on shared
+    storage; otherwise a rank would silently train from, or resume with, other files. Rank 0
+    writes a file named by a random token into each, and each rank reports what it sees.
+    """
+    if not context.distributed or not _joined():
+        return
+    store = dist.distributed_c10d._get_default_store()
+    key = f"bench/shared/{_Barriers.passed}"  # unique: barriers follow
+    name = ""
+    if context.main:
+        name = f".bench-shared-{secrets.token_hex(8)}"
+        for directory in directories.values():
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / name).write_text(socket.gethostname())
+        store.set(f"{key}/name", name)
+    barrier()
+    name = store.get(f"{key}/name").decode()
+    missing = [what for what, directory in directories.items() if not (directory / name).is_file()]
+    store.set(f"{key}/rank{context.rank}", json.dumps([socket.gethostname(), missing]))
+    barrier()
+    if context.main:
+        for directory in directories.values():
+            (directory / name).unlink(missing_ok=True)
+    for rank in range(context.world_size):
+        host, missing = json.loads(store.get(f"{key}/rank{rank}"))
+        if missing:
+            what = missing[0]
+            raise BenchError(
+                f"the {what} {directories[what]} is not shared: rank {rank} (on {host}) does not see the file rank 0 wrote "
+                "there; it must be on storage shared by all nodes, or run on one node"
+            )
 
 
 def local_slice(context: Context, global_batch: int) -> slice:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from benchmark import paths
 from benchmark.context import Log, RunContext
-from benchmark.distributed import barrier
+from benchmark.distributed import barrier, check_shared
 from benchmark.errors import BenchError
 from benchmark.plan import Plan, RunOptions
 
@@ -116,6 +116,7 @@ def _run(options: RunOptions, ctx: RunContext, claims: contextlib.ExitStack) -> 
     paths.ensure_writable(run.dataset.data_dir, "data directory")
     if options.force and ctx.dist.main:
         discard_run_dir(run.state_dir)
+    check_shared(ctx.dist, {"cache directory": ctx.cache_root, "data directory": run.dataset.data_dir, "run directory": run.state_dir})
     clock = Clock(run.state_dir / "timings.json", write=ctx.dist.main)
 
     # Prepare the data: download or generate, verify, list each role's splits.

@@ -188,3 +188,206 @@ def test_torchrun_fine_tunes_the_caption_encoder(tmp_path):
             "--set", "text_encoder.trainable=true", "--output", tmp_path / "results"]
     out = finished(bench_process(args, tmp_path / "home", torchrun))
     assert "batch 8 on 2 ranks" in out
+
+
+# -- timeouts, devices, dropout and shared storage -------------------------------------------
+
+import socket  # noqa: E402
+import time  # noqa: E402
+from datetime import timedelta  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from benchmark import distributed  # noqa: E402
+from benchmark.errors import BenchError  # noqa: E402
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def join(rank, root, port):
+    """Join a 2-rank gloo group the way ``bench run`` does under torchrun: through the
+    environment and :func:`distributed.setup`. Both ranks first meet on the filesystem, so
+    a short process-group timeout does not race the other process's start."""
+    os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE="2",
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    (root / f"ready{rank}").touch()
+    while not (root / f"ready{1 - rank}").exists():
+        time.sleep(0.01)
+    context = distributed.from_environment()
+    distributed.setup(context, torch.device("cpu"))
+    return context
+
+
+#: Seconds rank 0 spends "preparing" while rank 1 waits: over twice the collective timeout.
+PREPARING = 4.0
+
+
+def slow_rank_zero(rank, root, port):
+    outcome = {}
+    try:
+        join(rank, root, port)
+        store = torch.distributed.distributed_c10d._get_default_store()
+        if rank == 0:
+            time.sleep(PREPARING)  # downloads, CIDEr, packing: rank 1 waits at the barrier
+        distributed.barrier()
+        outcome["barrier"] = "passed"
+        if rank == 0:
+            time.sleep(PREPARING)  # now rank 1 waits in a collective, which must time out
+            if store.check(["test/done"]):  # it did: nobody is left to join
+                return
+        started = time.monotonic()
+        try:
+            torch.distributed.all_reduce(torch.ones(1))
+            outcome["collective"] = "passed"
+        except RuntimeError:
+            outcome["collective"] = "timed out"
+        outcome["waited"] = time.monotonic() - started
+        store.set("test/done", "1")
+    finally:
+        (root / f"rank{rank}.json").write_text(json.dumps(outcome))
+        distributed.teardown()
+
+
+@pytest.mark.slow
+def test_a_long_preparation_on_rank_0_outlasts_the_collective_timeout(tmp_path, monkeypatch):
+    """The collective timeout (BENCH_DIST_TIMEOUT_MINUTES, 1.8 s here) reaches the process
+    group, yet the barrier where rank 1 waits 4 s for rank 0 does not depend on it."""
+    monkeypatch.setenv("BENCH_DIST_TIMEOUT_MINUTES", "0.03")
+    monkeypatch.setenv("BENCH_DIST_WAIT_MINUTES", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    mp.spawn(slow_rank_zero, args=(tmp_path, free_port()), nprocs=2, join=True)
+    outcome = {rank: json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in range(2)}
+    assert outcome[0]["barrier"] == outcome[1]["barrier"] == "passed"
+    assert outcome[1]["collective"] == "timed out" and outcome[1]["waited"] < PREPARING
+
+
+def test_timeouts_are_positive_minutes(monkeypatch):
+    monkeypatch.delenv("BENCH_DIST_TIMEOUT_MINUTES", raising=False)
+    assert distributed.minutes("BENCH_DIST_TIMEOUT_MINUTES", 120) == timedelta(hours=2)
+    for bad in ("0", "-5", "soon", "nan", "inf"):
+        monkeypatch.setenv("BENCH_DIST_TIMEOUT_MINUTES", bad)
+        with pytest.raises(BenchError, match=f"BENCH_DIST_TIMEOUT_MINUTES='{bad}' is not a positive number of minutes"):
+            distributed.minutes("BENCH_DIST_TIMEOUT_MINUTES", 120)
+    monkeypatch.setenv("BENCH_DIST_TIMEOUT_MINUTES", "90")
+    assert distributed.minutes("BENCH_DIST_TIMEOUT_MINUTES", 120) == timedelta(minutes=90)
+
+
+def test_each_rank_takes_a_gpu_it_sees(monkeypatch):
+    """One GPU per process (SLURM --gpus-per-task=1): device 0 on every rank; all of the
+    node's GPUs visible: the LOCAL_RANK-th; fewer GPUs than processes: a clear error."""
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.distributed, "get_world_size", lambda: 8)
+    for visible, local_rank, expected in ((1, 3, 0), (4, 3, 3), (8, 3, 3)):
+        monkeypatch.setattr(torch.cuda, "device_count", lambda n=visible: n)
+        device = distributed.setup(distributed.Context(4 + local_rank, 8, local_rank, 4), torch.device("cuda"))
+        assert device == chosen[-1] == torch.device("cuda", expected)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    with pytest.raises(BenchError, match="LOCAL_RANK 3 of 4 processes on this node sees 2 GPU.*CUDA_VISIBLE_DEVICES 0,1"):
+        distributed.device_for(distributed.Context(7, 8, 3, 4), 2)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    assert distributed.from_environment().local_world_size == 4
+
+
+def dropout_masks(rank, root, port):
+    """One training step with dropout 0.5; saves the masks of the head's dropout."""
+    from benchmark.plugins import get_plugin_manager
+    from bench_plugins.fusions.mean import MeanFusion
+    from bench_plugins.heads.pooling import MeanPoolHead
+    from bench_plugins.losses.ranking import RankingLoss
+
+    try:
+        context = join(rank, root, port)
+        torch.manual_seed(0)
+        head = MeanPoolHead(8, 8, hidden_dim=64, dropout=0.5)
+        masks = []
+        head.mlp[3].register_forward_hook(lambda module, args, out: masks.append(out == 0) if module.training else None)
+        model = RetrievalModel([head], MeanFusion(1, 8), None)
+        config = merge(DEFAULTS, {"batch_size": 16, "schedule": {"epochs": 1, "steps_per_epoch": 1}})
+        shared = root / "inputs"  # rank 0 writes the toy caches first
+        if rank == 0:
+            clip_inputs(shared, "train", 32, 0), clip_inputs(shared, "val", 16, 1)
+        distributed.barrier()
+        train, val = clip_inputs(shared, "train", 32, 0), clip_inputs(shared, "val", 16, 1)
+        ctx = RunContext(get_plugin_manager(), torch.device("cpu"), 0, root, root, context, print)
+        Trainer(model, RankingLoss(), config, Stage(train, val, root / "run", 1), ctx).fit()
+        torch.save(masks[0], root / f"mask{rank}.pt")
+    finally:
+        distributed.teardown()
+
+
+@pytest.mark.slow
+def test_each_rank_draws_its_own_dropout_masks(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    mp.spawn(dropout_masks, args=(tmp_path, free_port()), nprocs=2, join=True)
+    masks = [torch.load(tmp_path / f"mask{rank}.pt", weights_only=True) for rank in range(2)]
+    assert masks[0].shape == masks[1].shape == (8, 64)  # each rank's half of the global batch
+    assert 0.3 < masks[1].float().mean() < 0.7  # dropout 0.5 does drop
+    assert not torch.equal(masks[0], masks[1])
+
+
+def shared_storage(rank, root, port):
+    messages = []
+    try:
+        context = join(rank, root, port)
+        for node in ("", f"node{rank}"):  # the same directory on both ranks, then each its own
+            directories = {"cache directory": root / "cache", "run directory": root / node / "seed-0.run"}
+            try:
+                distributed.check_shared(context, directories)
+                messages.append("")
+            except BenchError as exc:
+                messages.append(str(exc))
+    finally:
+        (root / f"rank{rank}.json").write_text(json.dumps(messages))
+        distributed.teardown()
+
+
+@pytest.mark.slow
+def test_ranks_that_do_not_share_the_run_directory_stop_together(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    mp.spawn(shared_storage, args=(tmp_path, free_port()), nprocs=2, join=True)
+    for rank in range(2):
+        same, separate = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert same == ""
+        assert separate == (
+            f"the run directory {tmp_path / f'node{rank}' / 'seed-0.run'} is not shared: rank 1 (on {socket.gethostname()}) "
+            "does not see the file rank 0 wrote there; it must be on storage shared by all nodes, or run on one node"
+        )
+    assert not [p for p in tmp_path.rglob(".bench-shared-*")]  # the token files are removed
+    assert distributed.check_shared(distributed.Context(), {"run directory": Path("/nonexistent")}) is None
+
+
+def left_waiting(rank, root, port):
+    message = ""
+    try:
+        join(rank, root, port)
+        store = torch.distributed.distributed_c10d._get_default_store()
+        if rank == 1:  # rank 0 never comes
+            try:
+                distributed.barrier()
+            except BenchError as exc:
+                message = str(exc)
+            store.set("test/done", "1")
+        else:
+            store.wait(["test/done"], timedelta(seconds=60))  # rank 0 hosts the store
+    finally:
+        (root / f"rank{rank}.txt").write_text(message)
+        distributed.teardown()
+
+
+@pytest.mark.slow
+def test_a_barrier_gives_up_after_the_wait_timeout(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_DIST_WAIT_MINUTES", "0.02")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    mp.spawn(left_waiting, args=(tmp_path, free_port()), nprocs=2, join=True)
+    assert (tmp_path / "rank1.txt").read_text() == (
+        "rank 1 waited 0.02 minutes at barrier 1 for the other ranks; if rank 0 is still preparing data or caches, "
+        "raise BENCH_DIST_WAIT_MINUTES"
+    )

@@ -1,0 +1,209 @@
+"""Metric conventions as data: which metrics, at which k, how ties are broken, and which
+clips count as relevant to a query.
+
+Published numbers are comparable only under one convention, and the field's tools differ:
+DCASE 2022 ranks ties against the system and gives each caption one relevant clip; the
+DCASE 2025 task ranks by mAP@16 over several relevant clips, dividing by their number R;
+LAION-CLAP's "mAP@10" is MRR@10; MTEB reports nDCG@10. A :class:`Convention` names those
+choices, and the per-query values here are what the means, intervals and paired tests of
+:mod:`benchmark.uncertainty` are built from.
+
+A query's relevant clips are kept as their *positions* in its ranking. What a run stores is
+enough to place them under any tie policy: for each relevant clip, how many irrelevant clips
+scored strictly higher (``better``) and how many scored the same (``tied``).
+
+- ``pessimistic`` (DCASE 2022's scorer, the default): tied irrelevant clips rank first;
+- ``optimistic``: they rank after;
+- ``expected``: the expected position under a uniformly random order of the tie group, the
+  ``j``-th of ``m`` relevant clips tied with ``t`` irrelevant ones being preceded by
+  ``t * j / (m + 1)`` of them on average. Metrics are then taken at that (fractional)
+  position, not averaged over orders.
+
+Per query, with relevant clips at positions ``p_1 < … < p_R``:
+``R@k`` = 1 if ``p_1 <= k``; ``MRR@k`` = ``1 / p_1`` if ``p_1 <= k``; ``mAP@k`` =
+``(1 / R) * sum_{i: p_i <= k} i / p_i`` (the DCASE 2025 baseline's rule, which divides by R
+and not by min(R, k); with one relevant clip it is DCASE 2022's ``1 / rank``); ``nDCG@k`` =
+``sum_{p_i <= k} 1 / log2(p_i + 1)`` over its ideal ``sum_{j <= min(R, k)} 1 / log2(j + 1)``;
+``R-precision`` = the share of the R clips ranked in the top R.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from benchmark.errors import BenchError, unknown_name
+
+TIES = ("pessimistic", "optimistic", "expected")
+_METRIC = re.compile(r"^(R|MRR|mAP|nDCG)@([1-9][0-9]*)$|^R-precision$")
+
+
+def check_metric(metric: str) -> str:
+    """``metric`` if it is one this module computes (``R@k``, ``MRR@k``, ``mAP@k``, ``nDCG@k``,
+    ``R-precision``), else a one-line error listing them."""
+    if not _METRIC.match(metric):
+        raise BenchError(f"unknown metric {metric!r}; use R@k, MRR@k, mAP@k or nDCG@k (k a positive integer) or R-precision")
+    return metric
+
+
+@dataclass(frozen=True)
+class Convention:
+    """A named way of scoring: its metrics (the first is the one tables rank by), its tie
+    policy, and whether identical caption texts make their clips relevant to each other."""
+
+    name: str
+    metrics: tuple[str, ...]
+    ties: str = "pessimistic"
+    duplicate_captions_relevant: bool = False
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        for metric in self.metrics:
+            check_metric(metric)
+        if self.ties not in TIES:
+            raise unknown_name("tie policy", self.ties, TIES)
+
+
+CONVENTIONS: dict[str, Convention] = {
+    convention.name: convention
+    for convention in (
+        Convention("dcase2022", ("mAP@10", "R@1", "R@5", "R@10"),
+                   source="DCASE 2022 task 6B: one relevant clip per caption, ties against the system"),
+        Convention("dcase2025", ("mAP@16", "R@1", "R@5", "R@10"), duplicate_captions_relevant=True,
+                   source="DCASE 2025 task 6: several relevant clips per query, AP divided by their number"),
+        Convention("mteb", ("nDCG@10",), duplicate_captions_relevant=True,
+                   source="MTEB audio retrieval tasks"),
+    )
+}
+
+
+def convention(name: str) -> Convention:
+    """The convention called ``name``."""
+    try:
+        return CONVENTIONS[name]
+    except KeyError:
+        raise unknown_name("metric convention", name, CONVENTIONS) from None
+
+
+def relevant_clips(captions: Sequence[Sequence[str]], duplicates_relevant: bool) -> list[list[int]]:
+    """For every caption (clip by clip, in order) the clips relevant to it: its own, and with
+    ``duplicates_relevant`` every clip with an identical caption (compared without case
+    and surrounding or repeated spaces)."""
+    own = [clip for clip, texts in enumerate(captions) for _ in texts]
+    if not duplicates_relevant:
+        return [[clip] for clip in own]
+    clips_of: dict[str, set[int]] = {}
+    keys = [" ".join(text.split()).casefold() for texts in captions for text in texts]
+    for key, clip in zip(keys, own):
+        clips_of.setdefault(key, set()).add(clip)
+    return [sorted(clips_of[key]) for key in keys]
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """Where each query's relevant clips fall: for relevant clip ``j`` of query ``q`` (items
+    ``offsets[q]:offsets[q + 1]``, best first), ``better[j]`` irrelevant clips scored
+    higher and ``tied[j]`` the same. ``clip[j]`` is which clip it is."""
+
+    offsets: np.ndarray
+    clip: np.ndarray
+    better: np.ndarray
+    tied: np.ndarray
+
+    @property
+    def n_queries(self) -> int:
+        return len(self.offsets) - 1
+
+    def counts(self) -> np.ndarray:
+        """The number of relevant clips R of each query."""
+        return np.diff(self.offsets)
+
+    def positions(self, ties: str) -> np.ndarray:
+        """1-based positions of the relevant clips under tie policy ``ties``."""
+        if ties not in TIES:
+            raise unknown_name("tie policy", ties, TIES)
+        query = np.repeat(np.arange(self.n_queries), self.counts())
+        before = np.arange(len(self.clip)) - self.offsets[query]  # relevant clips ranked ahead
+        if ties == "optimistic":
+            return (1 + before + self.better).astype(np.float64)
+        if ties == "pessimistic":
+            return (1 + before + self.better + self.tied).astype(np.float64)
+        # expected: within a tie group (same query, better and tied), the j-th of m relevant clips
+        group = np.stack([query, self.better, self.tied], axis=1)
+        starts = np.ones(len(group), dtype=bool)
+        starts[1:] = (group[1:] != group[:-1]).any(axis=1)
+        group_id = np.cumsum(starts) - 1
+        first = np.flatnonzero(starts)
+        size = np.bincount(group_id)
+        j = np.arange(len(group)) - first[group_id] + 1
+        return 1 + before + self.better + self.tied * j / (size[group_id] + 1)
+
+
+def ranks(similarity: np.ndarray, relevant: Sequence[Sequence[int]], chunk: int = 512) -> Ranks:
+    """The :class:`Ranks` of every query (row of ``similarity``, ``(n_queries, n_clips)``)
+    given its ``relevant`` clips."""
+    similarity = np.asarray(similarity)
+    if similarity.ndim != 2 or similarity.shape[0] != len(relevant):
+        raise BenchError(f"similarity must be (n_queries, n_clips) with {len(relevant)} queries, got {similarity.shape}")
+    if not np.isfinite(similarity).all():
+        raise BenchError("similarity matrix contains NaN or infinite values")
+    counts = np.array([len(r) for r in relevant], dtype=np.int64)
+    if (counts == 0).any():
+        raise BenchError(f"query {int(np.argmax(counts == 0))} has no relevant clip")
+    query = np.repeat(np.arange(len(relevant)), counts)
+    clip = np.fromiter((c for r in relevant for c in r), dtype=np.int64, count=int(counts.sum()))
+    if clip.size and (clip.min() < 0 or clip.max() >= similarity.shape[1]):
+        raise BenchError("a relevant clip index lies outside the similarity matrix")
+    target = similarity[query, clip]
+    better = np.empty(len(clip), dtype=np.int64)
+    tied = np.empty(len(clip), dtype=np.int64)
+    for start in range(0, len(clip), chunk):  # all clips first, relevant ones taken out below
+        rows = similarity[query[start:start + chunk]]
+        value = target[start:start + chunk, None]
+        better[start:start + chunk] = (rows > value).sum(axis=1)
+        tied[start:start + chunk] = (rows == value).sum(axis=1)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    order = np.empty(len(clip), dtype=np.int64)
+    for q in np.flatnonzero(counts > 1):
+        lo, hi = offsets[q], offsets[q + 1]
+        scores = target[lo:hi]
+        better[lo:hi] -= (scores[None, :] > scores[:, None]).sum(axis=1)
+        tied[lo:hi] -= (scores[None, :] == scores[:, None]).sum(axis=1)
+        order[lo:hi] = lo + np.argsort(-scores, kind="stable")
+    single = np.flatnonzero(counts == 1)
+    tied[offsets[single]] -= 1  # the clip itself
+    order[offsets[single]] = offsets[single]
+    return Ranks(offsets, clip[order], better[order], tied[order])
+
+
+def per_query(ranks: Ranks, metric: str, ties: str = "pessimistic") -> np.ndarray:
+    """The value of ``metric`` for every query, with ties broken by ``ties``."""
+    check_metric(metric)
+    position = ranks.positions(ties)
+    count = ranks.counts()
+    query = np.repeat(np.arange(ranks.n_queries), count)
+    if metric == "R-precision":
+        inside = position <= count[query]
+        return np.bincount(query, inside, ranks.n_queries) / count
+    name, k = metric.split("@")
+    k = int(k)
+    first = position[ranks.offsets[:-1]]
+    inside = position <= k
+    if name == "R":
+        return (first <= k).astype(np.float64)
+    if name == "MRR":
+        return np.where(first <= k, 1.0 / first, 0.0)
+    if name == "mAP":
+        nth = np.arange(len(position)) - ranks.offsets[query] + 1
+        return np.bincount(query, np.where(inside, nth / position, 0.0), ranks.n_queries) / count
+    gains = np.where(inside, 1.0 / np.log2(position + 1), 0.0)  # nDCG
+    ideal = np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))[np.minimum(count, k) - 1]
+    return np.bincount(query, gains, ranks.n_queries) / ideal
+
+
+def scores(ranks: Ranks, conv: Convention) -> dict[str, float]:
+    """The mean of each of ``conv``'s metrics over the queries."""
+    return {metric: float(per_query(ranks, metric, conv.ties).mean()) for metric in conv.metrics}

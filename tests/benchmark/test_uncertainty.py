@@ -1,0 +1,51 @@
+"""Bootstrap intervals over clips and paired comparisons of two runs."""
+
+import numpy as np
+import pytest
+
+from benchmark.errors import BenchError
+from benchmark.uncertainty import compare, interval, intervals
+
+
+def test_the_interval_resamples_clips_with_all_their_captions():
+    # Each clip's five captions agree, so resampling clips (not captions) must give the
+    # spread of ten clip values, not of fifty near-independent ones.
+    clip_values = np.array([0, 1] * 5, dtype=float)
+    values, clips = np.repeat(clip_values, 5), np.repeat(np.arange(10), 5)
+    low, high = interval(values, clips, resamples=2000)
+    spread = 1.96 * np.sqrt(0.25 / 10)  # the normal approximation for ten clips
+    assert low < 0.5 < high
+    assert high - low == pytest.approx(2 * spread, rel=0.25)
+
+
+def test_intervals_are_seeded_and_shared_across_metrics():
+    rng = np.random.default_rng(1)
+    values = {"R@1": rng.random(40), "R@10": rng.random(40)}
+    clips = np.repeat(np.arange(8), 5)
+    assert intervals(values, clips, seed=3) == intervals(values, clips, seed=3)
+    assert intervals(values, clips, seed=3)["R@1"] == pytest.approx(interval(values["R@1"], clips, seed=3))
+    assert intervals(values, clips, seed=3) != intervals(values, clips, seed=4)
+
+
+def test_a_clear_difference_is_found_and_identical_runs_are_not():
+    rng = np.random.default_rng(2)
+    clips = np.repeat(np.arange(200), 5)
+    b = rng.random(1000)
+    better = compare(b + 0.05, b, clips)
+    assert better.difference == pytest.approx(0.05) and better.low > 0 and better.p_value < 0.01
+    same = compare(b, b, clips)
+    assert same.difference == 0 and same.p_value == 1.0
+
+
+def test_the_permutation_test_holds_its_level_on_runs_that_differ_by_chance():
+    rng = np.random.default_rng(3)
+    clips = np.repeat(np.arange(100), 5)
+    p_values = [compare(rng.random(500), rng.random(500), clips, resamples=200, seed=s).p_value for s in range(200)]
+    assert 0.02 <= np.mean(np.array(p_values) < 0.05) <= 0.09
+
+
+def test_unpaired_values_are_refused():
+    with pytest.raises(BenchError, match="paired values differ in length"):
+        compare(np.zeros(3), np.zeros(4), np.arange(3))
+    with pytest.raises(BenchError, match="4 per-query values for 3 queries"):
+        interval(np.zeros(4), np.arange(3))

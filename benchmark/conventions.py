@@ -89,9 +89,9 @@ def convention(name: str) -> Convention:
 
 
 def relevant_clips(captions: Sequence[Sequence[str]], duplicates_relevant: bool) -> list[list[int]]:
-    """For every caption (clip by clip, in order) the clips relevant to it: its own, and with
-    ``duplicates_relevant`` every clip with an identical caption (compared without case
-    and surrounding or repeated spaces)."""
+    """For every caption (clip by clip, in order) the clips relevant to it: its own first,
+    then with ``duplicates_relevant`` every other clip with an identical caption (compared
+    without case and surrounding or repeated spaces)."""
     own = [clip for clip, texts in enumerate(captions) for _ in texts]
     if not duplicates_relevant:
         return [[clip] for clip in own]
@@ -99,19 +99,23 @@ def relevant_clips(captions: Sequence[Sequence[str]], duplicates_relevant: bool)
     keys = [" ".join(text.split()).casefold() for texts in captions for text in texts]
     for key, clip in zip(keys, own):
         clips_of.setdefault(key, set()).add(clip)
-    return [sorted(clips_of[key]) for key in keys]
+    return [[clip, *sorted(clips_of[key] - {clip})] for key, clip in zip(keys, own)]
 
 
 @dataclass(frozen=True)
 class Ranks:
     """Where each query's relevant clips fall: for relevant clip ``j`` of query ``q`` (items
     ``offsets[q]:offsets[q + 1]``, best first), ``better[j]`` irrelevant clips scored
-    higher and ``tied[j]`` the same. ``clip[j]`` is which clip it is."""
+    higher and ``tied[j]`` the same. ``clip[j]`` is which clip it is, ``score[j]`` its
+    similarity, and ``own[j]`` whether it is the query's own clip (not one relevant
+    through an identical caption)."""
 
     offsets: np.ndarray
     clip: np.ndarray
     better: np.ndarray
     tied: np.ndarray
+    score: np.ndarray
+    own: np.ndarray
 
     @property
     def n_queries(self) -> int:
@@ -120,6 +124,22 @@ class Ranks:
     def counts(self) -> np.ndarray:
         """The number of relevant clips R of each query."""
         return np.diff(self.offsets)
+
+    def own_only(self) -> Ranks:
+        """The ranks when only each query's own clip is relevant: the other clips become
+        irrelevant ones, counted above or tied as their scores say."""
+        if self.own.all():
+            return self
+        query = np.repeat(np.arange(self.n_queries), self.counts())
+        better, tied = self.better.copy(), self.tied.copy()
+        for q in np.unique(query[~self.own]):
+            lo, hi = self.offsets[q], self.offsets[q + 1]
+            mine = lo + int(np.flatnonzero(self.own[lo:hi])[0])
+            others = np.delete(self.score[lo:hi], mine - lo)
+            better[mine] += int((others > self.score[mine]).sum())
+            tied[mine] += int((others == self.score[mine]).sum())
+        keep = self.own
+        return Ranks(np.arange(self.n_queries + 1), self.clip[keep], better[keep], tied[keep], self.score[keep], keep[keep])
 
     def positions(self, ties: str) -> np.ndarray:
         """1-based positions of the relevant clips under tie policy ``ties``."""
@@ -144,7 +164,7 @@ class Ranks:
 
 def ranks(similarity: np.ndarray, relevant: Sequence[Sequence[int]], chunk: int = 512) -> Ranks:
     """The :class:`Ranks` of every query (row of ``similarity``, ``(n_queries, n_clips)``)
-    given its ``relevant`` clips."""
+    given its ``relevant`` clips, its own clip first (as :func:`relevant_clips` lists them)."""
     similarity = np.asarray(similarity)
     if similarity.ndim != 2 or similarity.shape[0] != len(relevant):
         raise BenchError(f"similarity must be (n_queries, n_clips) with {len(relevant)} queries, got {similarity.shape}")
@@ -166,6 +186,8 @@ def ranks(similarity: np.ndarray, relevant: Sequence[Sequence[int]], chunk: int 
         better[start:start + chunk] = (rows > value).sum(axis=1)
         tied[start:start + chunk] = (rows == value).sum(axis=1)
     offsets = np.concatenate([[0], np.cumsum(counts)])
+    own = np.zeros(len(clip), dtype=bool)
+    own[offsets[:-1]] = True  # each query's list starts with its own clip
     order = np.empty(len(clip), dtype=np.int64)
     for q in np.flatnonzero(counts > 1):
         lo, hi = offsets[q], offsets[q + 1]
@@ -176,7 +198,7 @@ def ranks(similarity: np.ndarray, relevant: Sequence[Sequence[int]], chunk: int 
     single = np.flatnonzero(counts == 1)
     tied[offsets[single]] -= 1  # the clip itself
     order[offsets[single]] = offsets[single]
-    return Ranks(offsets, clip[order], better[order], tied[order])
+    return Ranks(offsets, clip[order], better[order], tied[order], target[order], own[order])
 
 
 def per_query(ranks: Ranks, metric: str, ties: str = "pessimistic") -> np.ndarray:
@@ -204,6 +226,12 @@ def per_query(ranks: Ranks, metric: str, ties: str = "pessimistic") -> np.ndarra
     return np.bincount(query, gains, ranks.n_queries) / ideal
 
 
+def values(ranks: Ranks, conv: Convention) -> dict[str, np.ndarray]:
+    """Per query, each of ``conv``'s metrics, with the relevance ``conv`` counts."""
+    ranks = ranks if conv.duplicate_captions_relevant else ranks.own_only()
+    return {metric: per_query(ranks, metric, conv.ties) for metric in conv.metrics}
+
+
 def scores(ranks: Ranks, conv: Convention) -> dict[str, float]:
     """The mean of each of ``conv``'s metrics over the queries."""
-    return {metric: float(per_query(ranks, metric, conv.ties).mean()) for metric in conv.metrics}
+    return {metric: float(v.mean()) for metric, v in values(ranks, conv).items()}

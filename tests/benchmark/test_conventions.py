@@ -22,7 +22,7 @@ RELEVANT = [[0], [1, 3], [2]]
 def test_relevant_clips_are_its_own_and_with_duplicates_those_of_identical_captions():
     captions = [("A dog barks.", "rain falls"), ("a  dog barks.",), ("wind",)]
     assert relevant_clips(captions, False) == [[0], [0], [1], [2]]
-    assert relevant_clips(captions, True) == [[0, 1], [0], [0, 1], [2]]
+    assert relevant_clips(captions, True) == [[0, 1], [0], [1, 0], [2]]  # its own clip first
 
 
 def test_ranks_count_the_irrelevant_clips_above_and_tied():
@@ -31,6 +31,17 @@ def test_ranks_count_the_irrelevant_clips_above_and_tied():
     assert r.clip.tolist() == [0, 1, 3, 2]
     assert r.better.tolist() == [0, 1, 2, 1]  # query 1: clip 0 above clip 1; clips 0 and 2 above clip 3
     assert r.tied.tolist() == [1, 0, 0, 0]
+
+
+def test_a_clip_relevant_through_an_identical_caption_turns_irrelevant_for_own_clip_conventions():
+    # Query 0's own clip 0 ties with clip 2 (an identical caption); query 1's own clip 0
+    # scores below clip 1 (its caption's twin).
+    r = ranks(np.array([[0.9, 0.5, 0.9, 0.1], [0.3, 0.8, 0.5, 0.1]]), [[0, 2], [0, 1]])
+    assert r.positions("pessimistic").tolist() == [1, 2, 1, 3] and r.own.tolist() == [True, False, False, True]
+    own = r.own_only()
+    assert own.clip.tolist() == [0, 0] and own.better.tolist() == [0, 2] and own.tied.tolist() == [1, 0]
+    assert own.positions("pessimistic").tolist() == [2, 3]
+    assert scores(r, convention("dcase2022"))["R@1"] == 0 and scores(r, convention("dcase2025"))["R@1"] == 1
 
 
 def test_positions_under_each_tie_policy():

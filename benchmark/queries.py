@@ -1,0 +1,99 @@
+"""Per-query records: what a run's test scoring saw, kept so that it can be scored again
+without the model.
+
+A record holds, for every query (every caption of the test split), the positions of its
+relevant clips (:class:`benchmark.conventions.Ranks`: their scores and how many irrelevant
+clips scored above and the same, its own clip and those of identical captions) and the
+``TOP`` clips it retrieved first. That is enough for any metric, k, tie policy and
+duplicate-caption rule of :mod:`benchmark.conventions`, for bootstrap intervals and paired
+tests, and for showing the worst queries. It is not the full similarity matrix: at
+Clotho's evaluation size (5,225 captions × 1,045 clips) that is 22 MB of float32, the
+record about 0.15 MB (measured on random scores).
+
+The record names the test split it came from (a hash of its file names and of its
+captions), so a record of another split is refused rather than compared.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from benchmark.conventions import Ranks, ranks, relevant_clips
+from benchmark.errors import BenchError
+from benchmark.io import atomic_path, stable_hash
+
+VERSION = 1
+#: Clips kept per query, best first: enough to show the top 5 and draw R@k for k <= 10
+#: without the ranks; R@k beyond that comes from the ranks.
+TOP = 10
+_ARRAYS = ("offsets", "clip", "better", "tied", "score", "own", "top")
+
+
+def split_identity(file_names: Sequence[str], captions: Sequence[Sequence[str]]) -> dict[str, str]:
+    """What identifies a test split: its clips and their captions, in order."""
+    return {"files": stable_hash(list(file_names), 16), "captions": stable_hash([list(c) for c in captions], 16)}
+
+
+@dataclass(frozen=True)
+class QueryRecord:
+    """The per-query record of one run's test scoring; ``clip_of[q]`` is query ``q``'s own clip."""
+
+    ranks: Ranks
+    top: np.ndarray
+    split: dict[str, str]
+
+    @property
+    def clip_of(self) -> np.ndarray:
+        return self.ranks.own_only().clip
+
+    @classmethod
+    def from_similarity(cls, similarity: np.ndarray, file_names: Sequence[str],
+                        captions: Sequence[Sequence[str]]) -> QueryRecord:
+        """The record of a ``(n_captions, n_clips)`` similarity matrix over a split's clips
+        and captions (queries clip by clip, in order); every clip of an identical caption is
+        kept as relevant, for the conventions that count it."""
+        relevant = relevant_clips(captions, duplicates_relevant=True)
+        k = min(TOP, similarity.shape[1])
+        top = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(similarity, top, axis=1), axis=1, kind="stable")
+        top = np.take_along_axis(top, order, axis=1).astype(np.int32)
+        return cls(ranks(similarity, relevant), top, split_identity(file_names, captions))
+
+    def write(self, path: Path) -> None:
+        """Write the record atomically as a compressed ``.npz``."""
+        r = self.ranks
+        arrays = {"offsets": r.offsets.astype(np.int64), "clip": r.clip.astype(np.int32),
+                  "better": r.better.astype(np.int32), "tied": r.tied.astype(np.int32),
+                  "score": r.score.astype(np.float32), "own": r.own, "top": self.top}
+        meta = json.dumps({"version": VERSION, "split": self.split})
+        with atomic_path(path) as tmp:
+            np.savez_compressed(tmp, meta=np.array(meta), **arrays)
+
+
+def read(path: Path, split: dict[str, str] | None = None) -> QueryRecord:
+    """The record at ``path``; with ``split``, refused unless it is that split's. A missing,
+    truncated or foreign file is a one-line error naming it."""
+    if not path.is_file():
+        raise BenchError(f"per-query record {path} does not exist; re-run the result's run to write it")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            arrays = {name: data[name] for name in _ARRAYS}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+        raise BenchError(f"per-query record {path} is damaged or not a record ({exc}); re-run to write it again") from None
+    if meta.get("version") != VERSION:
+        raise BenchError(f"per-query record {path} has version {meta.get('version')!r}; this bench reads version {VERSION}")
+    if split is not None and meta.get("split") != split:
+        raise BenchError(f"per-query record {path} is of another test split (its clips or captions differ from the result's)")
+    offsets = arrays["offsets"]
+    if offsets.ndim != 1 or offsets[0] != 0 or offsets[-1] != len(arrays["clip"]) or len(arrays["top"]) != len(offsets) - 1:
+        raise BenchError(f"per-query record {path} is inconsistent (its arrays disagree in length); re-run to write it again")
+    r = Ranks(offsets, arrays["clip"].astype(np.int64), arrays["better"].astype(np.int64), arrays["tied"].astype(np.int64),
+              arrays["score"], arrays["own"].astype(bool))
+    return QueryRecord(r, arrays["top"], meta["split"])

@@ -1,0 +1,50 @@
+"""Per-query records: written whole, read back exactly, refused when missing, damaged or foreign."""
+
+import numpy as np
+import pytest
+
+from benchmark.conventions import convention, scores
+from benchmark.errors import BenchError
+from benchmark.metrics import retrieval_metrics
+from benchmark.queries import QueryRecord, read, split_identity
+
+FILES = [f"clip{i}.wav" for i in range(30)]
+CAPTIONS = [(f"sound {i} one", f"sound {i} two", "a dog barks" if i % 10 == 0 else f"sound {i} three") for i in range(30)]
+
+
+@pytest.fixture
+def similarity():
+    return np.round(np.random.default_rng(0).standard_normal((90, 30)), 1).astype(np.float32)  # with ties
+
+
+def test_a_record_scores_again_as_the_run_did_and_reads_back_exactly(tmp_path, similarity):
+    record = QueryRecord.from_similarity(similarity, FILES, CAPTIONS)
+    caption_to_audio = np.repeat(np.arange(30), 3)
+    assert scores(record.ranks, convention("dcase2022")) == pytest.approx(retrieval_metrics(similarity, caption_to_audio))
+    assert record.clip_of.tolist() == caption_to_audio.tolist()
+    assert record.top.shape == (90, 10) and (similarity[0, record.top[0]] == np.sort(similarity[0])[::-1][:10]).all()
+    record.write(tmp_path / "r.queries.npz")
+    again = read(tmp_path / "r.queries.npz", split_identity(FILES, CAPTIONS))
+    for name in ("offsets", "clip", "better", "tied", "score", "own"):
+        assert np.array_equal(getattr(again.ranks, name), getattr(record.ranks, name)), name
+    assert np.array_equal(again.top, record.top)
+    assert scores(again.ranks, convention("dcase2025")) == scores(record.ranks, convention("dcase2025"))
+
+
+def test_identical_captions_on_other_clips_are_kept_as_relevant(similarity):
+    record = QueryRecord.from_similarity(similarity, FILES, CAPTIONS)
+    dog = 2  # clip 0's third caption: "a dog barks", as are those of clips 10 and 20
+    lo, hi = record.ranks.offsets[dog], record.ranks.offsets[dog + 1]
+    assert sorted(record.ranks.clip[lo:hi].tolist()) == [0, 10, 20]
+
+
+def test_missing_damaged_and_foreign_records_are_refused_naming_the_file(tmp_path, similarity):
+    path = tmp_path / "r.queries.npz"
+    with pytest.raises(BenchError, match=f"per-query record {path} does not exist"):
+        read(path)
+    QueryRecord.from_similarity(similarity, FILES, CAPTIONS).write(path)
+    with pytest.raises(BenchError, match="is of another test split"):
+        read(path, split_identity(FILES[::-1], CAPTIONS[::-1]))
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(BenchError, match=f"per-query record {path} is damaged"):
+        read(path)

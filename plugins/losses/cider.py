@@ -12,7 +12,9 @@ How: with ``w_g`` the idf of n-gram ``g`` and ``c_h``, ``c_r`` the counts in hyp
 hypothesis row holding ``[c_h >= t] / norm_h`` and a reference row holding
 ``[c_r >= t] c_r w_g^2 / norm_r``, all pairwise numerators of all orders are one sparse
 matrix product. The length penalty depends on the pair only through the two lengths and
-is applied elementwise before references are summed per clip.
+is applied elementwise before references are summed per clip. The rows are
+:class:`CaptionVectors`, which :mod:`bench_plugins.losses.cider_pairs` keeps to compute
+clip pairs on demand. N-grams are counted on integer word ids, all sentences at once.
 
 Conventions shared with pycocoevalcap: a caption's "length" is its number of bigrams
 (pycocoevalcap counts ``len(ngram) - 1 == 1``); only differences of lengths matter, so
@@ -27,7 +29,6 @@ through Java; scores equal pycocoevalcap's for the same tokens.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -44,15 +45,6 @@ _TOKEN = re.compile(r"[a-z0-9]+|'[a-z]+")
 def tokenize(caption: str) -> list[str]:
     """Lower-cased word tokens, punctuation removed."""
     return _TOKEN.findall(caption.lower())
-
-
-def ngrams(tokens: Sequence[str], n: int = N) -> Counter:
-    """Counts of all 1..n-grams of ``tokens`` (tuples as keys), as pycocoevalcap's ``precook``."""
-    counts: Counter = Counter()
-    for k in range(1, n + 1):
-        for i in range(len(tokens) - k + 1):
-            counts[tuple(tokens[i : i + k])] += 1
-    return counts
 
 
 @dataclass(frozen=True)
@@ -97,8 +89,15 @@ def encode(sentences: Sequence[Sequence[str]], n: int = N) -> tuple[np.ndarray, 
         orders.append(np.full(len(distinct), k - 1, dtype=np.int64))
         offset += len(distinct)
     n_columns = max(offset, 1)
-    cells, counts = np.unique(np.concatenate(rows) * n_columns + np.concatenate(columns), return_counts=True)
-    return cells // n_columns, cells % n_columns, counts.astype(np.int64), np.concatenate(orders)
+    cells = np.concatenate(rows) * n_columns
+    del rows
+    cells += np.concatenate(columns)
+    del columns
+    cells, counts = np.unique(cells, return_counts=True)
+    # 32-bit where they fit: these arrays are the peak memory of a large split.
+    index_type = np.int32 if max(n_columns, len(sentences)) < 2**31 - 1 else np.int64
+    rows_out, cols_out = (cells // n_columns).astype(index_type), (cells % n_columns).astype(index_type)
+    return rows_out, cols_out, counts.astype(np.int32), np.concatenate(orders)
 
 
 def caption_vectors(
@@ -116,7 +115,9 @@ def caption_vectors(
     is_ref = rows < len(flat)
 
     # Document frequency: the number of clips whose reference set holds the n-gram.
-    clip_gram = np.unique(ref_clip[rows[is_ref]] * n_columns + cols[is_ref])
+    clip_gram = ref_clip[rows[is_ref] if len(hypotheses) else rows] * n_columns
+    clip_gram += cols[is_ref] if len(hypotheses) else cols
+    clip_gram = np.unique(clip_gram)
     df = np.bincount(clip_gram % max(n_columns, 1), minlength=n_columns).astype(np.float64)
     weight = np.log(float(n_clips)) - np.log(np.maximum(1.0, df))  # ref_len - log(df)
     max_t = int(counts.max(initial=1))
@@ -128,19 +129,26 @@ def caption_vectors(
         norms = np.zeros((n_rows, n))
         np.add.at(norms, (rows, orders), (counts * weight[cols]) ** 2)
         norms = np.sqrt(norms)
-        scale = 1.0 / np.where(norms > 0, norms, 1.0)[rows, orders]
         lengths = np.bincount(rows, weights=counts * (orders == 1), minlength=n_rows)
         keep = weight[cols] != 0
-        rows, cols, counts, scale = rows[keep], cols[keep], counts[keep], scale[keep]
+        rows, cols, counts, orders = rows[keep], cols[keep], counts[keep].astype(np.int64), orders[keep]
+        scale = 1.0 / np.where(norms > 0, norms, 1.0)[rows, orders]
+        del orders, norms
         # Expand each entry into its thresholds t = 0 .. count-1.
         starts = np.cumsum(counts) - counts
         t = np.arange(counts.sum()) - np.repeat(starts, counts)
-        at = (np.repeat(rows, counts), np.repeat(cols, counts) * max_t + t)
+        # Entries are sorted by row, then column: the CSR arrays directly, without a COO copy.
+        indices = np.repeat(cols.astype(np.int64), counts) * max_t + t
+        del t
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, weights=counts, minlength=n_rows))]).astype(np.int64)
         shape = (n_rows, max(n_columns, 1) * max_t)
-        hypothesis = sp.csr_matrix((np.repeat(scale, counts), at), shape=shape)
-        reference = sp.csr_matrix((np.repeat(counts * weight[cols] ** 2 * scale, counts), at), shape=shape)
+        hypothesis = _csr(np.repeat(scale, counts), indices, indptr, shape)
+        reference = _csr(np.repeat(counts * weight[cols] ** 2 * scale, counts), indices, indptr, shape)
         return CaptionVectors(hypothesis, reference, lengths)
 
+    if not len(hypotheses):  # the references' own vectors: no copies of the triplets
+        empty = np.zeros(0, dtype=rows.dtype)
+        return vectors(empty, empty, empty, 0), vectors(rows, cols, counts, len(flat))
     hyp = ~is_ref
     return (vectors(rows[hyp] - len(flat), cols[hyp], counts[hyp], len(hypotheses)),
             vectors(rows[is_ref], cols[is_ref], counts[is_ref], len(flat)))
@@ -151,17 +159,33 @@ def length_penalty(max_length: int, sigma: float = SIGMA) -> np.ndarray:
     return np.exp(-(np.arange(max_length + 1) ** 2) / (2 * sigma**2))
 
 
+def _csr(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    """A CSR matrix from sorted entries, with 32-bit indices where they fit (no copies beyond that)."""
+    small = max(shape[1], len(indices)) < 2**31 - 1
+    index_type = np.int32 if small else np.int64
+    return sp.csr_matrix((data, indices.astype(index_type, copy=False), indptr.astype(index_type, copy=False)),
+                         shape=shape, copy=False)
+
+
 def split_columns(hypothesis: sp.csr_matrix, reference: sp.csr_matrix) -> tuple[tuple, tuple]:
-    """``(dense, sparse)`` halves of both matrices' columns: columns shared by many
-    references are multiplied densely (BLAS), the rest sparsely."""
-    ref_csc = reference.tocsc()
-    per_column = np.diff(ref_csc.indptr)
+    """``(dense, sparse)`` halves of two matrices with the same sparsity pattern: columns
+    shared by many references (numbered anew) are multiplied densely (BLAS), the rest
+    sparsely (in the original column space)."""
+    per_column = np.bincount(reference.indices, minlength=reference.shape[1])
     dense_cols = np.flatnonzero(per_column > max(64, reference.shape[0] // 64))
-    sparse_cols = np.setdiff1d(np.flatnonzero(per_column), dense_cols)
-    hyp_csc = hypothesis.tocsc()
-    dense = (hyp_csc[:, dense_cols].tocsr(), ref_csc[:, dense_cols].tocsr())
-    sparse = (hyp_csc[:, sparse_cols].tocsr(), ref_csc[:, sparse_cols].tocsr())
-    return dense, sparse
+    del per_column
+    halves = []
+    for keep_dense in (True, False):
+        out = []
+        for matrix in (hypothesis, reference):
+            entries = np.isin(matrix.indices, dense_cols) == keep_dense
+            rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))[entries]
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=matrix.shape[0]))])
+            indices = np.searchsorted(dense_cols, matrix.indices[entries]) if keep_dense else matrix.indices[entries]
+            shape = (matrix.shape[0], len(dense_cols) if keep_dense else matrix.shape[1])
+            out.append(_csr(matrix.data[entries], indices, indptr, shape))
+        halves.append(tuple(out))
+    return halves[0], halves[1]
 
 
 def cider_d(

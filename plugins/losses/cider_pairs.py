@@ -52,11 +52,13 @@ class ClipPairs:
             tokens.append(clip_tokens)
         if not tokens:
             raise BenchError("no captions to compute CIDEr on")
+        sizes = np.array([len(t) for t in tokens])
         _, vectors = caption_vectors([], tokens)
+        del tokens
         # Both matrices hold each caption's rows: a caption is a hypothesis for its clip's
         # pairs in one direction and a reference in the other.
         dense, sparse = split_columns(vectors.hypothesis, vectors.reference)
-        return cls(np.array([len(t) for t in tokens]), vectors.lengths, dense, sparse)
+        return cls(sizes, vectors.lengths, dense, sparse)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Everything needed to rebuild this object, as flat arrays (for ``np.savez``)."""

@@ -201,13 +201,13 @@ def mirror_url(variable: str, path: str) -> str | None:
 
 
 def fetch(
-    file: RemoteFile, target: Path, *, url: str | None = None, needed_by: str, what: str = "file", hint: str = ""
+    file: RemoteFile, target: Path, *, url: str | None = None, what: str = "file", hint: str = ""
 ) -> Path:
     """The verified file at ``target``, downloaded from ``url`` (default ``file.url``) if absent.
 
-    ``needed_by`` names who asked (``expert 'panns'``, ``dataset 'clotho_v2'``), ``what`` the
-    kind of file, and ``hint`` is appended to the instructions for getting the file by hand; both go into the
-    one-line error raised offline or when the download fails.
+    ``what`` names the kind of file and ``hint`` is appended to the instructions for getting
+    it by hand; both go into the one-line error raised offline or when the download fails
+    (the harness starts it with the plugin that asked: ``expert 'panns': needs the …``).
 
     The download runs under :func:`_exclusive`: a process that waited for another's download
     checks the target again once it holds the lock and returns the file that one verified.
@@ -218,7 +218,7 @@ def fetch(
     url = url or file.url
     where = f"download it from {file.url} ({file.expected()}) and put it at {target}{hint}"
     if offline():
-        raise BenchError(f"{needed_by} needs the {what} {file.name}, which is not in {target.parent}; {where}")
+        raise BenchError(f"needs the {what} {file.name}, which is not in {target.parent}; {where}")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with _exclusive(target, file.name):
@@ -228,5 +228,5 @@ def fetch(
             _download(file, target, url)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", None) or exc
-        raise BenchError(f"{needed_by} could not download {file.name} from {url} ({reason}); {where}") from None
+        raise BenchError(f"could not download {file.name} from {url} ({reason}); {where}") from None
     return target

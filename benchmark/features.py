@@ -17,7 +17,9 @@ from benchmark.audio import load_audio
 from benchmark.cache import EmbeddingCache, SequenceStore
 from benchmark.data import Split
 from benchmark.distributed import Context, barrier
+from benchmark.errors import naming
 from benchmark.model import ClipInputs
+from benchmark.registry import label
 
 if TYPE_CHECKING:
     import torch
@@ -92,7 +94,8 @@ def expert_features(
 
     def compute(indices: list[int]) -> list[np.ndarray]:
         waveforms = [load_audio(split.audio_paths[i], expert.sample_rate, split.crop_seconds) for i in indices]
-        return [np.asarray(e, dtype=np.float32) for e in expert.embed(waveforms)]
+        with naming(label("experts", name)):
+            return [np.asarray(e, dtype=np.float32) for e in expert.embed(waveforms)]
 
     return cache.get_or_compute(
         split.file_names, compute, chunk_size=max(expert.batch_size, 32), desc=f"{name} on {split.name}", shard=shard
@@ -113,7 +116,7 @@ def caption_embeddings(
 
     def compute(indices: list[int]) -> list[np.ndarray]:
         texts = sorted({c for i in indices for c in split.captions[i]})
-        with torch.inference_mode():
+        with torch.inference_mode(), naming(label("text_encoders", name)):
             vectors = torch.cat([encoder(texts[s : s + 256]) for s in range(0, len(texts), 256)]).float().cpu().numpy()
         row = {text: n for n, text in enumerate(texts)}
         return [vectors[[row[c] for c in split.captions[i]]] for i in indices]

@@ -69,7 +69,7 @@ class PretrainedExpert(Expert):
         from benchmark.errors import unknown_name
 
         if precision not in PRECISIONS:
-            raise unknown_name(f"expert {type(self).__name__.lower()} precision", str(precision), PRECISIONS)
+            raise unknown_name("precision", str(precision), PRECISIONS)
         self.weights = str(weights)
         self.batch_size = int(batch_size)
         self.device = device
@@ -147,7 +147,7 @@ class PretrainedExpert(Expert):
         if self._network is None:
             import torch
 
-            paths = resolve(self.weights, self.files, type(self).__name__.lower())
+            paths = resolve(self.weights, self.files)
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(RANDOM_SEED)
                 network = self.build()

@@ -32,7 +32,7 @@ def weights_dir() -> Path:
     return Path(os.environ.get("BENCH_WEIGHTS_DIR") or home() / "weights")
 
 
-def fetch(file: WeightFile, expert: str) -> Path:
+def fetch(file: WeightFile) -> Path:
     """The verified local path of ``file``, downloading it into the weights directory if needed.
 
     ``$BENCH_WEIGHTS_MIRROR`` (a base URL holding the files by name) replaces the official
@@ -43,7 +43,6 @@ def fetch(file: WeightFile, expert: str) -> Path:
         file,
         weights_dir() / file.name,
         url=download.mirror_url("BENCH_WEIGHTS_MIRROR", file.name),
-        needed_by=f"expert {expert!r}",
         what="weights file",
         hint=" (set BENCH_WEIGHTS_DIR to use another directory), or run with --expert-weights random",
     )
@@ -104,17 +103,17 @@ def load_state(module: Any, state: dict[str, Any], path: Path, strip: tuple[str,
     module.load_state_dict(cleaned)
 
 
-def resolve(weights: str, files: dict[str, WeightFile], expert: str) -> dict[str, Path] | None:
+def resolve(weights: str, files: dict[str, WeightFile]) -> dict[str, Path] | None:
     """Paths for an expert's ``weights`` option: ``pretrained`` fetches ``files``, ``random``
     returns None, anything else is a path to the (single) file, used as it is."""
     if weights == RANDOM:
         return None
     if weights == PRETRAINED:
-        return {role: fetch(file, expert) for role, file in files.items()}
+        return {role: fetch(file) for role, file in files.items()}
     path = Path(weights).expanduser()
     if not path.is_file():
-        raise BenchError(f"expert {expert!r}: weights file {path} does not exist (weights: pretrained, random or a file path)")
+        raise BenchError(f"weights file {path} does not exist (weights: pretrained, random or a file path)")
     if len(files) != 1:
-        raise BenchError(f"expert {expert!r} needs {len(files)} weight files ({', '.join(f.name for f in files.values())}); "
+        raise BenchError(f"needs {len(files)} weight files ({', '.join(f.name for f in files.values())}); "
                          f"put them in {weights_dir()} and use weights: pretrained")
     return {next(iter(files)): path}

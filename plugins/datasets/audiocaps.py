@@ -125,7 +125,6 @@ class AudioCaps(Dataset):
                 RemoteFile(name, REPOSITORY.format(name=name)),
                 data_dir / name,
                 url=mirror_url("BENCH_DATA_MIRROR", f"audiocaps/{name}"),
-                needed_by="dataset 'audiocaps'",
             )
         self._audio_root(data_dir)
 

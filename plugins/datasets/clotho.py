@@ -125,7 +125,6 @@ class Clotho(ClothoLayoutDataset):
     adopted from a folder the user extracted (``audio_dir``)."""
 
     release: Release
-    plugin_name: str  # for messages
 
     def __init__(self, keep_archives: bool = False, audio_dir: str | None = None) -> None:
         self.keep_archives = bool(keep_archives)
@@ -151,7 +150,7 @@ class Clotho(ClothoLayoutDataset):
             self.release.file(name),
             target,
             url=mirror_url("BENCH_DATA_MIRROR", f"clotho_v{self.release.version}/{name}"),
-            needed_by=f"dataset {self.plugin_name!r} (Clotho v{self.release.version})",
+            what=f"Clotho v{self.release.version} file",
             hint=" (files you downloaded yourself are used once they are there)",
         )
 
@@ -271,7 +270,6 @@ class ClothoV2(Clotho):
     mapping ``{train: …, validation: …, test: …}`` of split names (``a+b`` for a union) sets
     any other protocol."""
 
-    plugin_name = "clotho_v2"
     PROTOCOLS = {
         "standard": {"train": "development", "validation": "validation", "test": "evaluation"},
         "report": {"train": "development+validation", "validation": "evaluation", "test": "evaluation"},
@@ -315,7 +313,6 @@ class ClothoV1(Clotho):
     split; as in the reference report, a random ``validation_share`` of development,
     drawn with ``validation_seed``, validates and the rest trains."""
 
-    plugin_name = "clotho_v1"
     protocol_name = "holdout"
     protocol = {"train": "development-train", "validation": "development-validation", "test": "evaluation"}
 

@@ -36,10 +36,10 @@ class HEARExpert(Expert):
             try:
                 self._module = importlib.import_module(self.module_name)
             except ImportError as exc:
-                raise BenchError(f"expert 'hear': cannot import HEAR module {self.module_name!r} ({exc}); pip install it first") from None
+                raise BenchError(f"cannot import HEAR module {self.module_name!r} ({exc}); pip install it first") from None
             missing = [f for f in ("load_model", "get_timestamp_embeddings") if not callable(getattr(self._module, f, None))]
             if missing:
-                raise BenchError(f"expert 'hear': module {self.module_name!r} does not implement the HEAR API (no {', '.join(missing)})")
+                raise BenchError(f"module {self.module_name!r} does not implement the HEAR API (no {', '.join(missing)})")
         return self._module
 
     @property

@@ -117,23 +117,23 @@ def listing(directory):
 def test_a_download_is_verified_moved_into_place_and_then_reused_without_a_request(server, tmp_path):
     file = RemoteFile("model.pth", f"{server}/model.pth", sha256=sha(PAYLOAD))
     target = tmp_path / "new" / "weights" / "model.pth"  # its directories do not exist yet
-    assert fetch(file, target, needed_by="demo") == target and target.read_bytes() == PAYLOAD
+    assert fetch(file, target) == target and target.read_bytes() == PAYLOAD
     assert listing(target.parent) == [".model.pth.lock", "model.pth", "model.pth.verified"]  # the idle lock stays
-    assert fetch(file, target, needed_by="demo") == target and RangeHandler.requests == ["/model.pth"]
+    assert fetch(file, target) == target and RangeHandler.requests == ["/model.pth"]
 
 
 def test_a_verified_file_is_hashed_again_only_once_it_changes(server, tmp_path, monkeypatch):
     file = RemoteFile("model.pth", f"{server}/model.pth", md5=md5(PAYLOAD))
-    target = fetch(file, tmp_path / "model.pth", needed_by="demo")
+    target = fetch(file, tmp_path / "model.pth")
     hashed = []
     digests = download.digests
     monkeypatch.setattr(download, "digests", lambda path: hashed.append(path) or digests(path))
     verify(file, target)
-    fetch(file, target, needed_by="demo")
+    fetch(file, target)
     assert hashed == []  # the record beside it vouches for it
     target.write_bytes(PAYLOAD[:-1] + b"x")  # same size, another mtime
     with pytest.raises(BenchError, match="fails its checksum"):
-        fetch(file, target, needed_by="demo")
+        fetch(file, target)
     assert hashed == [target] and RangeHandler.requests == ["/model.pth"]  # a wrong file is refused, not replaced
 
 
@@ -165,7 +165,7 @@ def test_an_interrupted_download_resumes_where_it_stopped_and_says_so(server, tm
     target = tmp_path / "model.pth"
     target.with_name("model.pth.part").write_bytes(PAYLOAD[:300_000])
     file = RemoteFile("model.pth", f"{server}/model.pth", md5=md5(PAYLOAD))
-    assert fetch(file, target, needed_by="demo").read_bytes() == PAYLOAD
+    assert fetch(file, target).read_bytes() == PAYLOAD
     assert RangeHandler.requests == ["/model.pth bytes=300000-"]
     assert listing(tmp_path) == [".model.pth.lock", "model.pth", "model.pth.verified", "served"]
     progress = capsys.readouterr().err.splitlines()
@@ -177,14 +177,14 @@ def test_a_server_that_ignores_the_range_gets_the_file_written_from_the_start(ro
     target = tmp_path / "model.pth"
     target.with_name("model.pth.part").write_bytes(b"not the published bytes" * 1000)
     with serve(root, ranges=False) as url:
-        fetch(RemoteFile("model.pth", f"{url}/model.pth", sha256=sha(PAYLOAD)), target, needed_by="demo")
+        fetch(RemoteFile("model.pth", f"{url}/model.pth", sha256=sha(PAYLOAD)), target)
     assert target.read_bytes() == PAYLOAD and RangeHandler.requests == ["/model.pth bytes=23000-"]
 
 
 def test_a_partial_file_that_was_already_whole_is_verified_and_moved_into_place(server, tmp_path):
     target = tmp_path / "model.pth"
     target.with_name("model.pth.part").write_bytes(PAYLOAD)  # killed before the rename
-    fetch(RemoteFile("model.pth", f"{server}/model.pth", sha256=sha(PAYLOAD)), target, needed_by="demo")
+    fetch(RemoteFile("model.pth", f"{server}/model.pth", sha256=sha(PAYLOAD)), target)
     assert target.read_bytes() == PAYLOAD and RangeHandler.requests == [f"/model.pth bytes={len(PAYLOAD)}-"]
 
 
@@ -193,11 +193,11 @@ def test_a_connection_that_closes_early_keeps_what_came_and_the_next_try_resumes
     file = RemoteFile("model.pth", "https://example.invalid/model.pth", sha256=sha(PAYLOAD))
     with serve(root, cut_once=300_000) as url:
         with pytest.raises(BenchError) as caught:
-            fetch(file, target, url=f"{url}/model.pth", needed_by="demo")
-        assert f"demo could not download model.pth from {url}/model.pth (" in str(caught.value)
+            fetch(file, target, url=f"{url}/model.pth")
+        assert f"could not download model.pth from {url}/model.pth (" in str(caught.value)
         assert target.with_name("model.pth.part").read_bytes() == PAYLOAD[:300_000] and not target.exists()
         assert ": stopped at 300 kB/1.05 MB" in capsys.readouterr().err
-        assert fetch(file, target, url=f"{url}/model.pth", needed_by="demo").read_bytes() == PAYLOAD
+        assert fetch(file, target, url=f"{url}/model.pth").read_bytes() == PAYLOAD
     assert RangeHandler.requests == ["/model.pth", "/model.pth bytes=300000-"]
 
 
@@ -206,9 +206,9 @@ def test_a_failed_request_keeps_the_partial_file_and_names_the_reason(server, tm
     target.with_name("absent.pth.part").write_bytes(PAYLOAD[:1000])
     file = RemoteFile("absent.pth", f"{server}/absent.pth", sha256=sha(PAYLOAD))
     with pytest.raises(BenchError) as caught:
-        fetch(file, target, needed_by="dataset 'demo'", what="archive", hint=" (or set DEMO_DIR)")
+        fetch(file, target, what="archive", hint=" (or set DEMO_DIR)")
     message = str(caught.value)
-    assert message.startswith(f"dataset 'demo' could not download absent.pth from {server}/absent.pth (Not Found); ")
+    assert message.startswith(f"could not download absent.pth from {server}/absent.pth (Not Found); ")
     assert str(target) in message and message.endswith(" (or set DEMO_DIR)") and "\n" not in message
     assert target.with_name("absent.pth.part").read_bytes() == PAYLOAD[:1000] and not target.exists()
 
@@ -216,13 +216,13 @@ def test_a_failed_request_keeps_the_partial_file_and_names_the_reason(server, tm
 def test_a_file_with_the_wrong_checksum_is_deleted_and_never_used(server, tmp_path):
     file = RemoteFile("truncated.pth", f"{server}/truncated.pth", sha256=sha(PAYLOAD))
     with pytest.raises(BenchError, match=r"download of truncated.pth from .* failed verification and was deleted"):
-        fetch(file, tmp_path / "truncated.pth", needed_by="demo")
+        fetch(file, tmp_path / "truncated.pth")
     assert listing(tmp_path) == [".truncated.pth.lock", "served"]
 
 
 def test_a_torch_hub_prefix_is_checked(server, tmp_path):
     target = tmp_path / "model.pth"
-    fetch(RemoteFile("model.pth", f"{server}/model.pth", sha256_prefix=sha(PAYLOAD)[:8]), target, needed_by="demo")
+    fetch(RemoteFile("model.pth", f"{server}/model.pth", sha256_prefix=sha(PAYLOAD)[:8]), target)
     assert target.read_bytes() == PAYLOAD
     with pytest.raises(BenchError, match="expected sha256 starting 00000000"):
         verify(RemoteFile("model.pth", f"{server}/model.pth", sha256_prefix="00000000"), target)
@@ -230,7 +230,7 @@ def test_a_torch_hub_prefix_is_checked(server, tmp_path):
 
 def test_without_a_published_checksum_the_first_copy_is_pinned(server, tmp_path):
     file = RemoteFile("model.pth", f"{server}/model.pth")
-    path = fetch(file, tmp_path / "model.pth", needed_by="demo")
+    path = fetch(file, tmp_path / "model.pth")
     path.write_bytes(PAYLOAD[:-1] + b"x")  # changed after the first use
     with pytest.raises(BenchError, match="recorded at first use"):
         verify(file, path)
@@ -250,9 +250,9 @@ def test_offline_nothing_is_requested_and_the_error_says_where_to_get_the_file(
     monkeypatch.setenv(variable, value)
     target = tmp_path / "weights" / "model.pth"
     with pytest.raises(BenchError) as caught:
-        fetch(RemoteFile("model.pth", f"{server}/model.pth", **checksum), target, needed_by="demo", what="weights file")
+        fetch(RemoteFile("model.pth", f"{server}/model.pth", **checksum), target, what="weights file")
     message = str(caught.value)
-    assert message.startswith(f"demo needs the weights file model.pth, which is not in {target.parent}; ")
+    assert message.startswith(f"needs the weights file model.pth, which is not in {target.parent}; ")
     assert f"download it from {server}/model.pth ({expected}) and put it at {target}" in message
     assert RangeHandler.requests == [] and not target.parent.exists()
 
@@ -264,7 +264,7 @@ print("ready", flush=True)
 go = pathlib.Path(sys.argv[1])
 while not go.exists():
     time.sleep(0.005)
-print(fetch(WeightFile("model.pth", sys.argv[2], sha256=sys.argv[3]), "demo"))
+print(fetch(WeightFile("model.pth", sys.argv[2], sha256=sys.argv[3])))
 """
 
 
@@ -291,7 +291,7 @@ FETCH_ARCHIVE = """
 import pathlib, sys
 from benchmark.download import RemoteFile, fetch
 file = RemoteFile("big.7z", sys.argv[1], md5=sys.argv[2])
-print(fetch(file, pathlib.Path(sys.argv[3]), needed_by="dataset 'demo'", what="archive"))
+print(fetch(file, pathlib.Path(sys.argv[3]), what="archive"))
 """
 
 
@@ -322,5 +322,5 @@ def test_a_waiting_process_takes_over_when_the_downloading_one_is_killed_and_res
 def test_a_lock_file_left_behind_does_not_stop_a_later_download(server, tmp_path):
     target = tmp_path / "model.pth"
     download.lock_path(target).write_text("left by a run that was killed")
-    fetch(RemoteFile("model.pth", f"{server}/model.pth", sha256=sha(PAYLOAD)), target, needed_by="demo")
+    fetch(RemoteFile("model.pth", f"{server}/model.pth", sha256=sha(PAYLOAD)), target)
     assert target.read_bytes() == PAYLOAD and RangeHandler.requests == ["/model.pth"]

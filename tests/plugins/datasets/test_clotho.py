@@ -59,7 +59,7 @@ def test_a_prepared_dataset_works_offline_and_an_unprepared_one_says_what_to_fet
     prepared("clotho_v2", tmp_path / "data")
     monkeypatch.setenv("BENCH_OFFLINE", "1")
     assert len(prepared("clotho_v2", tmp_path / "data").split("test")) == 5
-    with pytest.raises(BenchError, match=r"needs the file clotho_captions_development.csv.*zenodo.org/record/0/.*put it at"):
+    with pytest.raises(BenchError, match=r"needs the Clotho v2.1 file clotho_captions_development.csv.*zenodo.org/record/0/.*put it at"):
         prepared("clotho_v2", tmp_path / "other")
 
 

@@ -37,7 +37,7 @@ def panns_models() -> types.ModuleType:
     if spec is None or not spec.submodule_search_locations:
         from benchmark.api import BenchError
 
-        raise BenchError("expert 'panns' needs the panns-inference package: pip install panns-inference")
+        raise BenchError("needs the panns-inference package: pip install panns-inference")
     if "panns_inference" not in sys.modules:
         package = types.ModuleType("panns_inference")
         package.__path__ = list(spec.submodule_search_locations)

@@ -27,7 +27,7 @@ import socket
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
@@ -162,14 +162,42 @@ def barrier() -> None:
     key = f"bench/barrier/{_Barriers.passed}"
     if store.add(key, 1) == dist.get_world_size():  # the last to arrive opens it
         store.set(f"{key}/open", "1")
+    _wait(store, f"{key}/open", f"at barrier {_Barriers.passed}")
+
+
+def _wait(store: dist.Store, key: str, where: str) -> None:
+    """Wait for ``key`` in the store for BENCH_DIST_WAIT_MINUTES, then stop with a message."""
     wait = minutes(WAIT_VARIABLE, WAIT_DEFAULT)
     try:
-        store.wait([f"{key}/open"], wait)
+        store.wait([key], wait)
     except dist.DistStoreError:
         raise BenchError(
-            f"rank {dist.get_rank()} waited {wait.total_seconds() / 60:g} minutes at barrier {_Barriers.passed} for the "
+            f"rank {dist.get_rank()} waited {wait.total_seconds() / 60:g} minutes {where} for the "
             f"other ranks; if rank 0 is still preparing data or caches, raise {WAIT_VARIABLE}"
         ) from None
+
+
+def decided_by_rank0(context: Context, decide: Callable[[], bool]) -> bool:
+    """Rank 0 calls ``decide``; every rank gets its answer (or its error), so ranks that must
+    stop or go on together do. Shared through the store, with the barrier's wait."""
+    if not context.distributed or not _joined():
+        return decide()
+    _Barriers.passed += 1  # a name no barrier uses
+    store = dist.distributed_c10d._get_default_store()
+    key = f"bench/decision/{_Barriers.passed}"
+    if context.main:
+        try:
+            answer = decide()
+        except BenchError as exc:
+            store.set(key, json.dumps({"error": str(exc)}))
+            raise
+        store.set(key, json.dumps({"answer": bool(answer)}))
+        return answer
+    _wait(store, key, "for rank 0's decision")
+    shared = json.loads(store.get(key))
+    if "error" in shared:
+        raise BenchError(f"rank 0 stopped: {shared['error']}")
+    return bool(shared["answer"])
 
 
 def check_shared(context: Context, directories: dict[str, Path]) -> None:

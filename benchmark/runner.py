@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from benchmark import paths
 from benchmark.context import Log, RunContext
-from benchmark.distributed import barrier, check_shared
+from benchmark.distributed import barrier, check_shared, decided_by_rank0
 from benchmark.errors import BenchError
 from benchmark.plan import Plan, RunOptions
 
@@ -108,10 +108,12 @@ def _run(options: RunOptions, ctx: RunContext, claims: contextlib.ExitStack) -> 
         return run.result, existing(run, ctx.log)
     paths.ensure_writable(run.result.parent, "output directory")
     # Claim the result: one process trains it; a second one stops here, naming the first.
-    if ctx.dist.main:
+    def claimed_finished() -> bool:  # rank 0 claims; every rank learns whether to stop
         claims.enter_context(claim(run.result))
-        if run.result.exists() and not options.force:  # finished by another process meanwhile
-            return run.result, existing(run, ctx.log)
+        return run.result.exists() and not options.force  # finished by another process meanwhile
+
+    if decided_by_rank0(ctx.dist, claimed_finished):
+        return run.result, existing(run, ctx.log)
     paths.ensure_writable(ctx.cache_root, "cache directory")
     paths.ensure_writable(run.dataset.data_dir, "data directory")
     if options.force and ctx.dist.main:

@@ -391,3 +391,28 @@ def test_a_barrier_gives_up_after_the_wait_timeout(tmp_path, monkeypatch):
         "rank 1 waited 0.02 minutes at barrier 1 for the other ranks; if rank 0 is still preparing data or caches, "
         "raise BENCH_DIST_WAIT_MINUTES"
     )
+
+
+def decisions(rank, root, port):
+    outcome = []
+    try:
+        context = join(rank, root, port)
+        outcome.append(distributed.decided_by_rank0(context, lambda: rank == 0))  # rank 0's answer, everywhere
+        try:
+            distributed.decided_by_rank0(context, lambda: (_ for _ in ()).throw(BenchError("result r.json is claimed")))
+        except BenchError as exc:
+            outcome.append(str(exc))
+    finally:
+        (root / f"rank{rank}.json").write_text(json.dumps(outcome))
+        distributed.teardown()
+
+
+@pytest.mark.slow
+def test_every_rank_follows_rank_0s_decision_or_its_error(tmp_path, monkeypatch):
+    """A run that rank 0 finds finished (or claimed by another process) must stop every rank:
+    one left behind would wait at the next barrier."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    mp.spawn(decisions, args=(tmp_path, free_port()), nprocs=2, join=True)
+    assert json.loads((tmp_path / "rank0.json").read_text()) == [True, "result r.json is claimed"]
+    assert json.loads((tmp_path / "rank1.json").read_text()) == [True, "rank 0 stopped: result r.json is claimed"]
+    assert distributed.decided_by_rank0(distributed.Context(), lambda: False) is False

@@ -11,7 +11,7 @@ from benchmark import paths
 from benchmark.context import Log, RunContext
 from benchmark.distributed import barrier, check_shared, decided_by_rank0
 from benchmark.errors import BenchError
-from benchmark.plan import Plan, RunOptions
+from benchmark.plan import AUTO_FALLBACK, Plan, RunOptions, auto_fell_back
 
 if TYPE_CHECKING:
     from benchmark.plugins import PluginManager
@@ -106,6 +106,8 @@ def _run(options: RunOptions, ctx: RunContext, claims: contextlib.ExitStack) -> 
     run = plan(options, ctx.manager, ctx.device.type)
     if run.result.exists() and not options.force:
         return run.result, existing(run, ctx.log)
+    if auto_fell_back(options.device, ctx.device.type):
+        ctx.log(AUTO_FALLBACK)
     paths.ensure_writable(run.result.parent, "output directory")
     # Claim the result: one process trains it; a second one stops here, naming the first.
     def claimed_finished() -> bool:  # rank 0 claims; every rank learns whether to stop

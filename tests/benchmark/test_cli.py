@@ -131,7 +131,9 @@ def test_a_result_of_another_configuration_written_during_training_is_not_overwr
     monkeypatch.setattr(benchmark.train.Trainer, "fit", fit_while_another_writes)
     code = bench("run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(TINY), *LOGMEL,
                  "--set", "schedule.epochs=1", "--output", tmp_path / "out")
-    assert code == 2 and "exists for a different configuration" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert code == 2 and "exists for a different configuration" in captured.err
+    assert "--device auto found no CUDA device: running on the CPU" in captured.err  # said, not silent
     (result,) = (tmp_path / "out").glob("*/ranking/seed-0.json")
     assert json.loads(result.read_text()) == theirs
 

@@ -14,11 +14,11 @@ and constant outside, where ``c_q`` are percentiles of ``c_ij`` over pairs of di
 training clips: exact over all pairs up to 10,000 clips, from sampled pairs with a stated
 rank-error bound beyond (:mod:`bench_plugins.losses.pair_quantiles`).
 
-The loss never holds the n x n matrix: each split's per-caption CIDEr-D vectors
-(:class:`bench_plugins.losses.cider_pairs.ClipPairs`, linear in the number of clips) are
-kept and each batch's block of ``c_ij`` is computed from them. Vectors and percentiles
-are cached per split content; the full matrix (:meth:`CiderCache.matrix`, for figures of
-small splits) only when asked for.
+Beyond a bounded size (``ranking.DENSE_CLIPS``) the loss never holds the n x n matrix:
+each split's per-caption CIDEr-D vectors (:class:`bench_plugins.losses.cider_pairs.ClipPairs`,
+linear in the number of clips) are kept and each batch's block of ``c_ij`` is computed
+from them. Vectors, percentiles and the matrices of small splits are cached per split
+content.
 """
 
 from __future__ import annotations

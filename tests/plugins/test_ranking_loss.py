@@ -40,10 +40,13 @@ def test_matching_term_adds_weight_times_minus_mean_positive_similarity():
     assert torch.isclose(with_matching, plain - 3.0 * similarity.mean(-1).diagonal().mean())
 
 
-def test_cider_relaxation_looks_up_pairs_by_clip_index_in_each_split(tmp_path):
+@pytest.mark.parametrize("dense_clips", [8192, 0], ids=["whole-matrix", "blocks-from-vectors"])
+def test_cider_relaxation_looks_up_pairs_by_clip_index_in_each_split(tmp_path, monkeypatch, dense_clips):
     from benchmark.api import LossContext
+    from bench_plugins.losses import ranking
     from bench_plugins.losses.relax import clip_cider, relax
 
+    monkeypatch.setattr(ranking, "DENSE_CLIPS", dense_clips)
     train = [[f"a bell rings number {i}", f"bell {i % 3} rings"] for i in range(20)]
     validation = [[f"wind blows {i}"] for i in range(5)]
     loss = RankingLoss(0.2, relax={"percentiles": [80, 90, 99], "values": [1.0, 0.7, 0.4]})

@@ -2,13 +2,16 @@
 
     python benchmarks/relax_scaling.py            # all phases, each in its own process
     python benchmarks/relax_scaling.py memory     # one phase: memory | steps | percentiles
+    python benchmarks/relax_scaling.py memory 200000   # the memory phase at another size
 
 Synthetic captions: 5 per clip of 7-13 words, half from 8 clip "topic" words and half
 from a Zipf(1.1) vocabulary of 3,000 words. Phases:
 
 - memory: the loss's CIDEr state for 50,000 clips (per-caption vectors): peak traced
   allocation (tracemalloc) and peak RSS above the baseline while building it and during a
-  B = 512 step; today's full matrix would hold n² float32 (estimated, not run).
+  B = 512 step (also the time and peak RSS of an untraced build first; the later peak RSS
+  includes tracemalloc's own tables); today's full matrix would hold n² float32 (estimated,
+  not run).
 - steps: 5,000 clips, today's design (full matrix, then ``matrix[index][:, index]``) against
   a block per step, side by side: memory and time per step at B = 512, and equal values.
 - percentiles: 10,000 clips, exact (all 49,995,000 pairs) against sampled (2,649,159
@@ -65,6 +68,10 @@ def step_times(function, indices) -> float:
 def memory(n: int = 50_000, batch: int = 512) -> dict:
     captions = zipf_captions(n)
     baseline = rss_mb()
+    start = time.perf_counter()
+    ClipPairs.from_captions(captions)  # untraced: the build's time and true RSS peak
+    build_s = time.perf_counter() - start
+    build_rss = rss_mb() - baseline
     tracemalloc.start()
     pairs = ClipPairs.from_captions(captions)
     build_peak = tracemalloc.get_traced_memory()[1]
@@ -73,9 +80,9 @@ def memory(n: int = 50_000, batch: int = 512) -> dict:
     pairs.block(index)
     step_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return {"clips": n, "held_mb": pairs.nbytes() / 1e6, "build_peak_traced_mb": build_peak / 1e6,
-            "step_peak_traced_mb": step_peak / 1e6, "peak_rss_above_baseline_mb": rss_mb() - baseline,
-            "full_matrix_estimate_mb": n * n * 4 / 1e6}
+    return {"clips": n, "held_mb": pairs.nbytes() / 1e6, "build_s": build_s, "build_peak_rss_above_baseline_mb": build_rss,
+            "build_peak_traced_mb": build_peak / 1e6, "step_peak_traced_mb": step_peak / 1e6,
+            "peak_rss_above_baseline_mb": rss_mb() - baseline, "full_matrix_estimate_mb": n * n * 4 / 1e6}
 
 
 def steps(n: int = 5_000, batch: int = 512, repeats: int = 20) -> dict:
@@ -133,7 +140,7 @@ PHASES = {"memory": memory, "steps": steps, "percentiles": percentiles}
 
 if __name__ == "__main__":
     if len(sys.argv) > 1:
-        print(json.dumps({sys.argv[1]: PHASES[sys.argv[1]]()}, indent=1))
+        print(json.dumps({sys.argv[1]: PHASES[sys.argv[1]](*map(int, sys.argv[2:]))}, indent=1))
     else:
         for phase in PHASES:
             subprocess.run([sys.executable, __file__, phase], check=True)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from benchmark.errors import BenchError, unknown_name
 
 if TYPE_CHECKING:
+    from benchmark.conventions import Convention
     from benchmark.data import PreparedDataset
     from benchmark.plan import RunOptions
     from benchmark.plugins import PluginManager
@@ -204,6 +205,44 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _convention(args: argparse.Namespace) -> Convention:
+    from benchmark.rescoring import choose
+
+    return choose(args.convention, args.metric, args.ties)
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from benchmark.rescoring import load, rescore
+
+    conv = _convention(args)
+    stored = [load(path) for path in args.results]  # every file checked before any is scored
+    rows = []
+    for one in stored:
+        scores = rescore(one, conv)
+        rows.append([str(one.path), *(f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in scores.values())])
+    print(f"convention {conv.name}, ties {conv.ties}; 95% bootstrap intervals over clips")
+    print(tabulate(rows, headers=["result", *conv.metrics], tablefmt="github", disable_numparse=True))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from benchmark.rescoring import paired
+
+    conv = _convention(args)
+    rows = [
+        [metric, f"{a:.3f}", f"{b:.3f}", f"{c.difference:+.3f} [{c.low:+.3f}, {c.high:+.3f}]", f"{c.p_value:.3f}"]
+        for metric, (a, b, c) in paired(args.a, args.b, conv).items()
+    ]
+    print(f"A: {args.a}\nB: {args.b}\nconvention {conv.name}, ties {conv.ties}; paired over queries of matching seeds")
+    print(tabulate(rows, headers=["metric", "A", "B", "A - B [95% interval]", "p (permutation)"], tablefmt="github",
+                   disable_numparse=True))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from benchmark import paths
 
@@ -300,6 +339,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reported", type=Path, default=Path("leaderboard/reported.yaml"),
                    help="published results shown as reported rows (default leaderboard/reported.yaml, if present)")
     p.set_defaults(func=cmd_leaderboard)
+
+    def scoring(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--convention", default="dcase2022", help="dcase2022 (default), dcase2025 or mteb")
+        p.add_argument("--metric", action="append", metavar="METRIC",
+                       help="score this metric instead of the convention's (R@k, MRR@k, mAP@k, nDCG@k, R-precision; repeatable)")
+        p.add_argument("--ties", choices=["pessimistic", "optimistic", "expected"],
+                       help="tie policy instead of the convention's")
+
+    p = sub.add_parser("rescore", help="score stored runs again from their per-query records, with intervals")
+    p.add_argument("results", nargs="+", type=Path, metavar="RESULT", help="result files (seed-N.json)")
+    scoring(p)
+    p.set_defaults(func=cmd_rescore)
+
+    p = sub.add_parser("compare", help="paired comparison of two systems on the same test queries")
+    p.add_argument("a", type=Path, metavar="RESULT_A", help="a result file, or a system's directory of seeds")
+    p.add_argument("b", type=Path, metavar="RESULT_B", help="the same for the other system")
+    scoring(p)
+    p.set_defaults(func=cmd_compare)
     for command in sub.choices.values():
         command.add_argument("--debug", action="store_true",
                              help="show the traceback of an unexpected error (also: BENCH_DEBUG=1)")

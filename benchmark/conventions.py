@@ -67,6 +67,9 @@ class Convention:
             raise unknown_name("tie policy", self.ties, TIES)
 
 
+#: The convention results are scored under unless asked otherwise: today's DCASE 2022.
+DEFAULT = "dcase2022"
+
 CONVENTIONS: dict[str, Convention] = {
     convention.name: convention
     for convention in (

@@ -7,13 +7,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmark.api import Split
+from benchmark.conventions import DEFAULT, convention, values
 from benchmark.metrics import audio_to_text_metrics, chance_metrics, retrieval_metrics
 from benchmark.model import ClipInputs, RetrievalModel
+from benchmark.queries import QueryRecord
+from benchmark.uncertainty import intervals
 
 
 @torch.no_grad()
-def score(model: RetrievalModel, data: ClipInputs, device: torch.device, batch_size: int = 256) -> dict[str, Any]:
-    """Text-to-audio and audio-to-text metrics of ``model`` on ``data`` (all captions used)."""
+def similarity(model: RetrievalModel, data: ClipInputs, device: torch.device, batch_size: int = 256) -> np.ndarray:
+    """``(n_captions, n_clips)`` similarities of every caption of ``data`` to every clip."""
     model.eval()
     n = len(data)
     vectors: list[list[torch.Tensor]] = []
@@ -27,12 +31,23 @@ def score(model: RetrievalModel, data: ClipInputs, device: torch.device, batch_s
             for s in range(0, n, batch_size)
         ]
     )
-    similarity = model.fusion([a.float() for a in audio], text).T.cpu().numpy()  # (n_captions, n_audio)
-    caption_to_audio = np.repeat(np.arange(n), [len(c) for c in data.captions])
+    return model.fusion([a.float() for a in audio], text).T.cpu().numpy()
+
+
+def score(model: RetrievalModel, data: ClipInputs, split: Split, device: torch.device) -> dict[str, Any]:
+    """Text-to-audio and audio-to-text metrics of ``model`` on ``data`` (the clips of
+    ``split``, all captions used), the per-query record behind them and 95% bootstrap
+    intervals of the text-to-audio metrics under the default convention."""
+    scores = similarity(model, data, device)
+    caption_to_audio = np.repeat(np.arange(len(data)), [len(c) for c in data.captions])
+    queries = QueryRecord.from_similarity(scores, split.file_names, split.captions)
+    per_query = values(queries.ranks, convention(DEFAULT))
     return {
-        "text_to_audio": retrieval_metrics(similarity, caption_to_audio),
-        "audio_to_text": audio_to_text_metrics(similarity, caption_to_audio),
-        "chance": chance_metrics(n),
-        "n_clips": n,
+        "text_to_audio": retrieval_metrics(scores, caption_to_audio),
+        "audio_to_text": audio_to_text_metrics(scores, caption_to_audio),
+        "chance": chance_metrics(len(data)),
+        "n_clips": len(data),
         "n_captions": int(len(caption_to_audio)),
+        "queries": queries,
+        "intervals": {metric: list(bounds) for metric, bounds in intervals(per_query, caption_to_audio).items()},
     }

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from benchmark.data import Split
     from benchmark.features import Features
     from benchmark.plan import Plan, RunOptions
+    from benchmark.queries import QueryRecord
     from benchmark.train import Selected, Trainer
 
 SCHEMA = 1
@@ -156,6 +157,13 @@ class Result(BaseModel):
     chance: dict[str, float] = Field(default_factory=dict)
     n_clips: dict[str, int] = Field(default_factory=dict)
     n_test_captions: int = 0
+    #: The metric convention of ``metrics`` (:mod:`benchmark.conventions`), 95% bootstrap
+    #: intervals of its text-to-audio metrics (clips resampled 1,000 times, seed 0), and the
+    #: per-query record beside this file (``file``) with the test split it belongs to; all
+    #: absent from older files, which were scored as ``dcase2022`` is.
+    convention: Optional[str] = None
+    intervals: Optional[dict[str, list[float]]] = None
+    queries: Optional[dict[str, Any]] = None
     checkpoint: dict[str, Any] = Field(default_factory=dict)
     history: list[dict[str, float]] = Field(default_factory=list)
     pretrain: Optional[dict[str, Any]] = None
@@ -186,7 +194,7 @@ class Result(BaseModel):
 
 
 #: Keys a result file may lack: no pre-training, or written before the key existed.
-OPTIONAL = ("pretrain", "device_requested", "device_fallback", "determinism")
+OPTIONAL = ("pretrain", "device_requested", "device_fallback", "determinism", "convention", "intervals", "queries")
 
 
 def determinism_settings() -> dict[str, Any]:
@@ -212,10 +220,18 @@ def determinism_settings() -> dict[str, Any]:
     }
 
 
-def write(path: Path, result: Result) -> None:
-    """Write ``result`` to ``path`` atomically."""
+def queries_path(path: Path) -> Path:
+    """Where the per-query record of the result at ``path`` is: ``seed-0.queries.npz``."""
+    return path.with_name(f"{path.stem}.queries.npz")
+
+
+def write(path: Path, result: Result, queries: QueryRecord | None = None) -> None:
+    """Write ``result`` to ``path`` atomically, after its per-query record ``queries`` (so
+    a result never names a record that is not there)."""
     from benchmark.io import write_json
 
+    if queries is not None:
+        queries.write(queries_path(path))
     write_json(path, result.to_json())
 
 
@@ -241,6 +257,7 @@ def read(path: Path) -> Result:
 def record(options: RunOptions, run: Plan, features: Features, outcome: tuple[Trainer, Selected, dict[str, Any]],
            splits: dict[str, Split]) -> Result:
     """The result of a finished run (its timings and pre-training are added by the caller)."""
+    from benchmark.conventions import DEFAULT
     from benchmark.plan import auto_fell_back
 
     trainer, selected, scores = outcome
@@ -256,7 +273,8 @@ def record(options: RunOptions, run: Plan, features: Features, outcome: tuple[Tr
         text_encoder=features.text_encoder.settings(),
         metrics={"text_to_audio": scores["text_to_audio"], "audio_to_text": scores["audio_to_text"]},
         chance=scores["chance"], n_clips={role: len(split) for role, split in splits.items()},
-        n_test_captions=scores["n_captions"],
+        n_test_captions=scores["n_captions"], convention=DEFAULT, intervals=scores["intervals"],
+        queries={"file": queries_path(run.result).name, "split": scores["queries"].split},
         checkpoint={
             "epoch": selected.epoch, "selected_by": selected.monitor, "value": selected.value,
             "rule": f"best {selected.monitor} on the {dataset.plugin.protocol['validation']} split",

@@ -154,7 +154,7 @@ def _run(options: RunOptions, ctx: RunContext, claims: contextlib.ExitStack) -> 
 
     # Score the selected checkpoint on the test split.
     with clock.stage("evaluate"):
-        scores = score(model, inputs["test"], ctx.device)
+        scores = score(model, inputs["test"], Split.union(parts["test"]), ctx.device)
 
     # Record: the result and the evidence behind it, written once by rank 0.
     splits = {role: Split.union(parts[role]) for role in parts}
@@ -164,6 +164,6 @@ def _run(options: RunOptions, ctx: RunContext, claims: contextlib.ExitStack) -> 
         if run.result.exists() and not options.force:  # written meanwhile by a process that ignored the claim
             result = existing(run, ctx.log)  # kept; one of another configuration is refused
         else:
-            write(run.result, result)
+            write(run.result, result, scores["queries"])
     barrier()
     return run.result, result

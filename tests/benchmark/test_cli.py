@@ -53,6 +53,23 @@ def test_the_trained_system_beats_chance_by_far(trained):
     assert result["metrics"]["text_to_audio"]["mAP@10"] > 3 * result["chance"]["mAP@10"]
 
 
+def test_a_run_keeps_its_per_query_record_and_scores_again_without_the_model(trained, tmp_path, capsys):
+    _, path, result = trained
+    stored = result["metrics"]["text_to_audio"]
+    assert result["convention"] == "dcase2022" and result["queries"]["file"] == "seed-0.queries.npz"
+    assert all(low <= stored[metric] <= high for metric, (low, high) in result["intervals"].items())
+    assert bench("rescore", path) == 0
+    assert f"| {stored['mAP@10']:.3f} [{result['intervals']['mAP@10'][0]:.3f}, " in capsys.readouterr().out
+    assert bench("rescore", path, "--convention", "mteb", "--ties", "optimistic") == 0
+    assert "nDCG@10" in capsys.readouterr().out
+    assert bench("compare", path, path.parent) == 0  # a run against itself: no difference
+    assert "| mAP@10   | " in (out := capsys.readouterr().out) and "+0.000 [+0.000, +0.000] | 1.000" in out
+    older = tmp_path / "seed-0.json"
+    older.write_text(json.dumps({k: v for k, v in result.items() if k not in ("convention", "intervals", "queries")}))
+    assert bench("rescore", older) == 2
+    assert f"result {older} has no per-query record" in capsys.readouterr().err
+
+
 def test_an_existing_result_is_reused_and_never_overwritten_without_force(trained, capsys):
     output, path, _ = trained
     before = path.read_bytes()

@@ -3,7 +3,11 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
-from benchmark.results import COLUMNS, environment, read, record, result_path, run_dir, write
+import numpy as np
+
+from benchmark.queries import QueryRecord
+from benchmark.queries import read as read_queries
+from benchmark.results import COLUMNS, environment, queries_path, read, record, result_path, run_dir, write
 
 
 def test_layout_of_result_files_and_run_state():
@@ -25,12 +29,15 @@ def finished_run(device_requested, device_type):
     plugin = SimpleNamespace(options=dict, source=dict, protocol_name="standard",
                              protocol={"train": "development", "validation": "validation", "test": "evaluation"})
     options = SimpleNamespace(system="ranking", seed=0, overrides=[], expert_weights=None, device=device_requested)
-    run = SimpleNamespace(config={}, dataset=SimpleNamespace(key="synthetic-1", name="synthetic", plugin=plugin))
+    run = SimpleNamespace(config={}, dataset=SimpleNamespace(key="synthetic-1", name="synthetic", plugin=plugin),
+                          result=Path("seed-0.json"))
     features = SimpleNamespace(settings=dict, text_encoder=SimpleNamespace(settings=dict))
     trainer = SimpleNamespace(batch_size=8, context=SimpleNamespace(world_size=1), device=torch.device(device_type),
                               resumed_from=None, history=[])
     selected = SimpleNamespace(epoch=1, monitor="mAP@10", value=0.5, path=Path("best.pt"))
-    scores = {"text_to_audio": dict.fromkeys(COLUMNS, 0.5), "audio_to_text": {}, "chance": {}, "n_captions": 5}
+    queries = QueryRecord.from_similarity(np.eye(3, dtype=np.float32), ["a.wav", "b.wav", "c.wav"], [["a"], ["b"], ["c"]])
+    scores = {"text_to_audio": dict.fromkeys(COLUMNS, 0.5), "audio_to_text": {}, "chance": {}, "n_captions": 5,
+              "queries": queries, "intervals": {"mAP@10": [0.4, 0.6]}}
     return options, run, features, (trainer, selected, scores), {}
 
 
@@ -48,6 +55,16 @@ def test_a_result_records_the_device_asked_for_whether_auto_fell_back_and_the_de
     write(tmp_path / "seed-0.json", result)
     again = read(tmp_path / "seed-0.json")
     assert again.determinism == settings and again.device_fallback is True
+
+
+def test_a_result_names_its_convention_intervals_and_per_query_record_written_before_it(tmp_path):
+    options, run, features, (trainer, selected, scores), splits = finished_run("cpu", "cpu")
+    result = record(options, run, features, (trainer, selected, scores), splits)
+    assert result.convention == "dcase2022" and result.intervals == {"mAP@10": [0.4, 0.6]}
+    assert result.queries == {"file": "seed-0.queries.npz", "split": scores["queries"].split}
+    write(tmp_path / "seed-0.json", result, scores["queries"])
+    assert queries_path(tmp_path / "seed-0.json") == tmp_path / "seed-0.queries.npz"
+    assert read_queries(tmp_path / "seed-0.queries.npz", result.queries["split"]).top.shape == (3, 3)
 
 
 def test_files_written_before_the_device_and_determinism_keys_read_and_are_written_back_unchanged(tmp_path):

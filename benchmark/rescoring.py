@@ -1,0 +1,97 @@
+"""Scoring stored runs again from their per-query records: other conventions, metrics or
+tie policies, bootstrap intervals, and paired comparisons of two systems, without the models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.conventions import Convention, check_metric, convention, values
+from benchmark.errors import BenchError
+from benchmark.queries import QueryRecord
+from benchmark.queries import read as read_queries
+from benchmark.results import Result, queries_path, read
+from benchmark.uncertainty import Comparison, compare, intervals
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One result file and the per-query record beside it."""
+
+    path: Path
+    result: Result
+    queries: QueryRecord
+
+
+def load(path: Path) -> Stored:
+    """The result at ``path`` with its per-query record; a result written before records
+    existed, or whose record is missing, damaged or of another split, is named."""
+    result = read(path)
+    if not result.queries:
+        raise BenchError(f"result {path} has no per-query record (written before bench kept them); "
+                         "re-run it with --force to rescore it")
+    return Stored(path, result, read_queries(queries_path(path), result.queries["split"]))
+
+
+def choose(name: str, metrics: list[str] | None = None, ties: str | None = None) -> Convention:
+    """Convention ``name``, with its metrics or tie policy replaced when given."""
+    chosen = convention(name)
+    if metrics:
+        chosen = replace(chosen, name=f"{name}+custom", metrics=tuple(check_metric(m) for m in metrics))
+    if ties:
+        chosen = replace(chosen, ties=ties)
+    return chosen
+
+
+def rescore(stored: Stored, conv: Convention, seed: int = 0) -> dict[str, tuple[float, float, float]]:
+    """Each metric of ``conv``: its mean and 95% bootstrap interval, from the record alone."""
+    per_query = values(stored.queries.ranks, conv)
+    bounds = intervals(per_query, stored.queries.clip_of, seed=seed)
+    return {metric: (float(v.mean()), *bounds[metric]) for metric, v in per_query.items()}
+
+
+def seeds(path: Path) -> dict[int, Path]:
+    """The result files ``path`` stands for by seed: itself, or a system's directory of seeds."""
+    files = sorted(path.glob("seed-*.json")) if path.is_dir() else [path]
+    if not files:
+        raise BenchError(f"{path} holds no result files (seed-N.json)")
+    return {read(f).seed: f for f in files}
+
+
+def paired(a: Path, b: Path, conv: Convention, seed: int = 0) -> dict[str, tuple[float, float, Comparison]]:
+    """Per metric of ``conv``: A's and B's means and the paired comparison of A minus B, over
+    the queries of every seed both have (pooled: each clip keeps its captions across seeds)."""
+    runs_a, runs_b = seeds(a), seeds(b)
+    common = sorted(set(runs_a) & set(runs_b))
+    if not common:
+        raise BenchError(f"{a} and {b} share no seed; compare runs of the same seeds")
+    pooled: dict[str, list[list[np.ndarray]]] = {}
+    clips = []
+    for s in common:
+        first, second = load(runs_a[s]), load(runs_b[s])
+        _comparable(first, second)
+        for metric in conv.metrics:
+            pooled.setdefault(metric, [[], []])
+        for side, stored in enumerate((first, second)):
+            for metric, v in values(stored.queries.ranks, conv).items():
+                pooled[metric][side].append(v)
+        clips.append(first.queries.clip_of)
+    clip_of = np.concatenate(clips)
+    out = {}
+    for metric, (va, vb) in pooled.items():
+        x, y = np.concatenate(va), np.concatenate(vb)
+        out[metric] = (float(x.mean()), float(y.mean()), compare(x, y, clip_of, seed=seed))
+    return out
+
+
+def _comparable(a: Stored, b: Stored) -> None:
+    """Refuse, with the reason, two runs that were not scored on the same queries."""
+    for what, left, right in (("dataset", a.result.dataset, b.result.dataset),
+                              ("protocol", a.result.protocol, b.result.protocol),
+                              ("test split", a.queries.split, b.queries.split)):
+        if left != right:
+            raise BenchError(f"{a.path} and {b.path} differ in {what} ({left} vs {right}); "
+                             "only runs on the same test queries can be compared")

@@ -14,7 +14,9 @@ hypothesis row holding ``[c_h >= t] / norm_h`` and a reference row holding
 matrix product. The length penalty depends on the pair only through the two lengths and
 is applied elementwise before references are summed per clip. The rows are
 :class:`CaptionVectors`, which :mod:`bench_plugins.losses.cider_pairs` keeps to compute
-clip pairs on demand. N-grams are counted on integer word ids, all sentences at once.
+clip pairs on demand. N-grams are counted on integer word ids (:class:`Words`, 4 bytes a
+token), all sentences at once, one order at a time; the vectors are assembled a chunk of
+sentences at a time, so that a build's peak memory is little more than what it keeps.
 
 Conventions shared with pycocoevalcap: a caption's "length" is its number of bigrams
 (pycocoevalcap counts ``len(ngram) - 1 == 1``); only differences of lengths matter, so
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -40,6 +42,8 @@ from benchmark.api import BenchError
 N = 4
 SIGMA = 6.0
 _TOKEN = re.compile(r"[a-z0-9]+|'[a-z]+")
+#: Sentences per piece when the vectors are assembled: bounds the build's temporaries.
+CHUNK = 16_384
 
 
 def tokenize(caption: str) -> list[str]:
@@ -48,110 +52,206 @@ def tokenize(caption: str) -> list[str]:
 
 
 @dataclass(frozen=True)
+class Words:
+    """Sentences as integer word ids, end to end: 4 bytes a token instead of a Python list of
+    strings, so that a large split's captions can all be held at once."""
+
+    tokens: np.ndarray  # int32 word ids of all sentences, one after the other
+    lengths: np.ndarray  # int64 tokens per sentence
+
+    @classmethod
+    def of(cls, sentences: Iterable[Sequence[str]], vocabulary: dict[str, int]) -> "Words":
+        """The word ids of tokenised ``sentences`` (consumed one at a time, never all held as
+        lists), numbering new words in ``vocabulary`` as they come."""
+        lengths: list[int] = []
+
+        def ids() -> Iterator[int]:
+            for sentence in sentences:
+                lengths.append(len(sentence))
+                for word in sentence:
+                    yield vocabulary.setdefault(word, len(vocabulary))
+
+        tokens = np.fromiter(ids(), dtype=np.int32)
+        return cls(tokens, np.array(lengths, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+
+@dataclass(frozen=True)
 class CaptionVectors:
     """Sentences as the sparse rows of the product above, over one reference set.
 
-    Row ``s`` of ``hypothesis`` is ``[c >= t] / norm`` and row ``s`` of ``reference`` is
-    ``[c >= t] c w^2 / norm`` for sentence ``s``, one column per (n-gram, t), and
-    ``lengths[s]`` is its number of bigrams; ``hypothesis[h] . reference[r]``, times the
-    length penalty of ``h`` and ``r``, summed over ``r`` in a clip and scaled, is CIDEr-D.
-    N-grams whose idf is 0 (in every reference set) are dropped from both: they count in
-    the norms but add nothing to any product.
+    Row ``s`` of a ``hypothesis`` matrix is ``[c >= t] / norm`` and row ``s`` of a
+    ``reference`` matrix is ``[c >= t] c w^2 / norm`` for sentence ``s``, one column per
+    (n-gram, t), and ``lengths[s]`` is its number of bigrams; ``hypothesis[h] . reference[r]``
+    (the dense halves' product plus the sparse halves'), times the length penalty of ``h`` and
+    ``r``, summed over ``r`` in a clip and scaled, is CIDEr-D. ``dense`` holds the columns
+    shared by many references (numbered anew, multiplied with BLAS), ``sparse`` the rest (in
+    the full column space); a half's two matrices share their index arrays. N-grams whose idf
+    is 0 (in every reference set) are dropped: they count in the norms but add nothing to
+    any product.
     """
 
-    hypothesis: sp.csr_matrix
-    reference: sp.csr_matrix
-    lengths: np.ndarray
+    dense: tuple[sp.csr_matrix, sp.csr_matrix]  # (hypothesis, reference)
+    sparse: tuple[sp.csr_matrix, sp.csr_matrix]
+    lengths: np.ndarray  # int64
 
 
-def encode(sentences: Sequence[Sequence[str]], n: int = N) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every sentence's 1..n-gram counts as sparse ``(row, column, count)`` triplets, one
-    column per distinct n-gram (sorted by row, then column), and each column's order - 1."""
-    words: dict[str, int] = {}
-    lengths = np.fromiter((len(s) for s in sentences), dtype=np.int64, count=len(sentences))
-    tokens = np.fromiter((words.setdefault(w, len(words)) for s in sentences for w in s), dtype=np.int64,
-                         count=int(lengths.sum()))
-    sentence = np.repeat(np.arange(len(sentences)), lengths)
-    position = np.arange(len(tokens)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    base = len(words) + 1
-    rows, columns, orders = [], [], []
-    offset = 0
+@dataclass(frozen=True)
+class _Grams:
+    """Every sentence's distinct 1..n-grams with their counts, one matrix per order, and the
+    document frequency of every n-gram (column ``offsets[k] + j`` is order ``k``'s ``j``-th)."""
+
+    counts: list[sp.csr_matrix]  # (sentences, distinct n-grams of the order): int32 counts
+    offsets: list[int]
+    df: np.ndarray  # int32: the reference sets (clips) holding each n-gram, all orders
+    clips: int  # the number of reference sets
+
+    @property
+    def width(self) -> int:
+        return max(len(self.df), 1)
+
+
+def _index_type(n: int) -> type:
+    return np.int32 if n < 2**31 - 1 else np.int64
+
+
+def _count_grams(words: Words, clip_of: np.ndarray, n: int) -> _Grams:
+    """The n-grams of orders 1..n of all sentences counted per sentence, document frequency
+    over the first ``len(clip_of)`` sentences (the references, in sets ``clip_of``). A k-gram
+    is numbered by its (k-1)-gram prefix's number and its last word: exact whatever the
+    vocabulary, and only int32/int64 arrays, one order at a time."""
+    tokens, lengths = words.tokens, words.lengths
+    n_sentences, n_refs = len(lengths), len(clip_of)
+    index_type = _index_type(max(len(tokens), n_sentences) + 1)
+    sentence = np.repeat(np.arange(n_sentences, dtype=index_type), lengths)
+    # Tokens left in the sentence from each position on, itself included: k-grams start where >= k.
+    room = np.repeat(np.cumsum(lengths).astype(index_type), lengths) - np.arange(len(tokens), dtype=index_type)
+    vocabulary = int(tokens.max(initial=-1)) + 1
+    ids, distinct = tokens.astype(np.int64), vocabulary  # unigrams: the word ids themselves
+    counts, offsets, dfs = [], [], []
     for k in range(1, n + 1):
-        starts = np.flatnonzero(position + k <= lengths[sentence])
-        grams = np.stack([tokens[starts + i] for i in range(k)], axis=1)
-        if base**k < 2**62:  # one integer per n-gram
-            keys = (grams * base ** np.arange(k, dtype=np.int64)).sum(axis=1)
-            distinct, inverse = np.unique(keys, return_inverse=True)
+        starts = np.flatnonzero(room >= k)
+        if k > 1:
+            uniques, gram = np.unique(ids[starts] * vocabulary + tokens[starts + (k - 1)], return_inverse=True)
+            distinct = len(uniques)
+            del uniques
+            ids[starts] = gram  # the prefixes of order k + 1 (positions with less room are not read)
         else:
-            distinct, inverse = np.unique(grams, axis=0, return_inverse=True)
-        rows.append(sentence[starts])
-        columns.append(inverse.reshape(-1) + offset)
-        orders.append(np.full(len(distinct), k - 1, dtype=np.int64))
-        offset += len(distinct)
-    n_columns = max(offset, 1)
-    cells = np.concatenate(rows) * n_columns
-    del rows
-    cells += np.concatenate(columns)
-    del columns
-    cells, counts = np.unique(cells, return_counts=True)
-    # 32-bit where they fit: these arrays are the peak memory of a large split.
-    index_type = np.int32 if max(n_columns, len(sentences)) < 2**31 - 1 else np.int64
-    rows_out, cols_out = (cells // n_columns).astype(index_type), (cells % n_columns).astype(index_type)
-    return rows_out, cols_out, counts.astype(np.int32), np.concatenate(orders)
+            gram = ids[starts]
+        width = max(distinct, 1)
+        cells, count = np.unique(sentence[starts].astype(np.int64) * width + gram, return_counts=True)
+        del gram, starts
+        rows, columns = cells // width, (cells % width).astype(np.int32)
+        del cells
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_sentences))]).astype(index_type)
+        counts.append(sp.csr_matrix((count.astype(np.int32), columns, indptr), shape=(n_sentences, distinct),
+                                    copy=False))
+        referenced = rows < n_refs
+        pairs = np.unique(clip_of[rows[referenced]] * width + columns[referenced])
+        del rows, columns, referenced
+        dfs.append(np.bincount(pairs % width, minlength=distinct).astype(np.int32))
+        offsets.append(sum(len(df) for df in dfs[:-1]))
+    return _Grams(counts, offsets, np.concatenate(dfs), int(clip_of.max(initial=-1)) + 1)
 
 
-def caption_vectors(
-    hypotheses: Sequence[Sequence[str]], references: Sequence[Sequence[Sequence[str]]], n: int = N
-) -> tuple[CaptionVectors, CaptionVectors]:
-    """The vectors of ``hypotheses`` and of every reference (flattened, clip by clip), with
-    document frequencies over the clips' reference sets."""
-    n_clips = len(references)
-    if n_clips == 0 or any(len(refs) == 0 for refs in references):
-        raise BenchError("CIDEr needs at least one reference caption for every clip")
-    flat = [ref for refs in references for ref in refs]
-    ref_clip = np.repeat(np.arange(n_clips), [len(refs) for refs in references])
-    rows, cols, counts, order = encode([*flat, *hypotheses], n)
-    n_columns = len(order)
-    is_ref = rows < len(flat)
+def _dense_columns(grams: _Grams, n_refs: int, max_t: int) -> np.ndarray:
+    """The columns (``n-gram * max_t + t``) held by more than ``max(64, n_refs // 64)`` of the
+    reference sentences, sorted: those multiplied densely."""
+    dense = [np.zeros(0, dtype=np.int64)]
+    for counts, offset in zip(grams.counts, grams.offsets):
+        end = counts.indptr[n_refs]
+        columns, count = counts.indices[:end], counts.data[:end]
+        kept = grams.df[columns + offset] < grams.clips  # idf > 0
+        for t in range(max_t):
+            held = np.bincount(columns[kept & (count > t)], minlength=counts.shape[1])
+            dense.append((np.flatnonzero(held > max(64, n_refs // 64)) + offset) * max_t + t)
+    return np.sort(np.concatenate(dense))
 
-    # Document frequency: the number of clips whose reference set holds the n-gram.
-    clip_gram = ref_clip[rows[is_ref] if len(hypotheses) else rows] * n_columns
-    clip_gram += cols[is_ref] if len(hypotheses) else cols
-    clip_gram = np.unique(clip_gram)
-    df = np.bincount(clip_gram % max(n_columns, 1), minlength=n_columns).astype(np.float64)
-    weight = np.log(float(n_clips)) - np.log(np.maximum(1.0, df))  # ref_len - log(df)
-    max_t = int(counts.max(initial=1))
 
-    def vectors(rows: np.ndarray, cols: np.ndarray, counts: np.ndarray, n_rows: int) -> CaptionVectors:
-        """Rows of ``[c >= t] / norm`` and ``[c >= t] c w^2 / norm``, one column per
-        (n-gram, t); also each sentence's length (its number of bigrams)."""
-        orders = order[cols]
-        norms = np.zeros((n_rows, n))
-        np.add.at(norms, (rows, orders), (counts * weight[cols]) ** 2)
-        norms = np.sqrt(norms)
-        lengths = np.bincount(rows, weights=counts * (orders == 1), minlength=n_rows)
-        keep = weight[cols] != 0
-        rows, cols, counts, orders = rows[keep], cols[keep], counts[keep].astype(np.int64), orders[keep]
-        scale = 1.0 / np.where(norms > 0, norms, 1.0)[rows, orders]
-        del orders, norms
+def _entries(grams: _Grams, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sentences ``start:stop``'s (row - start, column, count, order) entries, sorted by row
+    and then column (orders hold consecutive column ranges)."""
+    pieces = []
+    for k, (counts, offset) in enumerate(zip(grams.counts, grams.offsets)):
+        first, last = counts.indptr[start], counts.indptr[stop]
+        pieces.append((np.repeat(np.arange(stop - start), np.diff(counts.indptr[start : stop + 1])),
+                       counts.indices[first:last].astype(np.int64) + offset,
+                       counts.data[first:last].astype(np.int64), np.full(last - first, k)))
+    rows, columns, count, orders = (np.concatenate(parts) for parts in zip(*pieces))
+    sort = np.argsort(rows, kind="stable")
+    return rows[sort], columns[sort], count[sort], orders[sort]
+
+
+def _join(parts: list[np.ndarray]) -> np.ndarray:
+    """One array of ``parts``, emptying the list: only one field is ever held twice."""
+    out = np.concatenate(parts)
+    parts.clear()
+    return out
+
+
+def _vectors(grams: _Grams, rows: range, max_t: int, dense_cols: np.ndarray) -> tuple[tuple, tuple]:
+    """The ``(dense, sparse)`` halves of sentences ``rows``, ``CHUNK`` sentences at a time."""
+    n = len(grams.counts)
+    ref_len = np.log(float(grams.clips))
+    sparse_width = grams.width * max_t
+    index_type = _index_type(max(sparse_width, len(dense_cols)))
+    empty = {"h": np.float64, "r": np.float64, "i": index_type, "p": np.int64}
+    parts = {f"{half}{field}": [np.zeros(0, dtype=empty[field])] for half in "ds" for field in "hrip"}
+    for start in range(rows.start, rows.stop, CHUNK):
+        stop = min(start + CHUNK, rows.stop)
+        row, cols, counts, orders = _entries(grams, start, stop)
+        weight = ref_len - np.log(np.maximum(1.0, grams.df[cols]))  # ref_len - log(df)
+        norms = np.sqrt(np.bincount(row * n + orders, weights=(counts * weight) ** 2, minlength=(stop - start) * n))
+        keep = weight != 0
+        row, cols, counts, weight = row[keep], cols[keep], counts[keep], weight[keep]
+        scale = 1.0 / np.where(norms > 0, norms, 1.0)[row * n + orders[keep]]
+        del orders, norms, keep
         # Expand each entry into its thresholds t = 0 .. count-1.
-        starts = np.cumsum(counts) - counts
-        t = np.arange(counts.sum()) - np.repeat(starts, counts)
-        # Entries are sorted by row, then column: the CSR arrays directly, without a COO copy.
-        indices = np.repeat(cols.astype(np.int64), counts) * max_t + t
+        t = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        indices = np.repeat(cols, counts) * max_t + t
         del t
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, weights=counts, minlength=n_rows))]).astype(np.int64)
-        shape = (n_rows, max(n_columns, 1) * max_t)
-        hypothesis = _csr(np.repeat(scale, counts), indices, indptr, shape)
-        reference = _csr(np.repeat(counts * weight[cols] ** 2 * scale, counts), indices, indptr, shape)
-        return CaptionVectors(hypothesis, reference, lengths)
+        position = np.searchsorted(dense_cols, indices)
+        is_dense = position < len(dense_cols)
+        is_dense[is_dense] = dense_cols[position[is_dense]] == indices[is_dense]
+        hypothesis, reference = np.repeat(scale, counts), np.repeat(counts * weight**2 * scale, counts)
+        entry_row = np.repeat(row, counts)
+        for half, mask, columns in (("d", is_dense, position), ("s", ~is_dense, indices)):
+            parts[half + "h"].append(hypothesis[mask])
+            parts[half + "r"].append(reference[mask])
+            parts[half + "i"].append(columns[mask].astype(index_type))
+            parts[half + "p"].append(np.bincount(entry_row[mask], minlength=stop - start))
+    halves = []
+    for half, width in (("d", len(dense_cols)), ("s", sparse_width)):
+        per_row = _join([np.zeros(1, dtype=np.int64), *parts[half + "p"]])  # indptr[0] = 0
+        indptr = np.cumsum(per_row).astype(_index_type(int(per_row.sum())))
+        indices = _join(parts[half + "i"])
+        halves.append(tuple(sp.csr_matrix((_join(parts[half + which]), indices, indptr), shape=(len(rows), width),
+                                          copy=False) for which in "hr"))
+    return halves[0], halves[1]
 
-    if not len(hypotheses):  # the references' own vectors: no copies of the triplets
-        empty = np.zeros(0, dtype=rows.dtype)
-        return vectors(empty, empty, empty, 0), vectors(rows, cols, counts, len(flat))
-    hyp = ~is_ref
-    return (vectors(rows[hyp] - len(flat), cols[hyp], counts[hyp], len(hypotheses)),
-            vectors(rows[is_ref], cols[is_ref], counts[is_ref], len(flat)))
+
+def caption_vectors(hypotheses: Words, references: Words, sizes: Sequence[int],
+                    n: int = N) -> tuple[CaptionVectors, CaptionVectors]:
+    """The vectors of ``hypotheses`` and of ``references`` (clip by clip, ``sizes[j]``
+    captions for clip ``j``), with document frequencies over the clips' reference sets."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    if len(sizes) == 0 or (sizes == 0).any() or sizes.sum() != len(references):
+        raise BenchError("CIDEr needs at least one reference caption for every clip")
+    both = Words(np.concatenate([references.tokens, hypotheses.tokens]),
+                 np.concatenate([references.lengths, hypotheses.lengths]))
+    grams = _count_grams(both, np.repeat(np.arange(len(sizes)), sizes), n)
+    del both
+    max_t = max([int(counts.data.max(initial=1)) for counts in grams.counts] + [1])
+    dense_cols = _dense_columns(grams, len(references), max_t)
+    out = []
+    for words, rows in ((hypotheses, range(len(references), len(references) + len(hypotheses))),
+                        (references, range(len(references)))):
+        dense, sparse = _vectors(grams, rows, max_t, dense_cols)
+        lengths = np.maximum(words.lengths - 1, 0) if n > 1 else np.zeros(len(words), dtype=np.int64)
+        out.append(CaptionVectors(dense, sparse, lengths))
+    return out[0], out[1]
 
 
 def length_penalty(max_length: int, sigma: float = SIGMA) -> np.ndarray:
@@ -159,33 +259,19 @@ def length_penalty(max_length: int, sigma: float = SIGMA) -> np.ndarray:
     return np.exp(-(np.arange(max_length + 1) ** 2) / (2 * sigma**2))
 
 
-def _csr(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
-    """A CSR matrix from sorted entries, with 32-bit indices where they fit (no copies beyond that)."""
-    small = max(shape[1], len(indices)) < 2**31 - 1
-    index_type = np.int32 if small else np.int64
-    return sp.csr_matrix((data, indices.astype(index_type, copy=False), indptr.astype(index_type, copy=False)),
-                         shape=shape, copy=False)
-
-
-def split_columns(hypothesis: sp.csr_matrix, reference: sp.csr_matrix) -> tuple[tuple, tuple]:
-    """``(dense, sparse)`` halves of two matrices with the same sparsity pattern: columns
-    shared by many references (numbered anew) are multiplied densely (BLAS), the rest
-    sparsely (in the original column space)."""
-    per_column = np.bincount(reference.indices, minlength=reference.shape[1])
-    dense_cols = np.flatnonzero(per_column > max(64, reference.shape[0] // 64))
-    del per_column
-    halves = []
-    for keep_dense in (True, False):
-        out = []
-        for matrix in (hypothesis, reference):
-            entries = np.isin(matrix.indices, dense_cols) == keep_dense
-            rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))[entries]
-            indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=matrix.shape[0]))])
-            indices = np.searchsorted(dense_cols, matrix.indices[entries]) if keep_dense else matrix.indices[entries]
-            shape = (matrix.shape[0], len(dense_cols) if keep_dense else matrix.shape[1])
-            out.append(_csr(matrix.data[entries], indices, indptr, shape))
-        halves.append(tuple(out))
-    return halves[0], halves[1]
+def product_t(a: sp.csr_matrix, b: sp.csr_matrix) -> np.ndarray:
+    """Dense ``a @ b.T`` over the columns ``b`` uses, numbered anew: scipy would otherwise
+    allocate arrays as long as the full column space (millions) for every product. The
+    values are the same to the bit (entries keep their order)."""
+    used = np.unique(b.indices)
+    position = np.searchsorted(used, a.indices)
+    found = position < len(used)
+    found[found] = used[position[found]] == a.indices[found]
+    rows = np.repeat(np.arange(a.shape[0]), np.diff(a.indptr))[found]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=a.shape[0]))])
+    a_used = sp.csr_matrix((a.data[found], position[found], indptr), shape=(a.shape[0], len(used)))
+    b_used = sp.csr_matrix((b.data, np.searchsorted(used, b.indices), b.indptr), shape=(b.shape[0], len(used)))
+    return (a_used @ b_used.T).toarray()
 
 
 def cider_d(
@@ -201,11 +287,16 @@ def cider_d(
     pycocoevalcap's ``Cider`` score of hypothesis ``h`` with references ``references[j]``,
     document frequencies taken over all ``references``.
     """
-    hyp_vectors, ref_vectors = caption_vectors(hypotheses, references, n)
+    if not references or any(len(refs) == 0 for refs in references):
+        raise BenchError("CIDEr needs at least one reference caption for every clip")
+    vocabulary: dict[str, int] = {}
+    hyp_words = Words.of(hypotheses, vocabulary)
+    ref_words = Words.of((ref for refs in references for ref in refs), vocabulary)
+    hyp_vectors, ref_vectors = caption_vectors(hyp_words, ref_words, [len(refs) for refs in references], n)
     n_clips = len(references)
-    (hyp_dense, ref_dense), (hyp_sparse, ref_sparse) = split_columns(hyp_vectors.hypothesis, ref_vectors.reference)
-    ref_dense_t = ref_dense.toarray().T.copy()  # (n_dense, n_refs)
-    ref_sparse_t = ref_sparse.T.tocsr()  # (n_sparse, n_refs)
+    hyp_dense, hyp_sparse = hyp_vectors.dense[0], hyp_vectors.sparse[0]
+    ref_dense_t = ref_vectors.dense[1].toarray().T.copy()  # (n_dense, n_refs)
+    ref_sparse = ref_vectors.sparse[1]
     h_len, r_len = hyp_vectors.lengths, ref_vectors.lengths
     penalty = length_penalty(int(max(h_len.max(initial=0), r_len.max(initial=0))), sigma)
     refs_per_clip = np.array([len(refs) for refs in references], dtype=np.float64)
@@ -214,7 +305,7 @@ def cider_d(
     for start in range(0, len(hypotheses), block):
         stop = min(start + block, len(hypotheses))
         pair = hyp_dense[start:stop].toarray() @ ref_dense_t
-        pair += (hyp_sparse[start:stop] @ ref_sparse_t).toarray()
+        pair += product_t(hyp_sparse[start:stop], ref_sparse)
         pair *= penalty[np.abs(h_len[start:stop, None] - r_len[None, :]).astype(np.int64)]
         out[start:stop] = np.add.reduceat(pair, clip_starts, axis=1) / refs_per_clip
     return out * (10.0 / n)

@@ -15,14 +15,14 @@ O(captions x n-grams per caption) memory, linear in the number of clips.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
 from benchmark.api import BenchError
 
-from bench_plugins.losses.cider import N, caption_vectors, length_penalty, split_columns, tokenize
+from bench_plugins.losses.cider import N, Words, caption_vectors, length_penalty, product_t, tokenize
 
 
 class ClipPairs:
@@ -41,24 +41,24 @@ class ClipPairs:
 
     @classmethod
     def from_captions(cls, captions: Sequence[Sequence[str]]) -> "ClipPairs":
-        tokens = []
-        for clip, clip_captions in enumerate(captions):
-            clip_tokens = []
-            for k, caption in enumerate(clip_captions):
-                words = tokenize(caption)
-                if not words:
-                    raise BenchError(f"caption {k + 1} of clip {clip} ({caption!r}) is empty after tokenisation")
-                clip_tokens.append(words)
-            tokens.append(clip_tokens)
-        if not tokens:
+        """The vectors of ``captions`` (clip by clip), tokenised one caption at a time."""
+        if not captions:
             raise BenchError("no captions to compute CIDEr on")
-        sizes = np.array([len(t) for t in tokens])
-        _, vectors = caption_vectors([], tokens)
-        del tokens
+
+        def tokens() -> Iterator[list[str]]:
+            for clip, clip_captions in enumerate(captions):
+                for k, caption in enumerate(clip_captions):
+                    words = tokenize(caption)
+                    if not words:
+                        raise BenchError(f"caption {k + 1} of clip {clip} ({caption!r}) is empty after tokenisation")
+                    yield words
+
+        words = Words.of(tokens(), {})
+        sizes = np.array([len(clip_captions) for clip_captions in captions])
+        _, vectors = caption_vectors(Words(np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)), words, sizes)
         # Both matrices hold each caption's rows: a caption is a hypothesis for its clip's
         # pairs in one direction and a reference in the other.
-        dense, sparse = split_columns(vectors.hypothesis, vectors.reference)
-        return cls(sizes, vectors.lengths, dense, sparse)
+        return cls(sizes, vectors.lengths, vectors.dense, vectors.sparse)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Everything needed to rebuild this object, as flat arrays (for ``np.savez``)."""
@@ -71,20 +71,24 @@ class ClipPairs:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "ClipPairs":
-        matrices = [
-            sp.csr_matrix((arrays[f"{name}.data"], arrays[f"{name}.indices"], arrays[f"{name}.indptr"]),
-                          shape=tuple(arrays[f"{name}.shape"]))
-            for name in cls.FIELDS[2:]
-        ]
+        matrices = []
+        for name in cls.FIELDS[2:]:
+            indices, indptr = arrays[f"{name}.indices"], arrays[f"{name}.indptr"]
+            previous = matrices[-1] if name.endswith("_ref") else None  # a half's hypothesis: the same pattern
+            if previous is not None and np.array_equal(indices, previous.indices) and np.array_equal(indptr, previous.indptr):
+                indices, indptr = previous.indices, previous.indptr
+            matrices.append(sp.csr_matrix((arrays[f"{name}.data"], indices, indptr),
+                                          shape=tuple(arrays[f"{name}.shape"]), copy=False))
         return cls(arrays["sizes"], arrays["lengths"], (matrices[0], matrices[1]), (matrices[2], matrices[3]))
 
     def __len__(self) -> int:
         return len(self.sizes)
 
     def nbytes(self) -> int:
-        """Memory held by the vectors."""
-        return int(sum(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes for m in (*self.dense, *self.sparse))
-                   + self.sizes.nbytes + self.starts.nbytes + self.lengths.nbytes)
+        """Memory held by the vectors (arrays shared between matrices counted once)."""
+        arrays = {(a.__array_interface__["data"][0], a.nbytes): a.nbytes
+                  for m in (*self.dense, *self.sparse) for a in (m.data, m.indices, m.indptr)}
+        return int(sum(arrays.values()) + self.sizes.nbytes + self.starts.nbytes + self.lengths.nbytes)
 
     def _rows(self, clips: np.ndarray) -> np.ndarray:
         """The caption rows of ``clips``, clip by clip."""
@@ -97,7 +101,7 @@ class ClipPairs:
         rows_a, rows_b = self._rows(a), self._rows(b)
         (dense_hyp, dense_ref), (sparse_hyp, sparse_ref) = self.dense, self.sparse
         pair = dense_hyp[rows_a].toarray() @ dense_ref[rows_b].toarray().T
-        pair += (sparse_hyp[rows_a] @ sparse_ref[rows_b].T).toarray()
+        pair += product_t(sparse_hyp[rows_a], sparse_ref[rows_b])
         length_a, length_b = self.lengths[rows_a].astype(np.int16), self.lengths[rows_b].astype(np.int16)
         pair *= self.penalty[np.abs(length_a[:, None] - length_b[None, :])]
         size_a, size_b = self.sizes[a], self.sizes[b]

@@ -259,8 +259,8 @@ def length_penalty(max_length: int, sigma: float = SIGMA) -> np.ndarray:
     return np.exp(-(np.arange(max_length + 1) ** 2) / (2 * sigma**2))
 
 
-def product_t(a: sp.csr_matrix, b: sp.csr_matrix) -> np.ndarray:
-    """Dense ``a @ b.T`` over the columns ``b`` uses, numbered anew: scipy would otherwise
+def product_t(a: sp.csr_matrix, b: sp.csr_matrix) -> sp.csr_matrix:
+    """Sparse ``a @ b.T`` over the columns ``b`` uses, numbered anew: scipy would otherwise
     allocate arrays as long as the full column space (millions) for every product. The
     values are the same to the bit (entries keep their order)."""
     used = np.unique(b.indices)
@@ -271,7 +271,7 @@ def product_t(a: sp.csr_matrix, b: sp.csr_matrix) -> np.ndarray:
     indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=a.shape[0]))])
     a_used = sp.csr_matrix((a.data[found], position[found], indptr), shape=(a.shape[0], len(used)))
     b_used = sp.csr_matrix((b.data, np.searchsorted(used, b.indices), b.indptr), shape=(b.shape[0], len(used)))
-    return (a_used @ b_used.T).toarray()
+    return (a_used @ b_used.T).tocsr()
 
 
 def cider_d(
@@ -305,7 +305,7 @@ def cider_d(
     for start in range(0, len(hypotheses), block):
         stop = min(start + block, len(hypotheses))
         pair = hyp_dense[start:stop].toarray() @ ref_dense_t
-        pair += product_t(hyp_sparse[start:stop], ref_sparse)
+        pair += product_t(hyp_sparse[start:stop], ref_sparse).toarray()
         pair *= penalty[np.abs(h_len[start:stop, None] - r_len[None, :]).astype(np.int64)]
         out[start:stop] = np.add.reduceat(pair, clip_starts, axis=1) / refs_per_clip
     return out * (10.0 / n)

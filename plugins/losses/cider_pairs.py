@@ -95,15 +95,18 @@ class ClipPairs:
         sizes = self.sizes[clips]
         return np.repeat(self.starts[clips] - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
 
-    def one_way(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    def one_way(self, a: np.ndarray, b: np.ndarray, slab: int = 256) -> np.ndarray:
         """float64 ``one(i, j)`` for ``i`` in clips ``a`` and ``j`` in clips ``b``."""
         a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
         rows_a, rows_b = self._rows(a), self._rows(b)
         (dense_hyp, dense_ref), (sparse_hyp, sparse_ref) = self.dense, self.sparse
         pair = dense_hyp[rows_a].toarray() @ dense_ref[rows_b].toarray().T
-        pair += product_t(sparse_hyp[rows_a], sparse_ref[rows_b])
+        sparse = product_t(sparse_hyp[rows_a], sparse_ref[rows_b])
         length_a, length_b = self.lengths[rows_a].astype(np.int16), self.lengths[rows_b].astype(np.int16)
-        pair *= self.penalty[np.abs(length_a[:, None] - length_b[None, :])]
+        for start in range(0, len(rows_a), slab):  # a slab of rows at a time: no more full-size temporaries
+            rows = slice(start, start + slab)
+            pair[rows] += sparse[rows].toarray()
+            pair[rows] *= self.penalty[np.abs(length_a[rows, None] - length_b[None, :])]
         size_a, size_b = self.sizes[a], self.sizes[b]
         if len(a) and len(b) and (size_a == size_a[0]).all() and (size_b == size_b[0]).all():  # the usual case
             per_clip = pair.reshape(len(a), size_a[0], len(b), size_b[0]).sum(axis=(1, 3))

@@ -333,28 +333,37 @@ def test_each_rank_draws_its_own_dropout_masks(tmp_path, monkeypatch):
     assert not torch.equal(masks[0], masks[1])
 
 
-def shared_storage(rank, root, port):
-    messages = []
+def _on_rank(rank, body, root, port):
+    outcome = None
     try:
-        context = join(rank, root, port)
-        for node in ("", f"node{rank}"):  # the same directory on both ranks, then each its own
-            directories = {"cache directory": root / "cache", "run directory": root / node / "seed-0.run"}
-            try:
-                distributed.check_shared(context, directories)
-                messages.append("")
-            except BenchError as exc:
-                messages.append(str(exc))
+        outcome = body(join(rank, root, port), root)
     finally:
-        (root / f"rank{rank}.json").write_text(json.dumps(messages))
+        (root / f"rank{rank}.json").write_text(json.dumps(outcome))
         distributed.teardown()
+
+
+def on_two_ranks(body, root):
+    """What ``body(context, root)`` returns on each of two gloo ranks."""
+    mp.spawn(_on_rank, args=(body, root, free_port()), nprocs=2, join=True)
+    return [json.loads((root / f"rank{rank}.json").read_text()) for rank in range(2)]
+
+
+def shared_storage(context, root):
+    messages = []
+    for node in ("", f"node{context.rank}"):  # the same directory on both ranks, then each its own
+        directories = {"cache directory": root / "cache", "run directory": root / node / "seed-0.run"}
+        try:
+            distributed.check_shared(context, directories)
+            messages.append("")
+        except BenchError as exc:
+            messages.append(str(exc))
+    return messages
 
 
 @pytest.mark.slow
 def test_ranks_that_do_not_share_the_run_directory_stop_together(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    mp.spawn(shared_storage, args=(tmp_path, free_port()), nprocs=2, join=True)
-    for rank in range(2):
-        same, separate = json.loads((tmp_path / f"rank{rank}.json").read_text())
+    for rank, (same, separate) in enumerate(on_two_ranks(shared_storage, tmp_path)):
         assert same == ""
         assert separate == (
             f"the run directory {tmp_path / f'node{rank}' / 'seed-0.run'} is not shared: rank 1 (on {socket.gethostname()}) "
@@ -393,18 +402,13 @@ def test_a_barrier_gives_up_after_the_wait_timeout(tmp_path, monkeypatch):
     )
 
 
-def decisions(rank, root, port):
-    outcome = []
+def decisions(context, root):
+    outcome = [distributed.decided_by_rank0(context, lambda: context.main)]  # rank 0's answer, everywhere
     try:
-        context = join(rank, root, port)
-        outcome.append(distributed.decided_by_rank0(context, lambda: rank == 0))  # rank 0's answer, everywhere
-        try:
-            distributed.decided_by_rank0(context, lambda: (_ for _ in ()).throw(BenchError("result r.json is claimed")))
-        except BenchError as exc:
-            outcome.append(str(exc))
-    finally:
-        (root / f"rank{rank}.json").write_text(json.dumps(outcome))
-        distributed.teardown()
+        distributed.decided_by_rank0(context, lambda: (_ for _ in ()).throw(BenchError("result r.json is claimed")))
+    except BenchError as exc:
+        outcome.append(str(exc))
+    return outcome
 
 
 @pytest.mark.slow
@@ -412,7 +416,6 @@ def test_every_rank_follows_rank_0s_decision_or_its_error(tmp_path, monkeypatch)
     """A run that rank 0 finds finished (or claimed by another process) must stop every rank:
     one left behind would wait at the next barrier."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    mp.spawn(decisions, args=(tmp_path, free_port()), nprocs=2, join=True)
-    assert json.loads((tmp_path / "rank0.json").read_text()) == [True, "result r.json is claimed"]
-    assert json.loads((tmp_path / "rank1.json").read_text()) == [True, "rank 0 stopped: result r.json is claimed"]
+    first, second = on_two_ranks(decisions, tmp_path)
+    assert first == [True, "result r.json is claimed"] and second == [True, "rank 0 stopped: result r.json is claimed"]
     assert distributed.decided_by_rank0(distributed.Context(), lambda: False) is False

@@ -39,17 +39,20 @@ def lines(stream: io.StringIO) -> list[str]:
     return stream.getvalue().splitlines()
 
 
+def advance(clock: Clock, bar: Progress, *steps: tuple[float, int]) -> None:
+    """Let ``seconds`` pass, then report ``n`` more items, for each ``(seconds, n)``."""
+    for seconds, n in steps:
+        clock.now += seconds
+        bar.update(n)
+
+
 def test_lines_give_done_total_rate_and_time_left_then_a_final_line(clock):
     log = io.StringIO()
     with Progress(300, "openl3 on development", unit="clip", stream=log) as bar:
         assert lines(log) == ["openl3 on development: 0/300 clips"]
-        clock.now += 10
-        bar.update(60)
+        advance(clock, bar, (10, 60))
         assert len(lines(log)) == 1  # 10 s < 30 s: nothing yet
-        clock.now += 50
-        bar.update(60)
-        clock.now += 80
-        bar.update(180)
+        advance(clock, bar, (50, 60), (80, 180))
     assert lines(log) == [
         "openl3 on development: 0/300 clips",
         "openl3 on development: 120/300 clips (40%), 2 clips/s, 1m30s left",
@@ -73,11 +76,8 @@ def test_resumed_steps_rate_only_this_runs_items_and_show_the_postfix(clock, mon
     monkeypatch.setenv("BENCH_PROGRESS_SECONDS", "0")  # a line on every update
     log = io.StringIO()
     with Progress(10, "training", unit="epoch", initial=4, stream=log) as bar:
-        clock.now += 4
         bar.set_postfix({"train_loss": "0.412", "val_loss": "0.398"})
-        bar.update()
-        clock.now += 4
-        bar.update(5)
+        advance(clock, bar, (4, 1), (4, 5))
     assert lines(log) == [
         "training: 4/10 epochs",
         "training: 5/10 epochs (50%), 0.25 epochs/s, 20s left, train_loss 0.412, val_loss 0.398",

@@ -156,18 +156,45 @@ def _count_grams(words: Words, clip_of: np.ndarray, n: int) -> _Grams:
     return _Grams(counts, offsets, np.concatenate(dfs), int(clip_of.max(initial=-1)) + 1)
 
 
-def _dense_columns(grams: _Grams, n_refs: int, max_t: int) -> np.ndarray:
-    """The columns (``n-gram * max_t + t``) held by more than ``max(64, n_refs // 64)`` of the
-    reference sentences, sorted: those multiplied densely."""
-    dense = [np.zeros(0, dtype=np.int64)]
-    for counts, offset in zip(grams.counts, grams.offsets):
-        end = counts.indptr[n_refs]
-        columns, count = counts.indices[:end], counts.data[:end]
-        kept = grams.df[columns + offset] < grams.clips  # idf > 0
-        for t in range(max_t):
-            held = np.bincount(columns[kept & (count > t)], minlength=counts.shape[1])
-            dense.append((np.flatnonzero(held > max(64, n_refs // 64)) + offset) * max_t + t)
-    return np.sort(np.concatenate(dense))
+@dataclass(frozen=True)
+class _Dense:
+    """The columns multiplied densely: ``(n-gram, t)`` held by more than ``max(64, refs // 64)``
+    reference sentences. Fewer sentences hold a higher ``t``, so an n-gram's dense columns are
+    ``t = 0 .. depth - 1``, numbered in (n-gram, t) order."""
+
+    grams: np.ndarray  # sorted columns of the n-grams with dense columns
+    depth: np.ndarray
+    first: np.ndarray  # the number of each n-gram's dense column t = 0
+
+    @classmethod
+    def of(cls, grams: _Grams, n_refs: int, max_t: int) -> "_Dense":
+        found, depths = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+        for counts, offset in zip(grams.counts, grams.offsets):
+            end = counts.indptr[n_refs]
+            columns, count = counts.indices[:end], counts.data[:end]
+            kept = grams.df[columns + offset] < grams.clips  # idf > 0
+            depth = np.zeros(counts.shape[1], dtype=np.int64)
+            for t in range(max_t):
+                depth += np.bincount(columns[kept & (count > t)], minlength=counts.shape[1]) > max(64, n_refs // 64)
+            found.append(np.flatnonzero(depth) + offset)
+            depths.append(depth[depth > 0])
+        depth = np.concatenate(depths)
+        return cls(np.concatenate(found), depth, np.cumsum(depth) - depth)
+
+    @property
+    def width(self) -> int:
+        return int(self.depth.sum())
+
+    def split(self, columns: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each entry's number of dense columns (thresholds ``0 .. d - 1``; the rest are
+        sparse) and the number of its first dense column."""
+        rank = np.searchsorted(self.grams, columns)
+        found = rank < len(self.grams)
+        found[found] = self.grams[rank[found]] == columns[found]
+        dense, first = np.zeros(len(columns), dtype=np.int64), np.zeros(len(columns), dtype=np.int64)
+        dense[found] = np.minimum(counts[found], self.depth[rank[found]])
+        first[found] = self.first[rank[found]]
+        return dense, first
 
 
 def _entries(grams: _Grams, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -184,52 +211,54 @@ def _entries(grams: _Grams, start: int, stop: int) -> tuple[np.ndarray, np.ndarr
     return rows[sort], columns[sort], count[sort], orders[sort]
 
 
-def _join(parts: list[np.ndarray]) -> np.ndarray:
-    """One array of ``parts``, emptying the list: only one field is ever held twice."""
-    out = np.concatenate(parts)
-    parts.clear()
-    return out
-
-
-def _vectors(grams: _Grams, rows: range, max_t: int, dense_cols: np.ndarray) -> tuple[tuple, tuple]:
-    """The ``(dense, sparse)`` halves of sentences ``rows``, ``CHUNK`` sentences at a time."""
+def _kept(grams: _Grams, start: int, stop: int) -> tuple[np.ndarray, ...]:
+    """Sentences ``start:stop``'s (row - start, column, count, weight, 1 / norm) entries of
+    nonzero weight, sorted by row and column (the norms are over all entries)."""
     n = len(grams.counts)
-    ref_len = np.log(float(grams.clips))
-    sparse_width = grams.width * max_t
-    index_type = _index_type(max(sparse_width, len(dense_cols)))
-    empty = {"h": np.float64, "r": np.float64, "i": index_type, "p": np.int64}
-    parts = {f"{half}{field}": [np.zeros(0, dtype=empty[field])] for half in "ds" for field in "hrip"}
+    row, cols, counts, orders = _entries(grams, start, stop)
+    weight = np.log(float(grams.clips)) - np.log(np.maximum(1.0, grams.df[cols]))  # ref_len - log(df)
+    norms = np.sqrt(np.bincount(row * n + orders, weights=(counts * weight) ** 2, minlength=(stop - start) * n))
+    keep = weight != 0
+    row, orders = row[keep], orders[keep]
+    scale = 1.0 / np.where(norms > 0, norms, 1.0)[row * n + orders]
+    return row, cols[keep], counts[keep], weight[keep], scale
+
+
+def _vectors(grams: _Grams, rows: range, max_t: int, dense: _Dense) -> tuple[tuple, tuple]:
+    """The ``(dense, sparse)`` halves of sentences ``rows``, ``CHUNK`` sentences at a time,
+    written into arrays sized by a first, lighter pass (no pieces joined, no copies)."""
+    sizes = np.zeros(2, dtype=np.int64)
+    for start in range(rows.start, rows.stop, CHUNK):
+        _, cols, counts, _, _ = _kept(grams, start, min(start + CHUNK, rows.stop))
+        in_dense = dense.split(cols, counts)[0].sum()
+        sizes += (in_dense, counts.sum() - in_dense)
+    widths = (dense.width, grams.width * max_t)
+    index_type = _index_type(max(widths))
+    halves = [(np.empty(size), np.empty(size), np.empty(size, dtype=index_type), np.zeros(len(rows) + 1, np.int64))
+              for size in sizes]
+    filled = [0, 0]
     for start in range(rows.start, rows.stop, CHUNK):
         stop = min(start + CHUNK, rows.stop)
-        row, cols, counts, orders = _entries(grams, start, stop)
-        weight = ref_len - np.log(np.maximum(1.0, grams.df[cols]))  # ref_len - log(df)
-        norms = np.sqrt(np.bincount(row * n + orders, weights=(counts * weight) ** 2, minlength=(stop - start) * n))
-        keep = weight != 0
-        row, cols, counts, weight = row[keep], cols[keep], counts[keep], weight[keep]
-        scale = 1.0 / np.where(norms > 0, norms, 1.0)[row * n + orders[keep]]
-        del orders, norms, keep
-        # Expand each entry into its thresholds t = 0 .. count-1.
-        t = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        indices = np.repeat(cols, counts) * max_t + t
-        del t
-        position = np.searchsorted(dense_cols, indices)
-        is_dense = position < len(dense_cols)
-        is_dense[is_dense] = dense_cols[position[is_dense]] == indices[is_dense]
-        hypothesis, reference = np.repeat(scale, counts), np.repeat(counts * weight**2 * scale, counts)
-        entry_row = np.repeat(row, counts)
-        for half, mask, columns in (("d", is_dense, position), ("s", ~is_dense, indices)):
-            parts[half + "h"].append(hypothesis[mask])
-            parts[half + "r"].append(reference[mask])
-            parts[half + "i"].append(columns[mask].astype(index_type))
-            parts[half + "p"].append(np.bincount(entry_row[mask], minlength=stop - start))
-    halves = []
-    for half, width in (("d", len(dense_cols)), ("s", sparse_width)):
-        per_row = _join([np.zeros(1, dtype=np.int64), *parts[half + "p"]])  # indptr[0] = 0
-        indptr = np.cumsum(per_row).astype(_index_type(int(per_row.sum())))
-        indices = _join(parts[half + "i"])
-        halves.append(tuple(sp.csr_matrix((_join(parts[half + which]), indices, indptr), shape=(len(rows), width),
-                                          copy=False) for which in "hr"))
-    return halves[0], halves[1]
+        row, cols, counts, weight, scale = _kept(grams, start, stop)
+        in_dense, first = dense.split(cols, counts)
+        values = (scale, counts * weight**2 * scale)  # [c >= t] / norm and [c >= t] c w^2 / norm
+        # Each entry's thresholds t = 0 .. count-1: the first in_dense dense, the rest sparse.
+        for k, (repeats, base) in enumerate(((in_dense, first), (counts - in_dense, cols * max_t + in_dense))):
+            size = int(repeats.sum())
+            t = np.arange(size) - np.repeat(np.cumsum(repeats) - repeats, repeats)
+            out = slice(filled[k], filled[k] + size)
+            hypothesis, reference, indices, indptr = halves[k]
+            hypothesis[out], reference[out] = np.repeat(values[0], repeats), np.repeat(values[1], repeats)
+            indices[out] = np.repeat(base, repeats) + t
+            indptr[start - rows.start + 1 : stop - rows.start + 1] = np.bincount(row, weights=repeats,
+                                                                                  minlength=stop - start)
+            filled[k] += size
+    out = []
+    for (hypothesis, reference, indices, indptr), width in zip(halves, widths):
+        indptr = np.cumsum(indptr).astype(_index_type(int(indptr.sum())))
+        out.append(tuple(sp.csr_matrix((data, indices, indptr), shape=(len(rows), width), copy=False)
+                         for data in (hypothesis, reference)))
+    return out[0], out[1]
 
 
 def caption_vectors(hypotheses: Words, references: Words, sizes: Sequence[int],
@@ -244,13 +273,13 @@ def caption_vectors(hypotheses: Words, references: Words, sizes: Sequence[int],
     grams = _count_grams(both, np.repeat(np.arange(len(sizes)), sizes), n)
     del both
     max_t = max([int(counts.data.max(initial=1)) for counts in grams.counts] + [1])
-    dense_cols = _dense_columns(grams, len(references), max_t)
+    dense = _Dense.of(grams, len(references), max_t)
     out = []
     for words, rows in ((hypotheses, range(len(references), len(references) + len(hypotheses))),
                         (references, range(len(references)))):
-        dense, sparse = _vectors(grams, rows, max_t, dense_cols)
+        dense_half, sparse_half = _vectors(grams, rows, max_t, dense)
         lengths = np.maximum(words.lengths - 1, 0) if n > 1 else np.zeros(len(words), dtype=np.int64)
-        out.append(CaptionVectors(dense, sparse, lengths))
+        out.append(CaptionVectors(dense_half, sparse_half, lengths))
     return out[0], out[1]
 
 

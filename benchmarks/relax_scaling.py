@@ -80,8 +80,8 @@ def memory(n: int = 50_000, batch: int = 512) -> dict:
     pairs.block(index)
     step_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return {"clips": n, "held_mb": pairs.nbytes() / 1e6, "build_s": build_s, "build_peak_rss_above_baseline_mb": build_rss,
-            "build_peak_traced_mb": build_peak / 1e6, "step_peak_traced_mb": step_peak / 1e6,
+    return {"clips": n, "held_mb": pairs.nbytes() / 1e6, "build_s": build_s,
+            "build_peak_rss_above_baseline_mb": build_rss, "build_peak_traced_mb": build_peak / 1e6, "step_peak_traced_mb": step_peak / 1e6,
             "peak_rss_above_baseline_mb": rss_mb() - baseline, "full_matrix_estimate_mb": n * n * 4 / 1e6}
 
 

@@ -10,7 +10,9 @@ document frequencies over the split's clips) and ``p`` the length penalty,
 so a ``B x B`` block of ``c`` is one sparse product of the batch's ``B K`` caption rows
 with themselves (at ``B = 512``, ``K = 5``: a 2,560 x 2,560 product), and a single pair
 needs only its ``K_i K_j`` row dot products. What is kept is the per-caption vectors:
-O(captions x n-grams per caption) memory, linear in the number of clips.
+O(captions x n-grams per caption) memory, linear in the number of clips. Building them
+holds the captions as word ids, not as Python lists, and little beyond what is kept
+(``benchmarks/relax_scaling.py memory``: at 50,000 clips, 175 MB kept, build peak 0.37 GB).
 """
 
 from __future__ import annotations
@@ -71,12 +73,14 @@ class ClipPairs:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "ClipPairs":
+        """The object :meth:`arrays` describes; a half's two matrices share their indices again."""
         matrices = []
         for name in cls.FIELDS[2:]:
             indices, indptr = arrays[f"{name}.indices"], arrays[f"{name}.indptr"]
-            previous = matrices[-1] if name.endswith("_ref") else None  # a half's hypothesis: the same pattern
-            if previous is not None and np.array_equal(indices, previous.indices) and np.array_equal(indptr, previous.indptr):
-                indices, indptr = previous.indices, previous.indptr
+            previous = matrices[-1] if name.endswith("_ref") else None  # the half's hypothesis: same pattern
+            if previous is not None and np.array_equal(indices, previous.indices) \
+                    and np.array_equal(indptr, previous.indptr):
+                indices, indptr = previous.indices, previous.indptr  # held once, as when built
             matrices.append(sp.csr_matrix((arrays[f"{name}.data"], indices, indptr),
                                           shape=tuple(arrays[f"{name}.shape"]), copy=False))
         return cls(arrays["sizes"], arrays["lengths"], (matrices[0], matrices[1]), (matrices[2], matrices[3]))

@@ -5,6 +5,7 @@ import pytest
 from pycocoevalcap.cider.cider_scorer import CiderScorer, cook_test
 
 from bench_plugins.datasets.synthetic import clip_captions, clip_spec
+from bench_plugins.losses import cider
 from bench_plugins.losses.cider import cider_d, tokenize
 from benchmark.errors import BenchError
 
@@ -73,3 +74,13 @@ def test_every_clip_needs_a_reference():
     assert cider_d([["a", "dog"]], [[["a", "dog"]]]).shape == (1, 1)
     assert cider_d([], [[["a", "dog"]]]).shape == (0, 1)
 
+
+
+def test_sentences_assembled_in_chunks_score_the_same(monkeypatch):
+    references = synthetic_references(12)
+    hypotheses = [c for clip in references[:4] for c in clip] + ["", "dog dog dog dog dog"]
+    tokens = [[r.split() for r in refs] for refs in references]
+    whole = cider_d([h.split() for h in hypotheses], tokens)
+    monkeypatch.setattr(cider, "CHUNK", 4)  # 60 references, 22 hypotheses: chunks of 4, the last ones short
+    np.testing.assert_array_equal(cider_d([h.split() for h in hypotheses], tokens), whole)
+    np.testing.assert_allclose(whole, oracle(hypotheses, references), rtol=0, atol=1e-6)

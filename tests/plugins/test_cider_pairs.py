@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bench_plugins.datasets.synthetic import clip_captions, clip_spec
-from bench_plugins.losses import pair_quantiles
+from bench_plugins.losses import cider, pair_quantiles
 from bench_plugins.losses.cider_pairs import ClipPairs
 from bench_plugins.losses.pair_quantiles import exact, sample_size, sampled
 from bench_plugins.losses.relax import clip_cider, percentiles
@@ -59,3 +59,32 @@ def test_sampled_percentiles_fall_within_their_stated_rank_error():
         at_or_below = np.searchsorted(values, value, side="right") / len(values)
         below = np.searchsorted(values, value, side="left") / len(values)
         assert below <= q / 100 + 0.02 and at_or_below >= q / 100 - 0.02
+
+
+def test_building_in_chunks_changes_nothing(monkeypatch):
+    clips = captions(40, varying=True)
+    whole = ClipPairs.from_captions(clips)
+    monkeypatch.setattr(cider, "CHUNK", 7)  # 80 captions: 12 chunks, the last one short
+    chunked = ClipPairs.from_captions(clips)
+    for a, b in zip((*whole.dense, *whole.sparse), (*chunked.dense, *chunked.sparse)):
+        assert a.shape == b.shape and b.has_sorted_indices
+        np.testing.assert_array_equal(a.data, b.data)
+        np.testing.assert_array_equal(a.indices, b.indices)
+        np.testing.assert_array_equal(a.indptr, b.indptr)
+    np.testing.assert_array_equal(chunked.matrix(), whole.matrix())
+
+
+def test_a_halfs_two_matrices_share_their_indices_also_after_a_round_trip():
+    # "dog barks" in 100 of 120 clips (more than 64 captions: dense), "w{i}" in one (sparse).
+    pairs = ClipPairs.from_captions([[f"a dog barks w{i}" if i % 6 else "a cat", f"w{i} loud"] for i in range(120)])
+    again = ClipPairs.from_arrays(pairs.arrays())
+    assert pairs.dense[0].nnz and pairs.sparse[0].nnz
+    for vectors in (pairs, again):
+        for hypothesis, reference in (vectors.dense, vectors.sparse):
+            assert np.shares_memory(hypothesis.indices, reference.indices)
+            assert np.shares_memory(hypothesis.indptr, reference.indptr)
+            assert not np.shares_memory(hypothesis.data, reference.data)
+    assert again.nbytes() == pairs.nbytes()
+    sizes = sum(m.data.nbytes for m in (*pairs.dense, *pairs.sparse))
+    sizes += sum(m.indices.nbytes + m.indptr.nbytes for m in (pairs.dense[0], pairs.sparse[0]))
+    assert pairs.nbytes() == sizes + pairs.sizes.nbytes + pairs.starts.nbytes + pairs.lengths.nbytes

@@ -230,12 +230,12 @@ def cmd_rescore(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from benchmark.rescoring import paired
+    from benchmark.rescoring import paired, seeds
 
     conv = _convention(args)
     rows = [
         [metric, f"{a:.3f}", f"{b:.3f}", f"{c.difference:+.3f} [{c.low:+.3f}, {c.high:+.3f}]", f"{c.p_value:.3f}"]
-        for metric, (a, b, c) in paired(args.a, args.b, conv).items()
+        for metric, (a, b, c) in paired(seeds(args.a), seeds(args.b), conv).items()
     ]
     print(f"A: {args.a}\nB: {args.b}\nconvention {conv.name}, ties {conv.ties}; paired over queries of matching seeds")
     print(tabulate(rows, headers=["metric", "A", "B", "A - B [95% interval]", "p (permutation)"], tablefmt="github",

@@ -53,38 +53,35 @@ def rescore(stored: Stored, conv: Convention, seed: int = 0) -> dict[str, tuple[
     return {metric: (float(v.mean()), *bounds[metric]) for metric, v in per_query.items()}
 
 
-def seeds(path: Path) -> dict[int, Path]:
-    """The result files ``path`` stands for by seed: itself, or a system's directory of seeds."""
+def seeds(path: Path) -> dict[int, Stored]:
+    """The runs ``path`` stands for by seed, with their records: itself, or a system's
+    directory of seeds."""
     files = sorted(path.glob("seed-*.json")) if path.is_dir() else [path]
     if not files:
         raise BenchError(f"{path} holds no result files (seed-N.json)")
-    return {read(f).seed: f for f in files}
+    runs = [load(f) for f in files]
+    return {run.result.seed: run for run in runs}
 
 
-def paired(a: Path, b: Path, conv: Convention, seed: int = 0) -> dict[str, tuple[float, float, Comparison]]:
+def pooled(runs: list[Stored], conv: Convention) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per-query values of ``conv``'s metrics over several runs (seeds) of one system, one
+    after the other, and each query's clip (the same clip in every seed)."""
+    per_run = [values(run.queries.ranks, conv) for run in runs]
+    return ({m: np.concatenate([v[m] for v in per_run]) for m in conv.metrics},
+            np.concatenate([run.queries.clip_of for run in runs]))
+
+
+def paired(a: dict[int, Stored], b: dict[int, Stored], conv: Convention,
+           seed: int = 0) -> dict[str, tuple[float, float, Comparison]]:
     """Per metric of ``conv``: A's and B's means and the paired comparison of A minus B, over
     the queries of every seed both have (pooled: each clip keeps its captions across seeds)."""
-    runs_a, runs_b = seeds(a), seeds(b)
-    common = sorted(set(runs_a) & set(runs_b))
+    common = sorted(set(a) & set(b))
     if not common:
-        raise BenchError(f"{a} and {b} share no seed; compare runs of the same seeds")
-    pooled: dict[str, list[list[np.ndarray]]] = {}
-    clips = []
+        raise BenchError(f"{a[min(a)].path} and {b[min(b)].path} share no seed; compare runs of the same seeds")
     for s in common:
-        first, second = load(runs_a[s]), load(runs_b[s])
-        _comparable(first, second)
-        for metric in conv.metrics:
-            pooled.setdefault(metric, [[], []])
-        for side, stored in enumerate((first, second)):
-            for metric, v in values(stored.queries.ranks, conv).items():
-                pooled[metric][side].append(v)
-        clips.append(first.queries.clip_of)
-    clip_of = np.concatenate(clips)
-    out = {}
-    for metric, (va, vb) in pooled.items():
-        x, y = np.concatenate(va), np.concatenate(vb)
-        out[metric] = (float(x.mean()), float(y.mean()), compare(x, y, clip_of, seed=seed))
-    return out
+        _comparable(a[s], b[s])
+    (va, clips), (vb, _) = (pooled([runs[s] for s in common], conv) for runs in (a, b))
+    return {m: (float(va[m].mean()), float(vb[m].mean()), compare(va[m], vb[m], clips, seed=seed)) for m in conv.metrics}
 
 
 def _comparable(a: Stored, b: Stored) -> None:

@@ -158,3 +158,37 @@ def test_bench_leaderboard_renders_the_record_by_default_and_a_users_runs_to_the
     assert Path("leaderboard/README.md").read_text() == committed  # the committed file is left alone
     beside = Path("leaderboard.md").read_text()
     assert "`good` [leaderboard/results]" in beside and "`mine` [results]" in beside
+
+
+def recorded_result(results, system, seed, signal, jitter=0.0):
+    """A run with its per-query record: 40 clips of 5 captions, whose own clip scores
+    ``signal`` above noise (higher is better). Systems share a seed's noise, as systems
+    that fail on the same hard queries do; ``jitter`` adds noise of their own."""
+    import numpy as np
+
+    from benchmark.conventions import DEFAULT, convention, scores
+    from benchmark.queries import QueryRecord
+    from benchmark.results import queries_path
+    from benchmark.results import write as write_result
+
+    rng = np.random.default_rng(seed)
+    similarity = rng.standard_normal((200, 40)).astype(np.float32)
+    similarity += jitter * np.random.default_rng([seed, 1]).standard_normal((200, 40)).astype(np.float32)
+    similarity[np.arange(200), np.repeat(np.arange(40), 5)] += signal
+    files, captions = [f"c{i}.wav" for i in range(40)], [[f"clip {i} caption {k}" for k in range(5)] for i in range(40)]
+    queries = QueryRecord.from_similarity(similarity, files, captions)
+    path = result_path(results, "d", system, seed)
+    metrics = scores(queries.ranks, convention(DEFAULT))
+    write_result(path, Result(system=system, dataset="d", seed=seed, metrics={"text_to_audio": metrics},
+                              convention=DEFAULT, queries={"file": queries_path(path).name, "split": queries.split}),
+                 queries)
+
+
+def test_rows_with_records_show_intervals_and_which_cannot_be_told_from_the_best(tmp_path):
+    for seed in (0, 1):
+        recorded_result(tmp_path, "best", seed, 2.0)
+        recorded_result(tmp_path, "close", seed, 2.0, jitter=0.3)  # differs by chance alone
+        recorded_result(tmp_path, "weak", seed, 0.5)
+    rows = {line.split("|")[1].strip(): line for line in render([tmp_path]).splitlines() if line.startswith("| `")}
+    assert set(rows) == {"`best`", "`close` ≈ best", "`weak`"}
+    assert re.search(r"\*\*0\.\d{3} ± 0\.\d{3} \[0\.\d{3}, 0\.\d{3}\]\*\*", rows["`best`"])  # seeds' spread, then the interval

@@ -23,12 +23,13 @@ from typing import Any, Mapping
 
 from benchmark.context import Log
 from benchmark.errors import BenchError
-from benchmark.plan import AUTO_FALLBACK, auto_fell_back
-from benchmark.runner import RunOptions
+from benchmark.plan import AUTO_FALLBACK, RunOptions, auto_fell_back
 
 
 @dataclass(frozen=True)
 class Point:
+    """One run of a sweep's grid."""
+
     system: str
     dataset: str
     seed: int

@@ -29,7 +29,8 @@ BATCH = 128
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from benchmark.runner import RunOptions, run
+    from benchmark.plan import RunOptions
+    from benchmark.runner import run
 
     home = tmp_path_factory.mktemp("bench-home")
     patch = pytest.MonkeyPatch()

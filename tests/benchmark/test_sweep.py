@@ -15,7 +15,7 @@ import pytest
 from benchmark import sweep as sweep_module
 from benchmark.cli import main
 from benchmark.errors import BenchError
-from benchmark.runner import RunOptions
+from benchmark.plan import RunOptions
 from benchmark.sweep import Point, grid, run_point, sweep, task_options
 from tests.conftest import TINY, dataset_args
 

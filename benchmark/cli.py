@@ -233,12 +233,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from benchmark.rescoring import paired, seeds
 
     conv = _convention(args)
+    compared = paired(seeds(args.a), seeds(args.b), conv)
     rows = [
         [metric, f"{a:.3f}", f"{b:.3f}", f"{c.difference:+.3f} [{c.low:+.3f}, {c.high:+.3f}]", f"{c.p_value:.3f}"]
-        for metric, (a, b, c) in paired(seeds(args.a), seeds(args.b), conv).items()
+        for metric, (a, b, c) in compared.items()
     ]
-    print(f"A: {args.a}\nB: {args.b}\nconvention {conv.name}, ties {conv.ties}; paired over queries of matching seeds")
-    print(tabulate(rows, headers=["metric", "A", "B", "A - B [95% interval]", "p (permutation)"], tablefmt="github",
+    by_seeds = next(iter(compared.values()))[2].test == "seeds"
+    test = ("a paired t-test over matching seeds (training randomness counted)" if by_seeds else
+            "a paired permutation test over the queries of one seed (whether these two models differ; "
+            "training randomness is not counted: compare two or more seeds for that)")
+    print(f"A: {args.a}\nB: {args.b}\nconvention {conv.name}, ties {conv.ties}; {test}")
+    print(tabulate(rows, headers=["metric", "A", "B", "A - B [95% interval]", "p"], tablefmt="github",
                    disable_numparse=True))
     return 0
 

@@ -14,7 +14,7 @@ from benchmark.errors import BenchError
 from benchmark.queries import QueryRecord
 from benchmark.queries import read as read_queries
 from benchmark.results import Result, queries_path, read
-from benchmark.uncertainty import Comparison, compare, intervals
+from benchmark.uncertainty import Comparison, compare, compare_seeds, intervals
 
 
 @dataclass(frozen=True)
@@ -73,15 +73,22 @@ def pooled(runs: list[Stored], conv: Convention) -> tuple[dict[str, np.ndarray],
 
 def paired(a: dict[int, Stored], b: dict[int, Stored], conv: Convention,
            seed: int = 0) -> dict[str, tuple[float, float, Comparison]]:
-    """Per metric of ``conv``: A's and B's means and the paired comparison of A minus B, over
-    the queries of every seed both have (pooled: each clip keeps its captions across seeds)."""
+    """Per metric of ``conv``: A's and B's means over the seeds both have, and the comparison
+    of A minus B: over those seeds when there are two or more (training randomness
+    counted), else query by query (:mod:`benchmark.uncertainty`)."""
     common = sorted(set(a) & set(b))
     if not common:
         raise BenchError(f"{a[min(a)].path} and {b[min(b)].path} share no seed; compare runs of the same seeds")
     for s in common:
         _comparable(a[s], b[s])
-    (va, clips), (vb, _) = (pooled([runs[s] for s in common], conv) for runs in (a, b))
-    return {m: (float(va[m].mean()), float(vb[m].mean()), compare(va[m], vb[m], clips, seed=seed)) for m in conv.metrics}
+    per_seed = {side: [values(runs[s].queries.ranks, conv) for s in common] for side, runs in (("a", a), ("b", b))}
+    clips = a[common[0]].queries.clip_of
+    out = {}
+    for m in conv.metrics:
+        va, vb = ([v[m] for v in per_seed[side]] for side in ("a", "b"))
+        test = compare_seeds(va, vb) if len(common) > 1 else compare(va[0], vb[0], clips, seed=seed)
+        out[m] = (float(np.mean(va)), float(np.mean(vb)), test)
+    return out
 
 
 def _comparable(a: Stored, b: Stored) -> None:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from benchmark.errors import BenchError
-from benchmark.uncertainty import compare, interval, intervals
+from benchmark.uncertainty import compare, compare_seeds, interval, intervals
 
 
 def test_the_interval_resamples_clips_with_all_their_captions():
@@ -49,3 +49,18 @@ def test_unpaired_values_are_refused():
         compare(np.zeros(3), np.zeros(4), np.arange(3))
     with pytest.raises(BenchError, match="4 per-query values for 3 queries"):
         interval(np.zeros(4), np.arange(3))
+
+
+def test_over_seeds_a_paired_t_test_counts_training_randomness():
+    rng = np.random.default_rng(4)
+    queries = rng.random(300)
+    # Each seed shifts a system's scores as a whole (training randomness), the same for A and B.
+    a = [queries + shift for shift in (0.02, -0.01, 0.03, 0.0)]
+    b = [queries + shift + noise for shift, noise in zip((0.02, -0.01, 0.03, 0.0), (0.004, -0.006, 0.002, 0.001))]
+    same = compare_seeds(a, b)
+    assert same.test == "seeds" and same.p_value > 0.3 and same.low < 0 < same.high
+    clearly = compare_seeds([x + 0.05 for x in a], b)
+    assert clearly.p_value < 0.01 and clearly.low > 0
+    assert compare_seeds(a, a).p_value == 1.0
+    with pytest.raises(BenchError, match="two or more seeds"):
+        compare_seeds(a[:1], b[:1])

@@ -248,6 +248,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from benchmark.rescoring import load, rank_histogram, worst
+
+    stored = load(args.result)
+    misses = worst(stored, args.worst)  # refused before printing anything for a record without captions
+    counts = rank_histogram(stored)
+    total = sum(n for _, n in counts)
+    print(f"rank of each caption's own clip ({total} captions):")
+    for bucket, n in counts:
+        print(f"  {bucket:>7}  {n:6d}  {'#' * round(40 * n / max(total, 1))}")
+    print(f"\nthe {args.worst} captions whose clip ranked lowest:")
+    for miss in misses:
+        print(f"\n  {miss.caption!r}\n    its clip {miss.clip} ranked {miss.rank}; retrieved first:")
+        for n, (name, caption) in enumerate(miss.retrieved, start=1):
+            print(f"    {n}. {name}: {caption!r}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from benchmark import paths
 
@@ -356,6 +374,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results", nargs="+", type=Path, metavar="RESULT", help="result files (seed-N.json)")
     scoring(p)
     p.set_defaults(func=cmd_rescore)
+
+    p = sub.add_parser("inspect", help="where a run's captions rank their clips, and the worst of them with what they retrieved")
+    p.add_argument("result", type=Path, metavar="RESULT", help="a result file (seed-N.json)")
+    p.add_argument("--worst", type=int, default=10, help="how many of the worst captions to show (default 10)")
+    p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("compare", help="paired comparison of two systems on the same test queries")
     p.add_argument("a", type=Path, metavar="RESULT_A", help="a result file, or a system's directory of seeds")

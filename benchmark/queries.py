@@ -4,7 +4,8 @@ without the model.
 A record holds, for every query (every caption of the test split), the positions of its
 relevant clips (:class:`benchmark.conventions.Ranks`: their scores and how many irrelevant
 clips scored above and the same, its own clip and those of identical captions) and the
-``TOP`` clips it retrieved first. That is enough for any metric, k, tie policy and
+``TOP`` clips it retrieved first, and the split's file names and captions, so a query can
+be shown with what it retrieved. That is enough for any metric, k, tie policy and
 duplicate-caption rule of :mod:`benchmark.conventions`, for bootstrap intervals and paired
 tests, and for showing the worst queries. It is not the full similarity matrix: at
 Clotho's evaluation size (5,225 captions × 1,045 clips) that is 22 MB of float32, the
@@ -47,6 +48,8 @@ class QueryRecord:
     ranks: Ranks
     top: np.ndarray
     split: dict[str, str]
+    file_names: tuple[str, ...] = ()
+    captions: tuple[tuple[str, ...], ...] = ()
 
     @property
     def clip_of(self) -> np.ndarray:
@@ -63,7 +66,8 @@ class QueryRecord:
         top = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(similarity, top, axis=1), axis=1, kind="stable")
         top = np.take_along_axis(top, order, axis=1).astype(np.int32)
-        return cls(ranks(similarity, relevant), top, split_identity(file_names, captions))
+        return cls(ranks(similarity, relevant), top, split_identity(file_names, captions), tuple(file_names),
+                   tuple(tuple(c) for c in captions))
 
     def write(self, path: Path) -> None:
         """Write the record atomically as a compressed ``.npz``."""
@@ -71,7 +75,8 @@ class QueryRecord:
         arrays = {"offsets": r.offsets.astype(np.int64), "clip": r.clip.astype(np.int32),
                   "better": r.better.astype(np.int32), "tied": r.tied.astype(np.int32),
                   "score": r.score.astype(np.float32), "own": r.own, "top": self.top}
-        meta = json.dumps({"version": VERSION, "split": self.split})
+        meta = json.dumps({"version": VERSION, "split": self.split, "file_names": list(self.file_names),
+                           "captions": [list(c) for c in self.captions]})
         with atomic_path(path) as tmp:
             np.savez_compressed(tmp, meta=np.array(meta), **arrays)
 
@@ -96,4 +101,5 @@ def read(path: Path, split: dict[str, str] | None = None) -> QueryRecord:
         raise BenchError(f"per-query record {path} is inconsistent (its arrays disagree in length); re-run to write it again")
     r = Ranks(offsets, arrays["clip"].astype(np.int64), arrays["better"].astype(np.int64), arrays["tied"].astype(np.int64),
               arrays["score"], arrays["own"].astype(bool))
-    return QueryRecord(r, arrays["top"], meta["split"])
+    return QueryRecord(r, arrays["top"], meta["split"], tuple(meta.get("file_names", ())),
+                       tuple(tuple(c) for c in meta.get("captions", ())))

@@ -99,3 +99,38 @@ def _comparable(a: Stored, b: Stored) -> None:
         if left != right:
             raise BenchError(f"{a.path} and {b.path} differ in {what} ({left} vs {right}); "
                              "only runs on the same test queries can be compared")
+
+
+#: Rank buckets of :func:`rank_histogram`: (lowest, highest) rank of the own clip.
+BUCKETS = ((1, 1), (2, 5), (6, 10), (11, 50), (51, 100), (101, None))
+
+
+def rank_histogram(stored: Stored) -> list[tuple[str, int]]:
+    """How many queries rank their own clip in each of :data:`BUCKETS` (ties pessimistic)."""
+    rank = stored.queries.ranks.own_only().positions("pessimistic")
+    return [(f"{lo}" if lo == hi else f"{lo}+" if hi is None else f"{lo}-{hi}",
+             int(((rank >= lo) & (rank <= (hi or np.inf))).sum())) for lo, hi in BUCKETS]
+
+
+@dataclass(frozen=True)
+class Miss:
+    """A query that ranked its own clip low: its caption, that clip and its rank, and the
+    first clips it retrieved instead (file name and first caption)."""
+
+    caption: str
+    clip: str
+    rank: int
+    retrieved: list[tuple[str, str]]
+
+
+def worst(stored: Stored, n: int = 10, shown: int = 5) -> list[Miss]:
+    """The ``n`` queries whose own clip ranked lowest (ties pessimistic), worst first."""
+    record = stored.queries
+    if not record.captions:
+        raise BenchError(f"the per-query record of {stored.path} keeps no captions (written by an earlier bench)")
+    rank = record.ranks.own_only().positions("pessimistic")
+    texts = [caption for clip in record.captions for caption in clip]
+    order = np.argsort(-rank, kind="stable")[:n]
+    clip_of = record.clip_of
+    return [Miss(texts[q], record.file_names[clip_of[q]], int(rank[q]),
+                 [(record.file_names[c], record.captions[c][0]) for c in record.top[q][:shown]]) for q in order]

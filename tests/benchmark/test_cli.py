@@ -64,6 +64,10 @@ def test_a_run_keeps_its_per_query_record_and_scores_again_without_the_model(tra
     assert "nDCG@10" in capsys.readouterr().out
     assert bench("compare", path, path.parent) == 0  # a run against itself: no difference
     assert "| mAP@10   | " in (out := capsys.readouterr().out) and "+0.000 [+0.000, +0.000] | 1.000" in out
+    assert bench("inspect", path, "--worst", "2") == 0
+    out = capsys.readouterr().out
+    assert f"rank of each caption's own clip ({result['n_test_captions']} captions):" in out
+    assert out.count("; retrieved first:") == 2 and "\n    1. " in out and "\n    5. " in out
     older = tmp_path / "seed-0.json"
     older.write_text(json.dumps({k: v for k, v in result.items() if k not in ("convention", "intervals", "queries")}))
     assert bench("rescore", older) == 2

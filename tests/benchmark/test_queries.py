@@ -48,3 +48,18 @@ def test_missing_damaged_and_foreign_records_are_refused_naming_the_file(tmp_pat
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(BenchError, match=f"per-query record {path} is damaged"):
         read(path)
+
+
+def test_the_worst_queries_are_shown_with_what_they_retrieved(tmp_path, similarity):
+    from benchmark.rescoring import Stored, rank_histogram, worst
+
+    record = QueryRecord.from_similarity(similarity, FILES, CAPTIONS)
+    record.write(tmp_path / "r.queries.npz")
+    stored = Stored(tmp_path / "r.json", None, read(tmp_path / "r.queries.npz"))
+    counts = dict(rank_histogram(stored))
+    assert sum(counts.values()) == 90 and set(counts) == {"1", "2-5", "6-10", "11-50", "51-100", "101+"}
+    rank = record.ranks.own_only().positions("pessimistic")
+    (miss,) = worst(stored, 1)
+    q = int(np.argmax(rank))
+    assert miss.rank == rank[q] and miss.caption == CAPTIONS[q // 3][q % 3] and miss.clip == FILES[q // 3]
+    assert [name for name, _ in miss.retrieved] == [FILES[c] for c in record.top[q][:5]]

@@ -183,12 +183,29 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from benchmark import paths
 
+    if args.name == "recall":  # the harness's own figure, of stored runs
+        return _plot_recall(args)
+    if args.results or not args.dataset:
+        raise BenchError(f"bench plot {args.name} draws a dataset: give --dataset D (result files are for `bench plot recall`)")
     manager = _manager()
     plot = manager.load("plots", args.name)
     paths.ensure_writable(args.output.parent if args.output else Path("."), "output directory")
     dataset = _prepared_dataset(args, manager)
     output = args.output or Path(f"{args.name}-{dataset.key}.png")
     plot(dataset, output, args.cache_dir or paths.cache_root())
+    print(f"wrote {output}")
+    return 0
+
+
+def _plot_recall(args: argparse.Namespace) -> int:
+    from benchmark.figures import plot_recall
+    from benchmark.rescoring import load
+
+    if not args.results:
+        raise BenchError("bench plot recall needs result files: bench plot recall RESULT [RESULT ...]")
+    runs = [load(path) for path in args.results]
+    output = args.output or Path("recall.png")
+    plot_recall(runs, output)
     print(f"wrote {output}")
     return 0
 
@@ -343,9 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
     computing(p)
     p.set_defaults(func=cmd_extract)
 
-    p = sub.add_parser("plot", help="draw a registered figure for a dataset (see `bench list plots`)")
-    p.add_argument("name", help="plot name, e.g. relax")
-    dataset_options(p)
+    p = sub.add_parser("plot", help="draw a registered figure for a dataset (see `bench list plots`), or recall "
+                                     "curves of stored runs (bench plot recall RESULT ...)")
+    p.add_argument("name", help="plot name, e.g. relax; recall draws R@k (k = 1..50) of the RESULT files")
+    p.add_argument("results", nargs="*", type=Path, metavar="RESULT", help="result files, for recall")
+    p.add_argument("--dataset", help="dataset plugin name, for a registered figure (see `bench list datasets`)")
+    dataset_options(p, one=False)
     p.add_argument("--output", type=Path, help="PNG file (default <name>-<dataset>.png)")
     p.add_argument("--cache-dir", type=Path, help="cache directory (default $BENCH_HOME/cache)")
     p.set_defaults(func=cmd_plot)

@@ -68,6 +68,9 @@ def test_a_run_keeps_its_per_query_record_and_scores_again_without_the_model(tra
     out = capsys.readouterr().out
     assert f"rank of each caption's own clip ({result['n_test_captions']} captions):" in out
     assert out.count("; retrieved first:") == 2 and "\n    1. " in out and "\n    5. " in out
+    assert bench("plot", "recall", path, "--output", tmp_path / "recall.png") == 0
+    assert (tmp_path / "recall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert bench("plot", "recall") == 2 and "needs result files" in capsys.readouterr().err
     older = tmp_path / "seed-0.json"
     older.write_text(json.dumps({k: v for k, v in result.items() if k not in ("convention", "intervals", "queries")}))
     assert bench("rescore", older) == 2

@@ -63,3 +63,14 @@ def test_the_worst_queries_are_shown_with_what_they_retrieved(tmp_path, similari
     q = int(np.argmax(rank))
     assert miss.rank == rank[q] and miss.caption == CAPTIONS[q // 3][q % 3] and miss.clip == FILES[q // 3]
     assert [name for name, _ in miss.retrieved] == [FILES[c] for c in record.top[q][:5]]
+
+
+def test_a_recall_curve_gives_the_runs_r_at_k(tmp_path, similarity):
+    from benchmark.figures import recall_curve
+    from benchmark.rescoring import Stored
+
+    stored = Stored(tmp_path / "r.json", None, QueryRecord.from_similarity(similarity, FILES, CAPTIONS))
+    curve = recall_curve(stored)
+    expected = retrieval_metrics(similarity, np.repeat(np.arange(30), 3))
+    assert [curve[k - 1] for k in (1, 5, 10)] == pytest.approx([expected[f"R@{k}"] for k in (1, 5, 10)])
+    assert len(curve) == 50 and curve[-1] == 1.0 and (np.diff(curve) >= 0).all()

@@ -140,11 +140,13 @@ def _reported_cell(value: Any) -> str:
 
 
 def _reported_rows(rows: list[dict[str, Any]]) -> tuple[list[list[Any]], str]:
-    """Table rows for published results, and their footnotes: one per (source, note)."""
+    """Table rows for published results, and their footnotes: one per (source, note,
+    convention); a row that does not name the metric convention its source used says so."""
     notes: list[tuple[str, str]] = []
     body = []
     for row in rows:
-        key = (row["source"], row.get("note", ""))
+        convention = f"scored as `{row['convention']}`" if row.get("convention") else "metric convention not stated"
+        key = (row["source"], "; ".join(part for part in (row.get("note", ""), convention) if part))
         if key not in notes:
             notes.append(key)
         cells = [_reported_cell(row["metrics"].get(c)) for c in COLUMNS]

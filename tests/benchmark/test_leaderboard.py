@@ -106,6 +106,7 @@ REPORTED = """
   experts: a+b
   source: Someone et al. (2021), Table 9
   note: another protocol
+  convention: mteb
   metrics: {R@1: 0.5, R@10: [0.9, 0.01]}
 - dataset: clotho_v1
   system: only published
@@ -123,8 +124,9 @@ def test_reported_rows_are_marked_sourced_and_never_best(tmp_path):
     assert "paper system (reported [1])" in row and "0.500" in row and "0.900 ± 0.010" in row and "–" in row
     assert "**" not in row and "**0.500**" in clotho  # the measured run (one seed) keeps the best R@10
     assert clotho.index("`good`") < clotho.index("paper system")
-    assert "[1] Someone et al. (2021), Table 9; another protocol." in clotho
+    assert "[1] Someone et al. (2021), Table 9; another protocol; scored as `mteb`." in clotho
     v1 = text.split("## clotho_v1")[1].split("## clotho_v2")[0]
+    assert "[1] Other (2020); metric convention not stated." in v1  # a source that does not say
     assert "No measured runs yet" in v1 and "only published (reported [1])" in v1
 
 

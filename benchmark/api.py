@@ -154,6 +154,17 @@ class Dataset(abc.ABC):
         files), one line each; ``bench prepare`` prints them."""
         return []
 
+    #: Whether the clips of identical caption texts count as relevant to each other's
+    #: captions, for the conventions that count more than a caption's own clip (``dcase2025``,
+    #: ``mteb``); a dataset whose repeated captions are too generic to say so sets False.
+    duplicate_captions_relevant: bool = True
+
+    def relevance(self, data_dir: Path, split: Split) -> list[list[str]] | None:
+        """Relevance judgements, when the dataset has them: for every caption of ``split``
+        (clip by clip, in order), the file names of the *other* clips judged relevant to it.
+        None (the default): a caption's own clip, and those of identical captions."""
+        return None
+
     def fingerprint(self, data_dir: Path) -> str | None:
         """The identity of the content now, for a dataset whose options do not fix it (files
         a user can edit, a hub dataset that gets new commits); None when they do (a verified

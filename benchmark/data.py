@@ -21,6 +21,7 @@ from benchmark.io import atomic_path, stable_hash, write_json
 
 if TYPE_CHECKING:
     from benchmark.plugins import PluginManager
+    from benchmark.queries import Relevance
 
 
 def captions_csv(data_dir: Path, split: str) -> Path:
@@ -413,6 +414,14 @@ class PreparedDataset:
         """The plugin's lines on what ``prepare`` found (skipped or cropped clips)."""
         with naming(self.label):
             return self.plugin.report(self.data_dir)
+
+    def relevance(self, split: Split) -> Relevance:
+        """Which clips count as relevant to the captions of ``split`` beyond their own."""
+        from benchmark.queries import Relevance
+
+        with naming(self.label):
+            judged = self.plugin.relevance(self.data_dir, split)
+            return Relevance.of(split, self.plugin.duplicate_captions_relevant, judged)
 
     def parts(self, role: str) -> list[Split]:
         """The splits that together play ``role`` (train, validation, test)."""

@@ -11,7 +11,7 @@ from benchmark.api import Split
 from benchmark.conventions import DEFAULT, convention, values
 from benchmark.metrics import audio_to_text_metrics, chance_metrics, retrieval_metrics
 from benchmark.model import ClipInputs, RetrievalModel
-from benchmark.queries import QueryRecord
+from benchmark.queries import QueryRecord, Relevance
 from benchmark.uncertainty import intervals
 
 
@@ -34,13 +34,15 @@ def similarity(model: RetrievalModel, data: ClipInputs, device: torch.device, ba
     return model.fusion([a.float() for a in audio], text).T.cpu().numpy()
 
 
-def score(model: RetrievalModel, data: ClipInputs, split: Split, device: torch.device) -> dict[str, Any]:
+def score(model: RetrievalModel, data: ClipInputs, split: Split, device: torch.device,
+          relevance: Relevance = Relevance()) -> dict[str, Any]:
     """Text-to-audio and audio-to-text metrics of ``model`` on ``data`` (the clips of
-    ``split``, all captions used), the per-query record behind them and 95% bootstrap
-    intervals of the text-to-audio metrics under the default convention."""
+    ``split``, all captions used), the per-query record behind them (keeping the clips
+    ``relevance`` adds) and 95% bootstrap intervals of the text-to-audio metrics under the
+    default convention."""
     scores = similarity(model, data, device)
     caption_to_audio = np.repeat(np.arange(len(data)), [len(c) for c in data.captions])
-    queries = QueryRecord.from_similarity(scores, split.file_names, split.captions)
+    queries = QueryRecord.from_similarity(scores, split.file_names, split.captions, relevance)
     per_query = values(queries.ranks, convention(DEFAULT))
     return {
         "text_to_audio": retrieval_metrics(scores, caption_to_audio),
@@ -49,5 +51,6 @@ def score(model: RetrievalModel, data: ClipInputs, split: Split, device: torch.d
         "n_clips": len(data),
         "n_captions": int(len(caption_to_audio)),
         "queries": queries,
+        "relevance": relevance.describe(),
         "intervals": {metric: list(bounds) for metric, bounds in intervals(per_query, caption_to_audio).items()},
     }

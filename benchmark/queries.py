@@ -21,7 +21,7 @@ import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -29,11 +29,51 @@ from benchmark.conventions import Ranks, ranks, relevant_clips
 from benchmark.errors import BenchError
 from benchmark.io import atomic_path, stable_hash
 
+if TYPE_CHECKING:
+    from benchmark.api import Split
+
 VERSION = 1
 #: Clips kept per query, best first: enough to show the top 5 and draw R@k for k <= 10
 #: without the ranks; R@k beyond that comes from the ranks.
 TOP = 10
 _ARRAYS = ("offsets", "clip", "better", "tied", "score", "own", "top")
+
+
+@dataclass(frozen=True)
+class Relevance:
+    """Which clips count as relevant to a split's captions besides their own: those of
+    identical captions (``duplicates``), and the dataset's judgements (``judged[q]``: clip
+    indices for caption ``q``, or None without judgements)."""
+
+    duplicates: bool = True
+    judged: tuple[tuple[int, ...], ...] | None = None
+
+    @classmethod
+    def of(cls, split: Split, duplicates: bool, judged: Sequence[Sequence[str]] | None) -> Relevance:
+        """From a dataset's judgements by file name; a name not in the split, or a list per
+        caption that does not match the split's captions, is refused."""
+        if judged is None:
+            return cls(bool(duplicates))
+        n_captions = sum(len(c) for c in split.captions)
+        if len(judged) != n_captions:
+            raise BenchError(f"relevance judgements of split {split.name!r} cover {len(judged)} captions, "
+                             f"but the split has {n_captions}")
+        index = {name: i for i, name in enumerate(split.file_names)}
+        unknown = sorted({name for names in judged for name in names if name not in index})
+        if unknown:
+            raise BenchError(f"relevance judgements of split {split.name!r} name {unknown[0]!r}, which is not one of its clips")
+        return cls(bool(duplicates), tuple(tuple(index[name] for name in names) for names in judged))
+
+    def clips(self, captions: Sequence[Sequence[str]]) -> list[list[int]]:
+        """For every caption, its own clip first, then the others relevant to it."""
+        relevant = relevant_clips(captions, self.duplicates)
+        if self.judged is None:
+            return relevant
+        return [r + sorted(set(extra) - set(r)) for r, extra in zip(relevant, self.judged)]
+
+    def describe(self) -> dict[str, bool]:
+        """The policy, as a result records it."""
+        return {"own_clip": True, "identical_captions": self.duplicates, "judged": self.judged is not None}
 
 
 def split_identity(file_names: Sequence[str], captions: Sequence[Sequence[str]]) -> dict[str, str]:
@@ -56,12 +96,12 @@ class QueryRecord:
         return self.ranks.own_only().clip
 
     @classmethod
-    def from_similarity(cls, similarity: np.ndarray, file_names: Sequence[str],
-                        captions: Sequence[Sequence[str]]) -> QueryRecord:
+    def from_similarity(cls, similarity: np.ndarray, file_names: Sequence[str], captions: Sequence[Sequence[str]],
+                        relevance: Relevance = Relevance()) -> QueryRecord:
         """The record of a ``(n_captions, n_clips)`` similarity matrix over a split's clips
-        and captions (queries clip by clip, in order); every clip of an identical caption is
-        kept as relevant, for the conventions that count it."""
-        relevant = relevant_clips(captions, duplicates_relevant=True)
+        and captions (queries clip by clip, in order), keeping as relevant what ``relevance``
+        says besides each caption's own clip, for the conventions that count it."""
+        relevant = relevance.clips(captions)
         k = min(TOP, similarity.shape[1])
         top = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(similarity, top, axis=1), axis=1, kind="stable")

@@ -164,6 +164,9 @@ class Result(BaseModel):
     convention: Optional[str] = None
     intervals: Optional[dict[str, list[float]]] = None
     queries: Optional[dict[str, Any]] = None
+    #: Which clips the record keeps as relevant to a caption besides its own: those of
+    #: identical captions, the dataset's judgements (:class:`benchmark.queries.Relevance`).
+    relevance: Optional[dict[str, bool]] = None
     checkpoint: dict[str, Any] = Field(default_factory=dict)
     history: list[dict[str, float]] = Field(default_factory=list)
     pretrain: Optional[dict[str, Any]] = None
@@ -194,7 +197,8 @@ class Result(BaseModel):
 
 
 #: Keys a result file may lack: no pre-training, or written before the key existed.
-OPTIONAL = ("pretrain", "device_requested", "device_fallback", "determinism", "convention", "intervals", "queries")
+OPTIONAL = ("pretrain", "device_requested", "device_fallback", "determinism", "convention", "intervals", "queries",
+            "relevance")
 
 
 def determinism_settings() -> dict[str, Any]:
@@ -275,6 +279,7 @@ def record(options: RunOptions, run: Plan, features: Features, outcome: tuple[Tr
         chance=scores["chance"], n_clips={role: len(split) for role, split in splits.items()},
         n_test_captions=scores["n_captions"], convention=DEFAULT, intervals=scores["intervals"],
         queries={"file": queries_path(run.result).name, "split": scores["queries"].split},
+        relevance=scores.get("relevance"),
         checkpoint={
             "epoch": selected.epoch, "selected_by": selected.monitor, "value": selected.value,
             "rule": f"best {selected.monitor} on the {dataset.plugin.protocol['validation']} split",

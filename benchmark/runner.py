@@ -154,7 +154,8 @@ def _run(options: RunOptions, ctx: RunContext, claims: contextlib.ExitStack) -> 
 
     # Score the selected checkpoint on the test split.
     with clock.stage("evaluate"):
-        scores = score(model, inputs["test"], Split.union(parts["test"]), ctx.device)
+        test = Split.union(parts["test"])
+        scores = score(model, inputs["test"], test, ctx.device, run.dataset.relevance(test))
 
     # Record: the result and the evidence behind it, written once by rank 0.
     splits = {role: Split.union(parts[role]) for role in parts}

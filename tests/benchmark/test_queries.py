@@ -1,5 +1,7 @@
 """Per-query records: written whole, read back exactly, refused when missing, damaged or foreign."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -74,3 +76,22 @@ def test_a_recall_curve_gives_the_runs_r_at_k(tmp_path, similarity):
     expected = retrieval_metrics(similarity, np.repeat(np.arange(30), 3))
     assert [curve[k - 1] for k in (1, 5, 10)] == pytest.approx([expected[f"R@{k}"] for k in (1, 5, 10)])
     assert len(curve) == 50 and curve[-1] == 1.0 and (np.diff(curve) >= 0).all()
+
+
+def test_a_datasets_judgements_add_relevant_clips_and_bad_ones_are_named(similarity):
+    from benchmark.api import Split
+    from benchmark.queries import Relevance
+
+    split = Split("test", tuple(Path(f) for f in FILES), tuple(tuple(c) for c in CAPTIONS))
+    judged = [["clip5.wav"] if q == 0 else [] for q in range(90)]
+    relevance = Relevance.of(split, False, judged)
+    record = QueryRecord.from_similarity(similarity, FILES, CAPTIONS, relevance)
+    lo, hi = record.ranks.offsets[0], record.ranks.offsets[1]
+    assert sorted(record.ranks.clip[lo:hi].tolist()) == [0, 5]
+    dog = record.ranks.offsets[2]  # "a dog barks" on clips 0, 10 and 20: duplicates not counted here
+    assert record.ranks.offsets[3] - dog == 1
+    assert relevance.describe() == {"own_clip": True, "identical_captions": False, "judged": True}
+    with pytest.raises(BenchError, match="name 'other.wav', which is not one of its clips"):
+        Relevance.of(split, True, [["other.wav"]] + [[]] * 89)
+    with pytest.raises(BenchError, match="cover 2 captions, but the split has 90"):
+        Relevance.of(split, True, [[], []])

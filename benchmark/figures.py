@@ -17,7 +17,7 @@ KS = np.arange(1, 51)
 
 def recall_curve(stored: Stored, ks: np.ndarray = KS) -> np.ndarray:
     """Text-to-audio R@k of one run for every k in ``ks`` (own clip, ties pessimistic)."""
-    rank = stored.queries.ranks.own_only().positions("pessimistic")
+    rank = stored.queries.own_rank
     return (rank[None, :] <= ks[:, None]).mean(axis=1)
 
 

@@ -93,7 +93,13 @@ class QueryRecord:
 
     @property
     def clip_of(self) -> np.ndarray:
-        return self.ranks.own_only().clip
+        """Each query's own clip (one per query, in query order)."""
+        return self.ranks.clip[self.ranks.own]
+
+    @property
+    def own_rank(self) -> np.ndarray:
+        """Where each query ranks its own clip, ties counted against it (DCASE 2022's rank)."""
+        return self.ranks.own_only().positions("pessimistic")
 
     @classmethod
     def from_similarity(cls, similarity: np.ndarray, file_names: Sequence[str], captions: Sequence[Sequence[str]],

@@ -107,7 +107,7 @@ BUCKETS = ((1, 1), (2, 5), (6, 10), (11, 50), (51, 100), (101, None))
 
 def rank_histogram(stored: Stored) -> list[tuple[str, int]]:
     """How many queries rank their own clip in each of :data:`BUCKETS` (ties pessimistic)."""
-    rank = stored.queries.ranks.own_only().positions("pessimistic")
+    rank = stored.queries.own_rank
     return [(f"{lo}" if lo == hi else f"{lo}+" if hi is None else f"{lo}-{hi}",
              int(((rank >= lo) & (rank <= (hi or np.inf))).sum())) for lo, hi in BUCKETS]
 
@@ -128,7 +128,7 @@ def worst(stored: Stored, n: int = 10, shown: int = 5) -> list[Miss]:
     record = stored.queries
     if not record.captions:
         raise BenchError(f"the per-query record of {stored.path} keeps no captions (written by an earlier bench)")
-    rank = record.ranks.own_only().positions("pessimistic")
+    rank = record.own_rank
     texts = [caption for clip in record.captions for caption in clip]
     order = np.argsort(-rank, kind="stable")[:n]
     clip_of = record.clip_of

@@ -159,19 +159,24 @@ class Features:
         """The caption encoder that trains with the model, or None when it is frozen."""
         return self.text_encoder if self.trainable else None
 
+    def _stores(self, dataset_key: str, split: Split,
+                shard: tuple[int, int] = (0, 1)) -> tuple[list[SequenceStore | None], SequenceStore | None]:
+        """Every expert's frames of ``split`` and its frozen caption embeddings (None without
+        a frozen encoder), computing shard ``shard``; a store is None until all shards are done."""
+        audio = [expert_features(n, e, dataset_key, split, self.cache_root, shard) for n, e in self.experts]
+        text = None
+        if self.frozen_text is not None:
+            text = caption_embeddings(self.text_name, self.frozen_text, dataset_key, split, self.cache_root, shard)
+        return audio, text
+
     def extract(self, dataset_key: str, split: Split, shard: tuple[int, int]) -> bool:
         """Compute shard ``shard`` of every expert's frames (and frozen caption embeddings) of
         ``split``; True once every shard is done and the cache entries are complete."""
-        done = [expert_features(n, e, dataset_key, split, self.cache_root, shard) is not None for n, e in self.experts]
-        if self.frozen_text is not None:
-            done.append(caption_embeddings(self.text_name, self.frozen_text, dataset_key, split, self.cache_root, shard) is not None)
-        return all(done)
+        audio, text = self._stores(dataset_key, split, shard)
+        return all(store is not None for store in audio) and (self.frozen_text is None or text is not None)
 
     def inputs(self, dataset_key: str, split: Split) -> ClipInputs:
-        audio = [expert_features(name, expert, dataset_key, split, self.cache_root) for name, expert in self.experts]
-        text = None
-        if self.frozen_text is not None:
-            text = caption_embeddings(self.text_name, self.frozen_text, dataset_key, split, self.cache_root)
+        audio, text = self._stores(dataset_key, split)
         return ClipInputs(audio, split.captions, text)
 
     def role_inputs(self, storage_key: str, parts: Sequence[Split]) -> ClipInputs:

@@ -279,7 +279,7 @@ def record(options: RunOptions, run: Plan, features: Features, outcome: tuple[Tr
         chance=scores["chance"], n_clips={role: len(split) for role, split in splits.items()},
         n_test_captions=scores["n_captions"], convention=DEFAULT, intervals=scores["intervals"],
         queries={"file": queries_path(run.result).name, "split": scores["queries"].split},
-        relevance=scores.get("relevance"),
+        relevance=scores["relevance"],
         checkpoint={
             "epoch": selected.epoch, "selected_by": selected.monitor, "value": selected.value,
             "rule": f"best {selected.monitor} on the {dataset.plugin.protocol['validation']} split",

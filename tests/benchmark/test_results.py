@@ -37,7 +37,8 @@ def finished_run(device_requested, device_type):
     selected = SimpleNamespace(epoch=1, monitor="mAP@10", value=0.5, path=Path("best.pt"))
     queries = QueryRecord.from_similarity(np.eye(3, dtype=np.float32), ["a.wav", "b.wav", "c.wav"], [["a"], ["b"], ["c"]])
     scores = {"text_to_audio": dict.fromkeys(COLUMNS, 0.5), "audio_to_text": {}, "chance": {}, "n_captions": 5,
-              "queries": queries, "intervals": {"mAP@10": [0.4, 0.6]}}
+              "queries": queries, "intervals": {"mAP@10": [0.4, 0.6]},
+              "relevance": {"own_clip": True, "identical_captions": True, "judged": False}}
     return options, run, features, (trainer, selected, scores), {}
 
 
@@ -61,6 +62,7 @@ def test_a_result_names_its_convention_intervals_and_per_query_record_written_be
     options, run, features, (trainer, selected, scores), splits = finished_run("cpu", "cpu")
     result = record(options, run, features, (trainer, selected, scores), splits)
     assert result.convention == "dcase2022" and result.intervals == {"mAP@10": [0.4, 0.6]}
+    assert result.relevance == {"own_clip": True, "identical_captions": True, "judged": False}
     assert result.queries == {"file": "seed-0.queries.npz", "split": scores["queries"].split}
     write(tmp_path / "seed-0.json", result, scores["queries"])
     assert queries_path(tmp_path / "seed-0.json") == tmp_path / "seed-0.queries.npz"

@@ -28,7 +28,7 @@ def relax_curve(captions: list[list[str]], cache_dir: Path, settings: dict[str, 
     of ``settings`` on them, and r(c) on a grid spanning both."""
     cache = CiderCache(cache_dir)
     matrix = cache.matrix(captions)
-    thresholds = cache.percentiles(captions, settings["percentiles"])
+    thresholds = cache.estimate(captions, settings["percentiles"], matrix).values
     pairs = matrix[np.triu_indices(len(matrix), k=1)]
     grid = np.linspace(0.0, max(float(pairs.max()), thresholds[-1] * 1.2), 400)
     return {"pairs": pairs, "thresholds": thresholds, "grid": grid, "r": relax(grid, thresholds, settings["values"])}

@@ -63,11 +63,11 @@ class RankingLoss(nn.Module):
         check_captions(context)
         cache = CiderCache(context.cache_dir)
         vectors = {role: cache.pairs(captions) for role, captions in context.captions.items()}
-        self.threshold_estimate = cache.estimate(context.captions["train"], self.relax_settings["percentiles"],
-                                                 vectors["train"])
         # A split small enough keeps its whole matrix, and a batch's block is a lookup.
-        self.pairs = {role: cache.matrix(captions) if len(captions) <= DENSE_CLIPS else vectors[role]
+        self.pairs = {role: cache.matrix(captions, vectors[role]) if len(captions) <= DENSE_CLIPS else vectors[role]
                       for role, captions in context.captions.items()}
+        self.threshold_estimate = cache.estimate(context.captions["train"], self.relax_settings["percentiles"],
+                                                 self.pairs["train"])
         self.thresholds = self.threshold_estimate.values
 
     def margins(self, batch: LossInput) -> torch.Tensor | float:

@@ -101,26 +101,32 @@ class CiderCache:
             np.savez(file, **pairs.arrays())
         return pairs
 
-    def matrix(self, captions: Sequence[Sequence[str]]) -> np.ndarray:
-        """The full ``(n, n)`` matrix: n² memory, for figures of small splits."""
+    def matrix(self, captions: Sequence[Sequence[str]], pairs: ClipPairs | None = None) -> np.ndarray:
+        """The full ``(n, n)`` matrix: n² memory, for small splits; ``pairs``: the split's
+        vectors, if at hand."""
         path = self._directory(captions) / "clip_cider.npy"
         if path.is_file():
             return np.load(path)
-        matrix = self.pairs(captions).matrix()
+        matrix = (pairs if pairs is not None else self.pairs(captions)).matrix()
         with atomic_path(path) as tmp:
             np.save(tmp, matrix)
         return matrix
 
     def estimate(self, captions: Sequence[Sequence[str]], qs: Sequence[float],
-                 pairs: ClipPairs | None = None) -> PercentileEstimate:
+                 known: ClipPairs | np.ndarray | None = None) -> PercentileEstimate:
         """The percentiles ``qs`` of ``c_ij`` over distinct pairs, and how they were obtained
-        (exact, or sampled with its bound); ``pairs``: the split's vectors, if at hand."""
+        (exact, or sampled with its bound); ``known``: the split's vectors or whole matrix, if
+        at hand (a matrix gives the exact values at once, without visiting the pairs again)."""
         check_pairs(len(captions))
         path = self._directory(captions) / f"percentiles-{'-'.join(f'{q:g}' for q in qs)}.json"
         if path.is_file():
             saved = json.loads(path.read_text())
             return PercentileEstimate(**{k: v for k, v in saved.items() if k != "percentiles"})
-        result = estimate(pairs if pairs is not None else self.pairs(captions), qs)
+        if isinstance(known, np.ndarray):
+            population = len(captions) * (len(captions) - 1) // 2
+            result = PercentileEstimate(percentiles(known, qs), "exact", population, population)
+        else:
+            result = estimate(known if known is not None else self.pairs(captions), qs)
         write_json(path, {"percentiles": list(qs), **result.as_dict()})
         return result
 

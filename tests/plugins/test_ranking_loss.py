@@ -44,7 +44,7 @@ def test_matching_term_adds_weight_times_minus_mean_positive_similarity():
 def test_cider_relaxation_looks_up_pairs_by_clip_index_in_each_split(tmp_path, monkeypatch, dense_clips):
     from benchmark.api import LossContext
     from bench_plugins.losses import ranking
-    from bench_plugins.losses.relax import clip_cider, relax
+    from bench_plugins.losses.relax import clip_cider, percentiles, relax
 
     monkeypatch.setattr(ranking, "DENSE_CLIPS", dense_clips)
     train = [[f"a bell rings number {i}", f"bell {i % 3} rings"] for i in range(20)]
@@ -61,6 +61,7 @@ def test_cider_relaxation_looks_up_pairs_by_clip_index_in_each_split(tmp_path, m
     assert torch.allclose(loss.margins(LossInput(torch.zeros(2, 2, 1), pair, "validation")), expected)
     assert not loss.state_dict() and not list(loss.buffers())  # nothing n x n held, nothing in checkpoints
     assert loss.threshold_estimate.method == "exact" and "exact" in repr(loss)
+    assert loss.thresholds == percentiles(full["train"].numpy(), [80, 90, 99])  # from the matrix or the vectors alike
 
     # Relaxation with r = 1 everywhere is the plain loss.
     flat = RankingLoss(0.2, relax={"percentiles": [80, 90, 99], "values": [1.0, 1.0, 1.0]})

@@ -31,7 +31,7 @@ from typing import Iterator
 
 from benchmark.errors import BenchError
 from benchmark.io import write_json
-from benchmark.progress import Progress
+from benchmark.progress import Progress, reporting_rank
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ def _exclusive(target: Path, name: str) -> Iterator[None]:
     try:
         lock.acquire(blocking=False)
     except Timeout:
-        if os.environ.get("RANK", "0") in ("", "0"):
+        if reporting_rank():
             print(f"waiting for another process's download of {name} into {target.parent}", file=sys.stderr, flush=True)
         lock.acquire()
     try:

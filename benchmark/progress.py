@@ -53,6 +53,11 @@ def is_terminal(stream: IO[str] | None = None) -> bool:
         return False
 
 
+def reporting_rank() -> bool:
+    """Whether this process reports progress: any process but a non-zero ``torchrun`` rank."""
+    return os.environ.get("RANK", "0") in ("", "0")
+
+
 def interval_seconds() -> float:
     """Seconds between plain progress lines: ``$BENCH_PROGRESS_SECONDS``, else 30."""
     value = os.environ.get(INTERVAL_VARIABLE, "").strip()
@@ -107,7 +112,7 @@ class Progress:
         self.postfix: dict[str, Any] = {}
         self.stream = sys.stderr if stream is None else stream
         if disable is None:
-            disable = os.environ.get("RANK", "0") not in ("", "0")
+            disable = not reporting_rank()
         self.mode = "quiet" if disable else "bar" if is_terminal(self.stream) else "lines"
         self.interval = interval_seconds()
         self._bar: Any = None

@@ -96,3 +96,17 @@ def test_features_computed_off_the_cpu_have_keys_of_their_own():
     assert caption_key("fake", moved, "synthetic-1", SPLIT)["device"] == "meta"
     on_cpu = caption_key("fake", Captions(), "synthetic-1", SPLIT)
     assert hashed(caption_key("fake", moved, "synthetic-1", SPLIT)) != hashed(on_cpu)
+
+
+def test_extract_is_done_once_every_shard_of_every_store_is(tmp_path):
+    import soundfile
+
+    paths = tuple(tmp_path / f"clip{i}.wav" for i in range(40))  # two cache chunks of expert frames
+    for path in paths:
+        soundfile.write(path, np.zeros(1600, np.float32), 16000)
+    split = Split("development", paths, tuple((f"caption {i}",) for i in range(40)))
+    features = Features(CONFIG, manager(), torch.device("cpu"), tmp_path / "cache")
+    assert features.extract("d", split, (0, 2)) is False  # the second chunk is shard 1's
+    assert features.extract("d", split, (1, 2)) is True
+    inputs = features.inputs("d", split)
+    assert len(inputs) == 40 and inputs.text is not None and inputs.audio[0][39].shape == (1, 3)

@@ -324,3 +324,30 @@ def test_a_lock_file_left_behind_does_not_stop_a_later_download(server, tmp_path
     download.lock_path(target).write_text("left by a run that was killed")
     fetch(RemoteFile("model.pth", f"{server}/model.pth", sha256=sha(PAYLOAD)), target)
     assert target.read_bytes() == PAYLOAD and RangeHandler.requests == ["/model.pth"]
+
+
+@pytest.mark.parametrize("rank, says", [("0", True), ("1", False)])
+def test_only_a_reporting_process_says_it_waits_for_another_download(tmp_path, capsys, monkeypatch, rank, says):
+    """A non-zero ``torchrun`` rank waits quietly, as its progress bars are quiet."""
+    import threading
+
+    from filelock import FileLock
+
+    monkeypatch.setenv("RANK", rank)
+    target = tmp_path / "model.pth"
+    holder = FileLock(download.lock_path(target))
+    holder.acquire()  # another process's download
+    got = threading.Event()
+
+    def wait() -> None:
+        with download._exclusive(target, "model.pth"):
+            got.set()
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    assert not got.wait(0.3)  # it waits ...
+    holder.release()
+    waiter.join(5)
+    assert got.is_set()  # ... until the lock is free
+    said = f"waiting for another process's download of model.pth into {tmp_path}\n"
+    assert capsys.readouterr().err == (said if says else "")

@@ -31,8 +31,8 @@ def load(path: Path) -> Stored:
     existed, or whose record is missing, damaged or of another split, is named."""
     result = read(path)
     if not result.queries:
-        raise BenchError(f"result {path} has no per-query record (written before bench kept them); "
-                         "re-run it with --force to rescore it")
+        raise BenchError(f"result {path} has no per-query record (written before bench kept them); move it aside and "
+                         f"run it again: with its checkpoints in {path.with_suffix('.run')} the run only scores")
     return Stored(path, result, read_queries(queries_path(path), result.queries["split"]))
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from benchmark.queries import QueryRecord
 from benchmark.queries import read as read_queries
@@ -69,10 +70,25 @@ def test_a_result_names_its_convention_intervals_and_per_query_record_written_be
     assert read_queries(tmp_path / "seed-0.queries.npz", result.queries["split"]).top.shape == (3, 3)
 
 
-def test_files_written_before_the_device_and_determinism_keys_read_and_are_written_back_unchanged(tmp_path):
+BEFORE_RECORDS = Path(__file__).parent / "data" / "result-before-records.json"
+
+
+def test_a_file_written_before_records_intervals_and_determinism_reads_and_is_written_back_unchanged():
+    """A result of the committed record as it was before per-query records (a copy)."""
+    result = read(BEFORE_RECORDS)
+    assert result.determinism is None and result.device_requested is None and result.device_fallback is None
+    assert not result.queries and not result.intervals
+    assert result.to_json() == json.loads(BEFORE_RECORDS.read_text())
+
+
+def test_every_committed_result_keeps_a_record_that_rescores_to_its_metrics_under_dcase2022():
+    """The ``dcase2022`` convention equals the scorer that wrote each committed result."""
+    from benchmark.conventions import convention, scores
+    from benchmark.rescoring import load
+
     committed = sorted(Path(__file__).parents[2].glob("leaderboard/results/*/*/seed-*.json"))
     assert committed
     for path in committed:
-        result = read(path)
-        assert result.determinism is None and result.device_requested is None and result.device_fallback is None
-        assert result.to_json() == json.loads(path.read_text())
+        stored = load(path)
+        again = scores(stored.queries.ranks, convention("dcase2022"))
+        assert again == pytest.approx(stored.result.metrics["text_to_audio"], abs=1e-12), path

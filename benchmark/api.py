@@ -27,7 +27,7 @@ import abc
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from benchmark.errors import BenchError, unknown_name
 from benchmark.hookspecs import Register, hookimpl
@@ -42,7 +42,7 @@ __all__ = [
     # Base classes and protocols of the plugin kinds.
     "Expert", "PretrainedExpert", "Dataset", "ClothoLayoutDataset", "TextEncoder",
     # What the harness hands to plugins.
-    "Split", "LossInput", "LossContext", "PreparedDataset",
+    "Split", "LossInput", "LossContext", "PreparedDataset", "MineContext",
     # Errors: the one exception users read, and "unknown X 'y'. Available: …" messages.
     "BenchError", "unknown_name",
     # Downloads (verified, resumable, atomic, offline-aware) and archives (members outside the target refused).
@@ -275,6 +275,19 @@ class LossInput:
     def clip_similarity(self) -> torch.Tensor:
         """``s_ij``: the mean similarity of audio ``i`` to all captions of clip ``j`` (``[B, B]``)."""
         return self.similarity.mean(dim=-1)
+
+
+@dataclass(frozen=True)
+class MineContext:
+    """What ``bench mine`` hands a miner: the directory it writes to (its own, under
+    ``$BENCH_HOME/mined/<name>`` unless ``--output`` says otherwise), where datasets and
+    caches live, the device for models it runs, and where its progress messages go."""
+
+    output: Path
+    data_root: Path
+    cache_root: Path
+    device: torch.device
+    log: Callable[[str], None] = print
 
 
 @dataclass

@@ -210,6 +210,24 @@ def _plot_recall(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mine(args: argparse.Namespace) -> int:
+    from benchmark import paths
+    from benchmark.api import MineContext
+    from benchmark.distributed import resolve_device
+    from benchmark.errors import naming
+    from benchmark.registry import label
+
+    miner = _manager().create("miners", {"name": args.name, **_key_values(args.option, "-O")}, "-O")
+    output = paths.ensure_writable(args.output or paths.mined_root() / args.name, "output directory")
+    ctx = MineContext(output, args.data_dir or paths.data_root(), args.cache_dir or paths.cache_root(),
+                      resolve_device(args.device))
+    with naming(label("miners", args.name)):
+        lines = miner.run(ctx)
+    for line in lines:
+        print(line)
+    return 0
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from benchmark import paths
     from benchmark.leaderboard import write
@@ -369,6 +387,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, help="PNG file (default <name>-<dataset>.png)")
     p.add_argument("--cache-dir", type=Path, help="cache directory (default $BENCH_HOME/cache)")
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("mine", help="gather extra training pairs with a registered miner (see `bench list miners`)")
+    p.add_argument("name", help="miner name, e.g. freesound")
+    p.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="miner option (repeatable); `bench list miners` and the README name them")
+    p.add_argument("--output", type=Path, help="where the miner writes (default $BENCH_HOME/mined/<name>)")
+    p.add_argument("--data-dir", type=Path, help="where datasets live (default $BENCH_HOME/datasets)")
+    p.add_argument("--cache-dir", type=Path, help="cache directory (default $BENCH_HOME/cache)")
+    p.add_argument("--device", default="auto", help="device for the models a miner runs (auto, cpu, cuda, cuda:N)")
+    p.set_defaults(func=cmd_mine)
 
     p = sub.add_parser(
         "leaderboard", help="write leaderboard markdown from result files",

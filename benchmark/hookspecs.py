@@ -157,6 +157,19 @@ def register_plots(register: Register) -> None:
 
 
 @hookspec
+def register_miners(register: Register) -> None:
+    """Register miners: steps that gather extra training pairs from outside a dataset, for
+    ``bench mine NAME -O key=value …`` (the report's Freesound mining is one).
+
+    Target: a class called with the miner's options (``-O`` values, parsed as YAML scalars),
+    which checks them before any work starts and raises :class:`benchmark.api.BenchError`
+    naming a bad one. Its ``run(ctx: benchmark.api.MineContext) -> list[str]`` writes what it
+    mined under ``ctx.output`` (resuming what an earlier, interrupted call left there) and
+    returns the lines ``bench mine`` prints: what was kept, and where it is.
+    """
+
+
+@hookspec
 def register_systems(register: Register) -> None:
     """Register systems: named configurations assembled from the other plugins.
 

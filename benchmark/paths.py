@@ -25,6 +25,11 @@ def data_root() -> Path:
     return home() / "datasets"
 
 
+def mined_root() -> Path:
+    """``$BENCH_HOME/mined``: what ``bench mine`` gathers, one directory per miner."""
+    return home() / "mined"
+
+
 def cache_root() -> Path:
     return home() / "cache"
 

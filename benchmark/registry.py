@@ -23,6 +23,7 @@ KINDS: dict[str, str] = {
     "datasets": "dataset",
     "systems": "system",
     "plots": "plot",
+    "miners": "miner",
 }
 
 

@@ -54,8 +54,8 @@ __all__ = [
     "find_audio", "select_present", "check_audio", "clips_fingerprint", "files_fingerprint",
     # Files written whole or not at all, and stable hashes for keys.
     "atomic_path", "write_json", "write_text", "stable_hash",
-    # Progress lines and whether stderr is a terminal.
-    "Progress", "is_terminal",
+    # Progress lines and whether stderr is a terminal; where bench mine writes.
+    "Progress", "is_terminal", "mined_root",
     # System files: reading one, normalising a component entry.
     "load_system_file", "component",
 ]
@@ -73,6 +73,7 @@ _LAZY: dict[str, str] = {
         "benchmark.weights": ("WeightFile", "load_checkpoint", "load_state"),
         "benchmark.io": ("atomic_path", "write_json", "write_text", "stable_hash"),
         "benchmark.progress": ("Progress", "is_terminal"),
+        "benchmark.paths": ("mined_root",),
         "benchmark.config": ("load_system_file", "component"),
     }.items()
     for name in names

@@ -160,10 +160,13 @@ class Dataset(abc.ABC):
     #: ``mteb``); a dataset whose repeated captions are too generic to say so sets False.
     duplicate_captions_relevant: bool = True
 
-    def relevance(self, data_dir: Path, split: Split) -> list[list[str]] | None:
+    def relevance(self, data_dir: Path, split: Split) -> list[list[str]] | list[dict[str, float]] | None:
         """Relevance judgements, when the dataset has them: for every caption of ``split``
-        (clip by clip, in order), the file names of the *other* clips judged relevant to it.
-        None (the default): a caption's own clip, and those of identical captions."""
+        (clip by clip, in order), the file names of the *other* clips judged relevant to it,
+        or, graded, a mapping of file names to grades (> 0 relevant, 0 not; nDCG weighs by
+        grade, the other metrics count any grade as relevant; the caption's own clip takes
+        its highest grade unless graded too). None (the default): a caption's own clip, and
+        those of identical captions."""
         return None
 
     def fingerprint(self, data_dir: Path) -> str | None:

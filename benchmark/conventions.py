@@ -23,8 +23,11 @@ Per query, with relevant clips at positions ``p_1 < … < p_R``:
 ``R@k`` = 1 if ``p_1 <= k``; ``MRR@k`` = ``1 / p_1`` if ``p_1 <= k``; ``mAP@k`` =
 ``(1 / R) * sum_{i: p_i <= k} i / p_i`` (the DCASE 2025 baseline's rule, which divides by R
 and not by min(R, k); with one relevant clip it is DCASE 2022's ``1 / rank``); ``nDCG@k`` =
-``sum_{p_i <= k} 1 / log2(p_i + 1)`` over its ideal ``sum_{j <= min(R, k)} 1 / log2(j + 1)``;
-``R-precision`` = the share of the R clips ranked in the top R.
+``sum_{p_i <= k} g_i / log2(p_i + 1)`` over its ideal ``sum_{j <= min(R, k)} g_(j) / log2(j + 1)``
+(``g_i`` the clip's grade, 1 without graded judgements, ``g_(j)`` the grades from highest to
+lowest: linear gains, as trec_eval and MTEB take them);
+``R-precision`` = the share of the R clips ranked in the top R. Grades count in nDCG only:
+the other metrics treat every judged clip as relevant.
 """
 
 from __future__ import annotations
@@ -111,7 +114,8 @@ class Ranks:
     ``offsets[q]:offsets[q + 1]``, best first), ``better[j]`` irrelevant clips scored
     higher and ``tied[j]`` the same. ``clip[j]`` is which clip it is, ``score[j]`` its
     similarity, and ``own[j]`` whether it is the query's own clip (not one relevant
-    through an identical caption)."""
+    through an identical caption). ``grade[j]`` is its graded relevance (> 0), or None when
+    every relevant clip counts the same."""
 
     offsets: np.ndarray
     clip: np.ndarray
@@ -119,6 +123,7 @@ class Ranks:
     tied: np.ndarray
     score: np.ndarray
     own: np.ndarray
+    grade: np.ndarray | None = None
 
     @property
     def n_queries(self) -> int:
@@ -142,7 +147,9 @@ class Ranks:
             better[mine] += int((others > self.score[mine]).sum())
             tied[mine] += int((others == self.score[mine]).sum())
         keep = self.own
-        return Ranks(np.arange(self.n_queries + 1), self.clip[keep], better[keep], tied[keep], self.score[keep], keep[keep])
+        grade = None if self.grade is None else self.grade[keep]
+        return Ranks(np.arange(self.n_queries + 1), self.clip[keep], better[keep], tied[keep], self.score[keep], keep[keep],
+                     grade)
 
     def positions(self, ties: str) -> np.ndarray:
         """1-based positions of the relevant clips under tie policy ``ties``."""
@@ -165,9 +172,11 @@ class Ranks:
         return 1 + before + self.better + self.tied * j / (size[group_id] + 1)
 
 
-def ranks(similarity: np.ndarray, relevant: Sequence[Sequence[int]], chunk: int = 512) -> Ranks:
+def ranks(similarity: np.ndarray, relevant: Sequence[Sequence[int]], grades: Sequence[Sequence[float]] | None = None,
+          chunk: int = 512) -> Ranks:
     """The :class:`Ranks` of every query (row of ``similarity``, ``(n_queries, n_clips)``)
-    given its ``relevant`` clips, its own clip first (as :func:`relevant_clips` lists them)."""
+    given its ``relevant`` clips, its own clip first (as :func:`relevant_clips` lists them),
+    and their ``grades`` (one per relevant clip, > 0) when the judgements are graded."""
     similarity = np.asarray(similarity)
     if similarity.ndim != 2 or similarity.shape[0] != len(relevant):
         raise BenchError(f"similarity must be (n_queries, n_clips) with {len(relevant)} queries, got {similarity.shape}")
@@ -191,6 +200,11 @@ def ranks(similarity: np.ndarray, relevant: Sequence[Sequence[int]], chunk: int 
     offsets = np.concatenate([[0], np.cumsum(counts)])
     own = np.zeros(len(clip), dtype=bool)
     own[offsets[:-1]] = True  # each query's list starts with its own clip
+    grade = None
+    if grades is not None:
+        grade = np.fromiter((g for gs in grades for g in gs), dtype=np.float64)
+        if len(grade) != len(clip) or not (np.isfinite(grade) & (grade > 0)).all():
+            raise BenchError("relevance grades must be one positive number per relevant clip")
     order = np.empty(len(clip), dtype=np.int64)
     for q in np.flatnonzero(counts > 1):
         lo, hi = offsets[q], offsets[q + 1]
@@ -201,7 +215,8 @@ def ranks(similarity: np.ndarray, relevant: Sequence[Sequence[int]], chunk: int 
     single = np.flatnonzero(counts == 1)
     tied[offsets[single]] -= 1  # the clip itself
     order[offsets[single]] = offsets[single]
-    return Ranks(offsets, clip[order], better[order], tied[order], target[order], own[order])
+    return Ranks(offsets, clip[order], better[order], tied[order], target[order], own[order],
+                 None if grade is None else grade[order])
 
 
 def per_query(ranks: Ranks, metric: str, ties: str = "pessimistic") -> np.ndarray:
@@ -224,9 +239,16 @@ def per_query(ranks: Ranks, metric: str, ties: str = "pessimistic") -> np.ndarra
     if name == "mAP":
         nth = np.arange(len(position)) - ranks.offsets[query] + 1
         return np.bincount(query, np.where(inside, nth / position, 0.0), ranks.n_queries) / count
-    gains = np.where(inside, 1.0 / np.log2(position + 1), 0.0)  # nDCG
-    ideal = np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))[np.minimum(count, k) - 1]
-    return np.bincount(query, gains, ranks.n_queries) / ideal
+    discount = 1.0 / np.log2(np.arange(2, k + 2))  # nDCG
+    if ranks.grade is None:
+        gains = np.where(inside, 1.0 / np.log2(position + 1), 0.0)
+        return np.bincount(query, gains, ranks.n_queries) / np.cumsum(discount)[np.minimum(count, k) - 1]
+    gains = np.where(inside, ranks.grade / np.log2(position + 1), 0.0)
+    # the ideal ranking: each query's grades from highest to lowest, the first k discounted
+    best = np.lexsort((-ranks.grade, query))
+    nth = np.arange(len(best)) - ranks.offsets[query[best]]
+    ideal = np.where(nth < k, ranks.grade[best] * discount[np.minimum(nth, k - 1)], 0.0)
+    return np.bincount(query, gains, ranks.n_queries) / np.bincount(query[best], ideal, ranks.n_queries)
 
 
 def values(ranks: Ranks, conv: Convention) -> dict[str, np.ndarray]:

@@ -128,7 +128,7 @@ def register_datasets(register: Register) -> None:
     not fix its content (files a user can edit) returns its ``fingerprint(data_dir)``, so
     results and features of other content never share a key. A dataset with relevance
     judgements returns, from ``relevance(data_dir, split)``, the other clips relevant to each
-    caption; ``duplicate_captions_relevant = False`` stops identical captions on different
+    caption, optionally graded; ``duplicate_captions_relevant = False`` stops identical captions on different
     clips from counting as relevant to each other. Downloads should go through
     :func:`benchmark.api.fetch` (verified, resumable, atomic, offline-aware) and
     archives through :func:`benchmark.api.extract` (members outside the target refused).

@@ -21,7 +21,7 @@ import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence, Union
 
 import numpy as np
 
@@ -37,43 +37,73 @@ VERSION = 1
 #: without the ranks; R@k beyond that comes from the ranks.
 TOP = 10
 _ARRAYS = ("offsets", "clip", "better", "tied", "score", "own", "top")
+#: A dataset's judgements for one caption: the other relevant clips' file names (each as
+#: relevant as the caption's own clip), or a file name → grade mapping (graded relevance).
+Judgement = Union[Sequence[str], Mapping[str, float]]
 
 
 @dataclass(frozen=True)
 class Relevance:
     """Which clips count as relevant to a split's captions besides their own: those of
     identical captions (``duplicates``), and the dataset's judgements (``judged[q]``: clip
-    indices for caption ``q``, or None without judgements)."""
+    index → grade for caption ``q``, or None without judgements; ``graded`` when the
+    dataset gave grades rather than lists)."""
 
     duplicates: bool = True
-    judged: tuple[tuple[int, ...], ...] | None = None
+    judged: tuple[dict[int, float], ...] | None = None
+    graded: bool = False
 
     @classmethod
-    def of(cls, split: Split, duplicates: bool, judged: Sequence[Sequence[str]] | None) -> Relevance:
-        """From a dataset's judgements by file name; a name not in the split, or a list per
-        caption that does not match the split's captions, is refused."""
+    def of(cls, split: Split, duplicates: bool, judged: Sequence[Judgement] | None) -> Relevance:
+        """From a dataset's judgements by file name; a name not in the split, a grade that is
+        not a finite number >= 0, or a list per caption that does not match the split's
+        captions, is refused. A grade of 0 judges a clip not relevant."""
         if judged is None:
             return cls(bool(duplicates))
         n_captions = sum(len(c) for c in split.captions)
         if len(judged) != n_captions:
             raise BenchError(f"relevance judgements of split {split.name!r} cover {len(judged)} captions, "
                              f"but the split has {n_captions}")
+        graded = any(isinstance(j, Mapping) for j in judged)
+        grades = [dict(j) if isinstance(j, Mapping) else dict.fromkeys(j, 1.0) for j in judged]
         index = {name: i for i, name in enumerate(split.file_names)}
-        unknown = sorted({name for names in judged for name in names if name not in index})
+        unknown = sorted({name for g in grades for name in g if name not in index})
         if unknown:
             raise BenchError(f"relevance judgements of split {split.name!r} name {unknown[0]!r}, which is not one of its clips")
-        return cls(bool(duplicates), tuple(tuple(index[name] for name in names) for names in judged))
+        bad = next(((name, grade) for g in grades for name, grade in g.items()
+                     if not isinstance(grade, (int, float)) or not np.isfinite(grade) or grade < 0), None)
+        if bad:
+            raise BenchError(f"relevance judgements of split {split.name!r} grade {bad[0]!r} {bad[1]!r}; "
+                             "grades are numbers >= 0 (0: not relevant)")
+        return cls(bool(duplicates), tuple({index[n]: float(v) for n, v in g.items() if v > 0} for g in grades), graded)
 
     def clips(self, captions: Sequence[Sequence[str]]) -> list[list[int]]:
         """For every caption, its own clip first, then the others relevant to it."""
+        return [list(g) for g in self._graded(captions)]
+
+    def grades(self, captions: Sequence[Sequence[str]]) -> list[list[float]] | None:
+        """The grades of :meth:`clips`, in its order; None unless the judgements are graded."""
+        return [list(g.values()) for g in self._graded(captions)] if self.graded else None
+
+    def _graded(self, captions: Sequence[Sequence[str]]) -> list[dict[int, float]]:
+        """Each caption's relevant clips with their grades, its own clip first. The own clip,
+        and clips of identical captions, take the caption's highest judged grade (1 without
+        grades) unless the judgements grade them."""
         relevant = relevant_clips(captions, self.duplicates)
         if self.judged is None:
-            return relevant
-        return [r + sorted(set(extra) - set(r)) for r, extra in zip(relevant, self.judged)]
+            return [dict.fromkeys(r, 1.0) for r in relevant]
+        out = []
+        for r, judged in zip(relevant, self.judged):
+            top = max(judged.values(), default=1.0)
+            graded = {clip: judged.get(clip, top) for clip in r}
+            graded.update((clip, judged[clip]) for clip in sorted(set(judged) - set(r)))
+            out.append(graded)
+        return out
 
     def describe(self) -> dict[str, bool]:
         """The policy, as a result records it."""
-        return {"own_clip": True, "identical_captions": self.duplicates, "judged": self.judged is not None}
+        return {"own_clip": True, "identical_captions": self.duplicates, "judged": self.judged is not None,
+                "graded": self.graded}
 
 
 def split_identity(file_names: Sequence[str], captions: Sequence[Sequence[str]]) -> dict[str, str]:
@@ -107,12 +137,12 @@ class QueryRecord:
         """The record of a ``(n_captions, n_clips)`` similarity matrix over a split's clips
         and captions (queries clip by clip, in order), keeping as relevant what ``relevance``
         says besides each caption's own clip, for the conventions that count it."""
-        relevant = relevance.clips(captions)
+        relevant, grades = relevance.clips(captions), relevance.grades(captions)
         k = min(TOP, similarity.shape[1])
         top = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(similarity, top, axis=1), axis=1, kind="stable")
         top = np.take_along_axis(top, order, axis=1).astype(np.int32)
-        return cls(ranks(similarity, relevant), top, split_identity(file_names, captions), tuple(file_names),
+        return cls(ranks(similarity, relevant, grades), top, split_identity(file_names, captions), tuple(file_names),
                    tuple(tuple(c) for c in captions))
 
     def write(self, path: Path) -> None:
@@ -121,6 +151,8 @@ class QueryRecord:
         arrays = {"offsets": r.offsets.astype(np.int64), "clip": r.clip.astype(np.int32),
                   "better": r.better.astype(np.int32), "tied": r.tied.astype(np.int32),
                   "score": r.score.astype(np.float32), "own": r.own, "top": self.top}
+        if r.grade is not None:
+            arrays["grade"] = r.grade.astype(np.float32)
         meta = json.dumps({"version": VERSION, "split": self.split, "file_names": list(self.file_names),
                            "captions": [list(c) for c in self.captions]})
         with atomic_path(path) as tmp:
@@ -136,6 +168,7 @@ def read(path: Path, split: dict[str, str] | None = None) -> QueryRecord:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             arrays = {name: data[name] for name in _ARRAYS}
+            grade = data["grade"].astype(np.float64) if "grade" in data else None
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
         raise BenchError(f"per-query record {path} is damaged or not a record ({exc}); re-run to write it again") from None
     if meta.get("version") != VERSION:
@@ -146,6 +179,6 @@ def read(path: Path, split: dict[str, str] | None = None) -> QueryRecord:
     if offsets.ndim != 1 or offsets[0] != 0 or offsets[-1] != len(arrays["clip"]) or len(arrays["top"]) != len(offsets) - 1:
         raise BenchError(f"per-query record {path} is inconsistent (its arrays disagree in length); re-run to write it again")
     r = Ranks(offsets, arrays["clip"].astype(np.int64), arrays["better"].astype(np.int64), arrays["tied"].astype(np.int64),
-              arrays["score"], arrays["own"].astype(bool))
+              arrays["score"], arrays["own"].astype(bool), grade)
     return QueryRecord(r, arrays["top"], meta["split"], tuple(meta.get("file_names", ())),
                        tuple(tuple(c) for c in meta.get("captions", ())))

@@ -90,8 +90,40 @@ def test_a_datasets_judgements_add_relevant_clips_and_bad_ones_are_named(similar
     assert sorted(record.ranks.clip[lo:hi].tolist()) == [0, 5]
     dog = record.ranks.offsets[2]  # "a dog barks" on clips 0, 10 and 20: duplicates not counted here
     assert record.ranks.offsets[3] - dog == 1
-    assert relevance.describe() == {"own_clip": True, "identical_captions": False, "judged": True}
+    assert relevance.describe() == {"own_clip": True, "identical_captions": False, "judged": True, "graded": False}
     with pytest.raises(BenchError, match="name 'other.wav', which is not one of its clips"):
         Relevance.of(split, True, [["other.wav"]] + [[]] * 89)
     with pytest.raises(BenchError, match="cover 2 captions, but the split has 90"):
         Relevance.of(split, True, [[], []])
+
+
+def test_graded_judgements_weigh_ndcg_are_kept_in_the_record_and_bad_grades_are_named(tmp_path, similarity):
+    from benchmark.api import Split
+    from benchmark.conventions import per_query
+    from benchmark.queries import Relevance
+
+    split = Split("test", tuple(Path(f) for f in FILES), tuple(tuple(c) for c in CAPTIONS))
+    # Query 0 (own clip 0): clip 5 graded 3, clip 7 graded 0 (judged not relevant); the
+    # own clip takes the caption's highest grade, 3.
+    judged = [{"clip5.wav": 3, "clip7.wav": 0} if q == 0 else {} for q in range(90)]
+    relevance = Relevance.of(split, False, judged)
+    record = QueryRecord.from_similarity(similarity, FILES, CAPTIONS, relevance)
+    lo, hi = record.ranks.offsets[0], record.ranks.offsets[1]
+    assert dict(zip(record.ranks.clip[lo:hi].tolist(), record.ranks.grade[lo:hi].tolist())) == {0: 3.0, 5: 3.0}
+    assert relevance.describe()["graded"] is True
+    record.write(tmp_path / "q.npz")
+    again = read(tmp_path / "q.npz", record.split)
+    assert again.ranks.grade.tolist() == record.ranks.grade.tolist()
+    # Grades weigh nDCG only; with one graded clip below another, by hand:
+    halves = Relevance.of(split, False, [{"clip5.wav": 1, "clip0.wav": 2} if q == 0 else {} for q in range(90)])
+    r = QueryRecord.from_similarity(similarity, FILES, CAPTIONS, halves).ranks
+    row = similarity[0]
+    assert row[0] != row[5]
+    position = {c: int((row > row[c]).sum() + (row == row[c]).sum()) for c in (0, 5)}  # ties ahead
+    dcg = sum(g / np.log2(position[c] + 1) for c, g in ((0, 2), (5, 1)) if position[c] <= 10)
+    assert per_query(r, "nDCG@10")[0] == pytest.approx(dcg / (2 + 1 / np.log2(3)))
+    flat = QueryRecord.from_similarity(similarity, FILES, CAPTIONS, Relevance.of(split, False, [["clip5.wav"]] + [[]] * 89))
+    for metric in ("R@5", "mAP@10", "R-precision"):  # grades do not weigh the binary metrics
+        assert per_query(r, metric).tolist() == per_query(flat.ranks, metric).tolist()
+    with pytest.raises(BenchError, match="grade 'clip5.wav' -1"):
+        Relevance.of(split, False, [{"clip5.wav": -1}] + [{}] * 89)

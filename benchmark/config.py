@@ -57,6 +57,15 @@ DEFAULTS: dict[str, Any] = {
     "cpu_overrides": {},
 }
 
+#: Keys a system may set that are absent from the configuration of a system that does not,
+#: so adding one never changes the configuration (and the results' key) of existing systems.
+OPTIONAL: dict[str, str] = {
+    # The dataset protocol the system's source trained under (the report's `report`): a run
+    # under another protocol prints a one-line hint, and goes ahead.
+    "protocol": "the dataset protocol of the system's source",
+}
+KNOWN = (*DEFAULTS, *OPTIONAL)
+
 COMPONENTS: dict[str, str] = {
     "head": "heads",
     "fusion": "fusions",
@@ -161,11 +170,11 @@ def resolve_system(
         current = parent
     config = copy.deepcopy(DEFAULTS)
     for raw in reversed(chain):
-        unknown = sorted(set(raw) - set(DEFAULTS))
+        unknown = sorted(set(raw) - set(KNOWN))
         if unknown:
             raise BenchError(
                 f"system {seen[chain.index(raw)]!r} sets unknown key(s) {', '.join(unknown)}; "
-                f"known keys: {', '.join(DEFAULTS)}"
+                f"known keys: {', '.join(KNOWN)}"
             )
         config = merge(_drop_replaced_components(config, raw), raw)
     on_cpu = device_type == "cpu" and bool(config["cpu_overrides"])
@@ -210,8 +219,8 @@ def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[st
         if not sep or not key:
             raise BenchError(f"--set {override!r}: expected KEY=VALUE, e.g. schedule.epochs=5")
         parts = key.strip().split(".")
-        if parts[0] not in DEFAULTS:
-            raise BenchError(f"--set {override!r}: unknown key {parts[0]!r}; known keys: {', '.join(DEFAULTS)}")
+        if parts[0] not in KNOWN:
+            raise BenchError(f"--set {override!r}: unknown key {parts[0]!r}; known keys: {', '.join(KNOWN)}")
         node = config
         for part in parts[:-1]:
             if not isinstance(node.get(part), dict):

@@ -39,6 +39,16 @@ class Plan:
     result: Path
     state_dir: Path
 
+    def protocol_hint(self) -> str | None:
+        """A one-line hint when the system names the protocol its source used (its
+        ``protocol`` setting) and this run's dataset follows another: the run goes ahead,
+        but its numbers are not the source's setting."""
+        wanted, used = self.config.get("protocol"), self.dataset.plugin.protocol_name
+        if wanted is None or wanted == used:
+            return None
+        return (f"system {self.config['name']!r} follows the {wanted!r} protocol of its source; this run uses "
+                f"{used!r} (pass -D protocol={wanted} where the dataset has it, to run the source's setting)")
+
 
 #: What a run's log and a sweep's status line say when :func:`auto_fell_back`.
 AUTO_FALLBACK = "--device auto found no CUDA device: running on the CPU, with the system's cpu_overrides (if any)"

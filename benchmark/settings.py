@@ -68,7 +68,8 @@ class Component(BaseModel):
 
 
 class Settings(_Strict):
-    """Every key a system may set (see :data:`benchmark.config.DEFAULTS` for their meaning)."""
+    """Every key a system may set (see :data:`benchmark.config.DEFAULTS` and
+    :data:`benchmark.config.OPTIONAL` for their meaning)."""
 
     name: str
     inherits: list[str]
@@ -81,6 +82,9 @@ class Settings(_Strict):
     optimizer: Optimizer
     schedule: Schedule
     pretrain: Optional[Pretrain]
+    # The dataset protocol the system's source trained under (e.g. the report's `report`):
+    # optional, set only by systems that reproduce a paper; a run under another one says so.
+    protocol: Optional[str] = None
     # Contrastive losses need a negative: at least two clips per batch.
     batch_size: int = Field(strict=True, ge=2)
     checkpoint: Checkpoint

@@ -163,3 +163,20 @@ def test_overrides_that_are_not_plain_yaml_are_refused_naming_the_option():
         apply_overrides(DEFAULTS, ["loss=!!python/object/apply:os.system [x]"])
     with pytest.raises(BenchError, match=r"--set 'experts=\[a': not a YAML value \(expected ',' or '\]'"):
         apply_overrides(DEFAULTS, ["experts=[a"])
+
+
+def test_an_optional_key_is_absent_unless_a_system_sets_it_and_a_run_under_another_protocol_is_told():
+    from types import SimpleNamespace
+
+    from benchmark.plan import Plan
+
+    manager = manager_with_systems({"paper": {"include": "ranking", "protocol": "report"}})
+    assert "protocol" not in resolve_system("ranking", manager)  # existing configurations unchanged
+    config = resolve_system("paper", manager)
+    assert config["protocol"] == "report"
+    run = Plan(config, SimpleNamespace(plugin=SimpleNamespace(protocol_name="standard")), None, None)
+    assert "follows the 'report' protocol of its source; this run uses 'standard'" in run.protocol_hint()
+    same = Plan(config, SimpleNamespace(plugin=SimpleNamespace(protocol_name="report")), None, None)
+    assert same.protocol_hint() is None
+    with pytest.raises(BenchError, match="unknown key 'protocols'"):
+        resolve_system("ranking", manager, ["protocols=report"])

@@ -404,3 +404,29 @@ def test_two_conflicting_runs_started_together_end_with_one_result_and_one_refus
     lr = json.loads(result.read_text())["config"]["optimizer"]["lr"]
     winner = next(err for code, err in outcomes if code == 0)
     assert "training: 3/3 epochs" in winner and lr in (1e-4, 3e-3) and not list(tmp_path.rglob("*.claim"))
+
+
+def test_bench_mine_runs_a_registered_miner_with_its_options_and_refuses_an_unknown_one(tmp_path, monkeypatch, capsys):
+    import benchmark.cli
+    from benchmark.plugins import PluginManager
+    from tests.benchmark.test_plugins import plugin_module
+
+    class Counter:
+        """Writes n lines into its directory."""
+
+        def __init__(self, n: int = 1) -> None:
+            self.n = n
+
+        def run(self, ctx):
+            (ctx.output / "mined.txt").write_text("pair\n" * self.n)
+            return [f"kept {self.n} pairs in {ctx.output}"]
+
+    manager = PluginManager()
+    manager.add_plugin(plugin_module("miners", register_miners=lambda register: register("counter", Counter)), "m", "tests")
+    monkeypatch.setattr(benchmark.cli, "_manager", lambda: manager)
+    monkeypatch.setenv("BENCH_HOME", str(tmp_path / "home"))
+    assert bench("mine", "counter", "-O", "n=3") == 0
+    assert (tmp_path / "home" / "mined" / "counter" / "mined.txt").read_text() == "pair\n" * 3
+    assert "kept 3 pairs" in capsys.readouterr().out
+    assert bench("mine", "counter", "-O", "size=3", "--output", tmp_path / "out") == 2
+    assert "miner 'counter'" in capsys.readouterr().err and not (tmp_path / "out" / "mined.txt").exists()

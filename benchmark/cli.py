@@ -59,10 +59,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     import yaml
 
-    from benchmark.config import resolve_system
+    from benchmark.config import resolve_system, training_summary
 
     config = resolve_system(args.system, _manager(), args.set, args.device, args.expert_weights)
     print(yaml.safe_dump(config, sort_keys=False).rstrip())
+    print(f"# {training_summary(config)}")
     return 0
 
 

@@ -211,6 +211,22 @@ def set_expert_weights(config: dict[str, Any], manager: PluginManager, weights: 
             expert["weights"] = weights
 
 
+def training_summary(config: dict[str, Any]) -> str:
+    """What a configuration trains, in one line: the schedule, any pre-training, and the
+    protocol its source used, so ``bench show`` tells a paper's recipe from a shorter run."""
+    schedule = config["schedule"]
+    main = f"trains {schedule['epochs']} epochs of {schedule['steps_per_epoch']} steps on the run's dataset"
+    pretrain = config.get("pretrain")
+    if pretrain:
+        names = "+".join(component(d)["name"] for d in pretrain["datasets"])
+        main = f"pre-trains {pretrain['epochs']} epochs on {names} (equal sampling), then {main}"
+    else:
+        main = f"{main}, without pre-training"
+    protocol = config.get("protocol")
+    return f"{main}; " + (f"its source used the {protocol!r} protocol (-D protocol={protocol})" if protocol
+                          else "under the dataset's protocol (-D protocol=…)")
+
+
 def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """Apply ``dotted.key=value`` overrides; values are parsed as YAML (``3``, ``true``, ``[a, b]``)."""
     config = copy.deepcopy(config)

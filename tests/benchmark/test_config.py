@@ -180,3 +180,15 @@ def test_an_optional_key_is_absent_unless_a_system_sets_it_and_a_run_under_anoth
     assert same.protocol_hint() is None
     with pytest.raises(BenchError, match="unknown key 'protocols'"):
         resolve_system("ranking", manager, ["protocols=report"])
+
+
+def test_the_training_summary_tells_a_papers_recipe_from_a_shorter_run():
+    from benchmark.config import training_summary
+
+    manager = manager_with_systems({"recipe": {"include": "ranking", "protocol": "report", "schedule": {"epochs": 8},
+                                               "pretrain": {"datasets": ["synthetic", {"name": "synthetic_large"}], "epochs": 288}}})
+    assert training_summary(resolve_system("ranking", manager)) == (
+        "trains 30 epochs of 16 steps on the run's dataset, without pre-training; under the dataset's protocol (-D protocol=…)")
+    assert training_summary(resolve_system("recipe", manager)) == (
+        "pre-trains 288 epochs on synthetic+synthetic_large (equal sampling), then trains 8 epochs of 16 steps on the "
+        "run's dataset; its source used the 'report' protocol (-D protocol=report)")

@@ -46,7 +46,7 @@ __all__ = [
     # Errors: the one exception users read, and "unknown X 'y'. Available: …" messages.
     "BenchError", "unknown_name",
     # Downloads (verified, resumable, atomic, offline-aware) and archives (members outside the target refused).
-    "RemoteFile", "fetch", "mirror_url", "digests", "offline", "file_sha256", "extract",
+    "RemoteFile", "DownloadError", "fetch", "mirror_url", "digests", "offline", "file_sha256", "extract",
     # Pretrained weights: the files an expert declares, loading them without running pickled code.
     "WeightFile", "load_checkpoint", "load_state",
     # Datasets in Clotho's layout: captions files, listings, audio checks, content fingerprints.
@@ -68,7 +68,7 @@ _LAZY: dict[str, str] = {
         "benchmark.data": ("ClothoLayoutDataset", "PreparedDataset", "MAX_SECONDS", "ClipLimit", "Listed", "Listing",
                            "captions_csv", "write_captions_csv", "list_split", "find_audio", "select_present",
                            "check_audio", "clips_fingerprint", "files_fingerprint"),
-        "benchmark.download": ("RemoteFile", "fetch", "mirror_url", "digests", "offline", "file_sha256"),
+        "benchmark.download": ("RemoteFile", "DownloadError", "fetch", "mirror_url", "digests", "offline", "file_sha256"),
         "benchmark.archive": ("extract",),
         "benchmark.weights": ("WeightFile", "load_checkpoint", "load_state"),
         "benchmark.io": ("atomic_path", "write_json", "write_text", "stable_hash"),

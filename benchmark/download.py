@@ -13,6 +13,12 @@ Several processes may want one file at once (``torchrun`` ranks, parallel runs):
 per target (a hidden ``.<name>.lock`` beside it, held with ``flock`` through
 :mod:`filelock`) lets exactly one download while the others wait, then find the verified
 file; without it they wrote the same ``.part`` and one renamed it from under the others.
+
+A file with no published checksum may name the media types its server must declare
+(:attr:`RemoteFile.content_types`, e.g. Freesound's audio previews): a response of another
+type (an HTML error page sent with ``200``) is refused before anything of it is written.
+A failed download raises :class:`DownloadError`, which carries the server's HTTP status, so
+a caller can tell a file that is gone upstream (404, 410) from a dropped connection.
 """
 
 from __future__ import annotations
@@ -39,13 +45,18 @@ class RemoteFile:
     """One downloadable file. ``sha256``/``md5`` are the published checksums; where upstream
     publishes only a prefix (torch.hub file names carry the first hex digits of the
     SHA-256), ``sha256_prefix`` holds it. With none of the three, the SHA-256 of the first
-    verified copy is recorded and every later use is checked against it."""
+    verified copy is recorded and every later use is checked against it.
+
+    ``content_types`` (empty: any) are the media types the server's ``Content-Type`` must
+    name (``audio/ogg``; parameters such as ``; charset`` are ignored), for files without a
+    checksum whose type is all that tells them from an error page."""
 
     name: str
     url: str
     sha256: str | None = None
     md5: str | None = None
     sha256_prefix: str | None = None
+    content_types: tuple[str, ...] = ()
 
     def expected(self) -> str:
         """The checksum in words, for messages."""
@@ -56,6 +67,28 @@ class RemoteFile:
         if self.sha256_prefix:
             return f"sha256 starting {self.sha256_prefix}"
         return "no published checksum (sha256 recorded on first use)"
+
+
+class DownloadError(BenchError):
+    """A download that failed (one line, as every :class:`BenchError`). ``status`` is the HTTP
+    status the server answered with (404 and 410 for a file gone upstream, 200 for a
+    response of the wrong content type), None when no answer came (a refused or dropped
+    connection, a timeout: what came is kept, and the next try resumes it)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _check_type(file: RemoteFile, url: str, declared: str | None, status: int) -> None:
+    """Refuse a response whose ``Content-Type`` is not one of ``file.content_types``."""
+    if not file.content_types:
+        return
+    media = (declared or "").split(";")[0].strip().lower()
+    if media not in {t.lower() for t in file.content_types}:
+        raise DownloadError(
+            f"{url} answered with Content-Type {media or '(none)'}, not {' or '.join(file.content_types)}: "
+            f"not {file.name} (an error page?); nothing of it was kept", status)
 
 
 def offline() -> bool:
@@ -125,7 +158,7 @@ def verify(file: RemoteFile, path: Path) -> None:
     write_json(record_file, {"expected": file.expected(), "stamp": _stamp(path), **found})
 
 
-def _download(file: RemoteFile, target: Path, url: str) -> None:
+def _download(file: RemoteFile, target: Path, url: str, quiet: bool) -> None:
     """Fetch ``url`` into ``target``, resuming ``target.part``; verify before moving into place."""
     part = target.with_name(target.name + ".part")
     have = part.stat().st_size if part.exists() else 0
@@ -139,12 +172,13 @@ def _download(file: RemoteFile, target: Path, url: str) -> None:
             raise
     if response is not None:
         with response:
+            _check_type(file, url, response.headers.get("Content-Type"), response.status)
             if have and response.status != 206:  # the server ignored the range: start over
                 have = 0
             total = response.headers.get("Content-Length")
             total = int(total) + have if total is not None else None
             with open(part, "ab" if have else "wb") as out, Progress(
-                total, f"downloading {file.name}", unit="B", initial=have
+                total, f"downloading {file.name}", unit="B", initial=have, disable=quiet or None
             ) as bar:
                 for block in iter(lambda: response.read(1 << 20), b""):
                     out.write(block)
@@ -201,13 +235,15 @@ def mirror_url(variable: str, path: str) -> str | None:
 
 
 def fetch(
-    file: RemoteFile, target: Path, *, url: str | None = None, what: str = "file", hint: str = ""
+    file: RemoteFile, target: Path, *, url: str | None = None, what: str = "file", hint: str = "", quiet: bool = False
 ) -> Path:
     """The verified file at ``target``, downloaded from ``url`` (default ``file.url``) if absent.
 
     ``what`` names the kind of file and ``hint`` is appended to the instructions for getting
     it by hand; both go into the one-line error raised offline or when the download fails
-    (the harness starts it with the plugin that asked: ``expert 'panns': needs the …``).
+    (the harness starts it with the plugin that asked: ``expert 'panns': needs the …``),
+    a :class:`DownloadError` when the download failed. ``quiet`` prints no progress lines
+    (a caller fetching thousands of small files reports its own).
 
     The download runs under :func:`_exclusive`: a process that waited for another's download
     checks the target again once it holds the lock and returns the file that one verified.
@@ -225,8 +261,9 @@ def fetch(
             if target.exists():  # another process downloaded it while this one waited
                 verify(file, target)
                 return target
-            _download(file, target, url)
+            _download(file, target, url, quiet)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", None) or exc
-        raise BenchError(f"could not download {file.name} from {url} ({reason}); {where}") from None
+        status = exc.code if isinstance(exc, urllib.error.HTTPError) else None
+        raise DownloadError(f"could not download {file.name} from {url} ({reason}); {where}", status) from None
     return target

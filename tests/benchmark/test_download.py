@@ -5,6 +5,7 @@ processes fetching one file at once download it once."""
 from __future__ import annotations
 
 import hashlib
+import http.server
 import subprocess
 import sys
 import threading
@@ -13,7 +14,7 @@ import time
 import pytest
 
 from benchmark import download
-from benchmark.download import RemoteFile, fetch, file_sha256, verify
+from benchmark.download import DownloadError, RemoteFile, fetch, file_sha256, verify
 from benchmark.errors import BenchError
 from tests.httpserver import RangeHandler, serve
 
@@ -211,6 +212,67 @@ def test_a_failed_request_keeps_the_partial_file_and_names_the_reason(server, tm
     assert message.startswith(f"could not download absent.pth from {server}/absent.pth (Not Found); ")
     assert str(target) in message and message.endswith(" (or set DEMO_DIR)") and "\n" not in message
     assert target.with_name("absent.pth.part").read_bytes() == PAYLOAD[:1000] and not target.exists()
+
+
+@pytest.fixture
+def declared(monkeypatch):
+    """``declared(value)`` makes serve() send ``Content-Type: value`` with every file."""
+
+    def use(value):
+        def typed(handler):
+            handler.send_header("Content-Type", value)
+            http.server.BaseHTTPRequestHandler.end_headers(handler)
+
+        monkeypatch.setattr(RangeHandler, "end_headers", typed)
+
+    return use
+
+
+OGG = ("audio/ogg", "application/ogg")
+
+
+def test_a_response_of_another_content_type_is_refused_and_nothing_of_it_is_kept(server, tmp_path, declared):
+    """An error page sent with 200 is never saved as the file, nor appended to a partial one."""
+    declared("text/html; charset=utf-8")
+    target = tmp_path / "model.pth"
+    with pytest.raises(DownloadError) as caught:
+        fetch(RemoteFile("model.pth", f"{server}/model.pth", content_types=OGG), target)
+    assert str(caught.value) == (f"{server}/model.pth answered with Content-Type text/html, not audio/ogg or application/ogg: "
+                                 "not model.pth (an error page?); nothing of it was kept")
+    assert caught.value.status == 200 and listing(tmp_path) == [".model.pth.lock", "served"]
+    target.with_name("model.pth.part").write_bytes(PAYLOAD[:1000])  # a resumed download is checked too
+    with pytest.raises(DownloadError, match="answered with Content-Type text/html"):
+        fetch(RemoteFile("model.pth", f"{server}/model.pth", content_types=OGG), target)
+    assert target.with_name("model.pth.part").read_bytes() == PAYLOAD[:1000]
+    assert RangeHandler.requests == ["/model.pth", "/model.pth bytes=1000-"]
+
+
+def test_a_response_of_a_declared_content_type_is_downloaded(server, tmp_path, declared):
+    declared("Audio/Ogg; codecs=vorbis")  # the parameters and the case do not matter
+    file = RemoteFile("model.pth", f"{server}/model.pth", content_types=OGG)
+    assert fetch(file, tmp_path / "model.pth").read_bytes() == PAYLOAD
+
+
+def test_a_response_that_declares_no_content_type_is_refused_when_one_is_asked_for(server, tmp_path):
+    file = RemoteFile("model.pth", f"{server}/model.pth", content_types=OGG)  # serve() declares none
+    with pytest.raises(DownloadError, match=r"answered with Content-Type \(none\), not audio/ogg"):
+        fetch(file, tmp_path / "model.pth")
+    assert fetch(RemoteFile("model.pth", f"{server}/model.pth"), tmp_path / "model.pth").read_bytes() == PAYLOAD
+
+
+def test_a_failed_download_says_the_servers_status(root, server, tmp_path):
+    """404 for a file gone upstream; None for a connection that closed early (resumable)."""
+    with pytest.raises(DownloadError) as gone:
+        fetch(RemoteFile("absent.pth", f"{server}/absent.pth"), tmp_path / "absent.pth")
+    assert gone.value.status == 404 and isinstance(gone.value, BenchError)
+    with serve(root, cut_once=300_000) as url, pytest.raises(DownloadError) as cut:
+        fetch(RemoteFile("model.pth", f"{url}/model.pth"), tmp_path / "model.pth")
+    assert cut.value.status is None and tmp_path.joinpath("model.pth.part").stat().st_size == 300_000
+
+
+def test_a_quiet_download_prints_no_progress(server, tmp_path, capsys):
+    fetch(RemoteFile("model.pth", f"{server}/model.pth", sha256=sha(PAYLOAD)), tmp_path / "model.pth", quiet=True)
+    assert capsys.readouterr().err == "" and (tmp_path / "model.pth").read_bytes() == PAYLOAD
 
 
 def test_a_file_with_the_wrong_checksum_is_deleted_and_never_used(server, tmp_path):

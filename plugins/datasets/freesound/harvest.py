@@ -26,7 +26,7 @@ from typing import Callable, Iterable, Iterator
 
 import filelock
 
-from benchmark.api import BenchError, atomic_path, stable_hash, write_json
+from benchmark.api import BenchError, atomic_path, stable_hash, write_json, write_text
 
 from .api import MAX_PAGE_SIZE, PER_DAY, PER_MINUTE, FIELDS, FreesoundClient, HarvestPaused, harvest_record
 
@@ -35,6 +35,10 @@ DESCRIPTIONS = "descriptions.jsonl"
 #: How often (in pages) a harvest says how far it is.
 LOG_EVERY = 100
 _PAGE_FILE = re.compile(r"page-(\d+)\.json")
+
+
+def _integer(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -63,12 +67,12 @@ class HarvestOptions:
         if not queries or not all(isinstance(q, str) for q in queries):
             raise BenchError(f"harvest option queries={self.queries!r} must be one or more strings ('' for every sound)")
         object.__setattr__(self, "queries", tuple(dict.fromkeys(q.strip() for q in queries)))
-        if isinstance(self.page_size, bool) or not isinstance(self.page_size, int) or not 1 <= self.page_size <= MAX_PAGE_SIZE:
+        if not (_integer(self.page_size) and 1 <= self.page_size <= MAX_PAGE_SIZE):
             raise BenchError(f"harvest option page_size={self.page_size!r} must be an integer from 1 to {MAX_PAGE_SIZE}")
-        if self.max_requests is not None and (isinstance(self.max_requests, bool) or not isinstance(self.max_requests, int)
-                                              or self.max_requests < 1):
-            raise BenchError(f"harvest option max_requests={self.max_requests!r} must be a positive integer (or None: no budget)")
-        if isinstance(self.per_minute, bool) or not isinstance(self.per_minute, (int, float)) or not self.per_minute > 0:
+        if self.max_requests is not None and not (_integer(self.max_requests) and self.max_requests >= 1):
+            raise BenchError(f"harvest option max_requests={self.max_requests!r} must be a positive integer "
+                             "(or None: no budget)")
+        if not (_integer(self.per_minute) or isinstance(self.per_minute, float)) or not self.per_minute > 0:
             raise BenchError(f"harvest option per_minute={self.per_minute!r} must be a positive number of requests")
 
     def client(self) -> FreesoundClient:
@@ -148,10 +152,10 @@ def harvest(options: HarvestOptions, directory: Path, log: Callable[[str], None]
 
     A spent budget or Freesound's daily limit stops it cleanly: the state says so
     (``complete`` False, ``message`` why and what to do) and a later call continues.
-    ``client`` replaces the one built from ``options`` (tests pass fake timers).
+    ``client`` replaces the one built from ``options`` (tests pass fake timers); none is
+    built, and no token needed, when the cached pages already complete every query.
     """
     directory = Path(directory)
-    client = client or options.client()
     try:
         directory.mkdir(parents=True, exist_ok=True)
         lock = filelock.FileLock(directory / ".harvest.lock")
@@ -168,22 +172,27 @@ def harvest(options: HarvestOptions, directory: Path, log: Callable[[str], None]
         lock.release()
 
 
-def _harvest(options: HarvestOptions, directory: Path, log: Callable[[str], None], client: FreesoundClient) -> HarvestState:
-    """:func:`harvest`, holding the directory's lock."""
+def _harvest(options: HarvestOptions, directory: Path, log: Callable[[str], None],
+             client: FreesoundClient | None) -> HarvestState:
+    """:func:`harvest`, holding the directory's lock; the client (and so the token) is
+    needed only when a query is not complete."""
     state = HarvestState(directory)
     queries = [_Query(q, directory / "pages" / query_key(q, options.page_size)) for q in options.queries]
     for query in queries:
         query.scan()
-    try:
-        for query in queries:
-            if not query.complete:
-                _harvest_query(query, options, client, log)
-    except HarvestPaused as paused:
-        state.message = _paused_message(str(paused), queries, options, directory)
-        log(state.message)
+    if not all(q.complete for q in queries):
+        client = client or options.client()
+        try:
+            for query in queries:
+                if not query.complete:
+                    _harvest_query(query, options, client, log)
+        except HarvestPaused as paused:
+            state.message = _paused_message(str(paused), queries, options, directory)
+            log(state.message)
+        state.requests = client.requests_made
     state.pages, state.records = sum(q.pages for q in queries), sum(q.records for q in queries)
     state.queries = {q.folder.name: q.pages for q in queries}
-    state.complete, state.requests = all(q.complete for q in queries), client.requests_made
+    state.complete = all(q.complete for q in queries)
     if state.complete:
         written = write_descriptions(directory, options)
         log(f"Freesound harvest complete: {state.pages} pages, {written} distinct records in {directory / DESCRIPTIONS}")
@@ -207,8 +216,8 @@ def _harvest_query(query: _Query, options: HarvestOptions, client: FreesoundClie
         if page is None:  # past the last page (sounds were deleted since the last page was cached)
             query.complete = True
             break
-        write_json(query.folder / f"page-{n}.json", {"url": page.url, "page": n, "count": page.count,
-                                                    "next": page.has_next, "results": page.results})
+        cached = {"url": page.url, "page": n, "count": page.count, "next": page.has_next, "results": page.results}
+        write_text(query.folder / f"page-{n}.json", json.dumps(cached, ensure_ascii=False, separators=(",", ":")))
         query.pages, query.records, query.count = n, query.records + len(page.results), page.count
         query.complete = not page.has_next
         if n % LOG_EVERY == 0:

@@ -76,6 +76,16 @@ def test_a_harvest_caches_every_page_and_writes_each_record_once(big, tmp_path):
     assert again.complete and again.requests == 0 and big.pages() == list(range(1, 21))
 
 
+def test_a_finished_harvest_needs_no_token(big, tmp_path, monkeypatch):
+    run(big, tmp_path)
+    (tmp_path / DESCRIPTIONS).unlink()
+    monkeypatch.delenv("FREESOUND_TOKEN", raising=False)
+    state = harvest(HarvestOptions(base_url=big.url), tmp_path, lambda line: None)
+    assert state.complete and state.requests == 0 and jsonl(tmp_path / DESCRIPTIONS) == big.records
+    with pytest.raises(BenchError, match="set FREESOUND_TOKEN"):  # one more query needs the API
+        harvest(HarvestOptions(queries=("", "rain"), base_url=big.url), tmp_path, lambda line: None)
+
+
 def test_a_harvest_stopped_by_its_budget_continues_where_it_stopped(big, tmp_path):
     whole, _ = run(big, tmp_path / "whole")
     big.requests.clear()

@@ -44,3 +44,14 @@ def register_datasets(register):
         "bench_plugins.datasets.folder:Folder",
         description="Your own audio in a local folder in Clotho's layout (-D path=DIR), read in place",
     )
+
+
+@hookimpl
+def register_miners(register):
+    register(
+        "freesound",
+        "bench_plugins.datasets.freesound.mine:FreesoundMiner",
+        description="The report's Freesound mining: descriptions (-O dump=PATH or the API harvest) a classifier "
+        "mistakes for Clotho captions (score > 0.2), 3 s to 2 min, no Clotho sound or evaluation caption, "
+        "into manifest.jsonl and report.md",
+    )

@@ -44,6 +44,13 @@ def register_datasets(register):
         "bench_plugins.datasets.folder:Folder",
         description="Your own audio in a local folder in Clotho's layout (-D path=DIR), read in place",
     )
+    register(
+        "freesound_mined",
+        "bench_plugins.datasets.freesound.dataset:FreesoundMined",
+        description="Freesound sounds kept by `bench mine freesound` (-D manifest=PATH): previews with their "
+        "descriptions as captions, a seeded 5% validation holdout, for pre-training; CC BY authors must be "
+        "credited when the data is shared (ATTRIBUTION.md in its data directory)",
+    )
 
 
 @hookimpl

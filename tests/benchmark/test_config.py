@@ -192,3 +192,12 @@ def test_the_training_summary_tells_a_papers_recipe_from_a_shorter_run():
     assert training_summary(resolve_system("recipe", manager)) == (
         "pre-trains 288 epochs on synthetic+synthetic_large (equal sampling), then trains 8 epochs of 16 steps on the "
         "run's dataset; its source used the 'report' protocol (-D protocol=report)")
+
+
+def test_the_reports_recipe_pretrains_on_audiocaps_and_mined_pairs_then_fine_tunes_for_8_epochs():
+    manager = get_plugin_manager()
+    base, recipe = resolve_system("cider_relax", manager), resolve_system("cider_relax_report", manager)
+    assert recipe["pretrain"] == {"datasets": ["audiocaps", "freesound_mined"], "epochs": 288}
+    assert recipe["schedule"] == {**base["schedule"], "epochs": 8} and recipe["protocol"] == "report"
+    assert {k: recipe[k] for k in ("loss", "experts", "head", "fusion", "text_encoder")} == \
+        {k: base[k] for k in ("loss", "experts", "head", "fusion", "text_encoder")}

@@ -165,7 +165,8 @@ class MinilmClassifier(TextClassifier):
 
     name = "minilm"
 
-    def __init__(self, device: str | torch.device = "cpu", c: float = 4.0, batch_size: int = 256, seed: int = 0) -> None:
+    def __init__(self, device: str | torch.device = "cpu", c: float = 4.0, batch_size: int = 256,
+                 seed: int = 0) -> None:
         from bench_plugins.text.sentence_transformer import SentenceTransformerEncoder
 
         self.encoder = SentenceTransformerEncoder(trainable=False).to(device)
@@ -261,8 +262,11 @@ def train(classifier: TextClassifier, features: Features, labels: np.ndarray, he
     mask = held_out_split(labels, held_out, seed)
     classifier.fit(features[~mask], labels[~mask])
     auc = float(roc_auc_score(labels[mask], classifier.score(features[mask])))
-    count = lambda rows: {"freesound": int((labels[rows] == 0).sum()), "clotho": int((labels[rows] == 1).sum())}  # noqa: E731
-    return Training(auc, count(~mask), count(mask))
+    return Training(auc, _counts(labels[~mask]), _counts(labels[mask]))
+
+
+def _counts(labels: np.ndarray) -> dict[str, int]:
+    return {"freesound": int((labels == 0).sum()), "clotho": int((labels == 1).sum())}
 
 
 def save(classifier: TextClassifier, training: Training, key: str, path: Path) -> None:

@@ -66,7 +66,8 @@ _SOURCES = [
     ("an engine", ["idles", "revs up", "sputters", "roars to life"]),
     ("waves", ["crash on the shore", "break on the rocks", "wash in"]),
     ("a clock", ["ticks", "ticks steadily", "chimes the hour"]),
-    ("someone", ["types on a keyboard", "is hammering", "chops wood", "rustles a plastic bag", "pours water into a glass"]),
+    ("someone", ["types on a keyboard", "is hammering", "chops wood", "rustles a plastic bag",
+                 "pours water into a glass"]),
 ]
 _PLACES = [
     "on a wet road", "in the distance", "in a busy street", "near a river", "inside a large room",
@@ -146,10 +147,12 @@ def description(kind: str, rng: random.Random) -> str:
     """A Freesound-like description of ``kind`` (a key of :data:`KINDS`)."""
     if kind == "notes":
         rate = rng.choice(["44.1", "48", "96"])
-        parts = [f"Recorded with {rng.choice(_RECORDERS)} and {rng.choice(_MICS)} at {rate} kHz / {rng.choice([16, 24])} bit.",
+        parts = [f"Recorded with {rng.choice(_RECORDERS)} and {rng.choice(_MICS)} "
+                 f"at {rate} kHz / {rng.choice([16, 24])} bit.",
                  rng.choice(_PROCESSING), rng.choice(_CREDITS)]
         if rng.random() < 0.5:
-            parts.insert(0, f"Field recording made in {rng.choice(_CITIES)} on {rng.randint(1, 28)}/{rng.randint(1, 12)}/20{rng.randint(10, 23)}.")
+            parts.insert(0, f"Field recording made in {rng.choice(_CITIES)} "
+                            f"on {rng.randint(1, 28)}/{rng.randint(1, 12)}/20{rng.randint(10, 23)}.")
         if rng.random() < 0.4:  # the long tail of real descriptions: a paragraph of asides
             parts.extend(rng.sample(_ASIDES, rng.randint(1, len(_ASIDES))))
         return " ".join(p for p in parts if p)
@@ -238,7 +241,8 @@ def write_clotho_split(directory: Path, split: str, captions: list[list[str]], s
             writer.writerow([name, *five])
     with (directory / f"clotho_metadata_{split}.csv").open("w", newline="", encoding="iso-8859-1") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["file_name", "keywords", "sound_id", "sound_link", "start_end_samples", "manufacturer", "license"])
+        writer.writerow(["file_name", "keywords", "sound_id", "sound_link", "start_end_samples", "manufacturer",
+                         "license"])
         for name, sound in zip(names, sound_ids):
             writer.writerow([name, "rain;street", sound, f"https://freesound.org/s/{sound}", "[0, 100]", "user",
                              "Attribution"])

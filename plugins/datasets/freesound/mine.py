@@ -169,11 +169,13 @@ def _read_captions(path: Path) -> list[str]:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.reader(handle))
     except (OSError, UnicodeDecodeError) as exc:
-        raise BenchError(f"cannot read Clotho captions {path} ({exc}); pass a release's clotho_captions_*.csv") from None
+        raise BenchError(f"cannot read Clotho captions {path} ({exc}); "
+                         "pass a release's clotho_captions_*.csv") from None
     header = [h.strip() for h in rows[0]] if rows else []
     columns = [i for i, h in enumerate(header) if h.startswith("caption_")]
     if not columns:
-        raise BenchError(f"{path}: expected columns file_name,caption_1..caption_5; found {','.join(header) or 'nothing'}")
+        raise BenchError(f"{path}: expected columns file_name,caption_1..caption_5; "
+                         f"found {','.join(header) or 'nothing'}")
     return [row[i].strip() for row in rows[1:] for i in columns if i < len(row) and row[i].strip()]
 
 
@@ -259,6 +261,7 @@ class Steps:
 
 def _markdown(report: dict, top: list[dict]) -> str:
     training = report["classifier"]
+    shown = ("name", "train", "held_out", "held_out_auc", "reused", "seconds")  # said in words, not as settings
     lines = [
         "# Freesound mining",
         "",
@@ -268,7 +271,7 @@ def _markdown(report: dict, top: list[dict]) -> str:
         "| --- | ---: | ---: |",
         *(f"| {row['what']} | {row['removed']:,} | {row['left']:,} |" for row in report["steps"]),
         "",
-        f"Classifier: `{training['name']}` ({', '.join(f'{k}={v}' for k, v in training.items() if k not in ('name', 'train', 'held_out', 'held_out_auc', 'reused', 'seconds'))}), "
+        f"Classifier: `{training['name']}` ({', '.join(f'{k}={v}' for k, v in training.items() if k not in shown)}), "
         f"trained on {training['train']['freesound']:,} Freesound descriptions and {training['train']['clotho']:,} "
         f"Clotho development captions; held-out ROC AUC **{training['held_out_auc']:.4f}** on "
         f"{training['held_out']['freesound']:,} + {training['held_out']['clotho']:,} texts it never saw.",
@@ -279,7 +282,8 @@ def _markdown(report: dict, top: list[dict]) -> str:
         f"{report['clotho']['evaluation_captions']:,} evaluation captions, each description once.",
     ]
     if report["clotho"]["missing"]:
-        lines += ["", f"Not checked against (no metadata of these given, by md5): {', '.join(report['clotho']['missing'])}."]
+        missing = ", ".join(report["clotho"]["missing"])
+        lines += ["", f"Not checked against (no metadata of these given, by md5): {missing}."]
     if top:
         lines += ["", "Highest-scoring kept descriptions:", "",
                   *(f"1. {r['description'][:200]!s} ({r['score']:.3f})".replace("\n", " ") for r in top)]
@@ -339,7 +343,8 @@ class FreesoundMiner:
                              "keep min_seconds <= max_seconds")
         self.near_duplicate = _number("near_duplicate", near_duplicate, 0.0, 1.0)
         if self.near_duplicate == 0:
-            raise BenchError("option near_duplicate=0 would remove every description; use a Jaccard above 0 (0.8 default)")
+            raise BenchError("option near_duplicate=0 would remove every description; "
+                             "use a Jaccard above 0 (0.8 default)")
         self.held_out = _number("held_out", held_out, 0.0, 1.0)
         if not 0 < self.held_out < 1:
             raise BenchError(f"option held_out={held_out!r} must be a share between 0 and 1 (0.1: 10% held out)")
@@ -363,10 +368,6 @@ class FreesoundMiner:
             # The token is asked for only when a page must be fetched: a finished harvest needs none.
             self.harvest_options = HarvestOptions(queries=(str(query),), max_requests=max_requests,
                                                   per_minute=per_minute)
-
-    def settings(self) -> dict[str, object]:
-        return {"threshold": self.threshold, "min_seconds": self.min_seconds, "max_seconds": self.max_seconds,
-                "near_duplicate": self.near_duplicate, "held_out": self.held_out, "seed": self.seed}
 
     # -- steps ---------------------------------------------------------------------------
     def _clotho(self, ctx: MineContext) -> ClothoText:
@@ -399,7 +400,8 @@ class FreesoundMiner:
                     if str(stored["key"]) == key and len(stored["scores"]) == len(texts):
                         ctx.log(f"classifier {self.classifier}: reusing the one trained on these texts "
                                 f"(held-out ROC AUC {training.auc:.4f}) and its scores")
-                        return Scored(dict(zip(texts, stored["scores"].tolist())), model.settings(), training, True, {})
+                        scores = dict(zip(texts, stored["scores"].tolist()))
+                        return Scored(scores, model.settings(), training, True, {})
             except (OSError, ValueError, KeyError, EOFError):
                 pass
         started = time.perf_counter()
@@ -415,26 +417,13 @@ class FreesoundMiner:
         with atomic_path(ctx.output / SCORES_FILE) as tmp:
             np.savez(tmp, key=np.array(key), scores=scores)
         seconds = {"featurise": featurised - started, "train": trained - featurised, "score": scored - trained}
-        return Scored(dict(zip(texts, scores.tolist())), model.settings(), training, False, {k: round(v, 2) for k, v in seconds.items()})
+        seconds = {k: round(v, 2) for k, v in seconds.items()}
+        return Scored(dict(zip(texts, scores.tolist())), model.settings(), training, False, seconds)
 
-    def run(self, ctx: MineContext) -> list[str]:
-        """Every step, then the manifest and the reports; the lines ``bench mine`` prints."""
-        clotho = self._clotho(ctx)
-        got = self._records(ctx)
-        if got is None:
-            return [f"the Freesound harvest in {ctx.output / 'harvest'} is not complete; run the same command again "
-                    "to continue it (nothing was mined yet)"]
-        records, source = got
-        steps = Steps(len(records))
-        records = [r for r in records if r["description"].strip()]
-        steps.keep("empty", records)
-        records = [r for r in records if is_english(r["description"])]
-        steps.keep("not_english", records)
-
-        texts = list(dict.fromkeys(r["description"].strip() for r in records))
-        scored = self._score(ctx, texts, clotho.development)
-        score_of = lambda r: scored.scores[r["description"].strip()]  # noqa: E731
-        records = [r for r in records if score_of(r) > self.threshold]
+    def _filter(self, records: list[dict], clotho: ClothoText, scores: dict[str, float], steps: Steps) -> list[dict]:
+        """Step 4: the records kept after the threshold, the durations, Clotho's sounds, its
+        evaluation captions and repeats, sorted by id; each filter counted in ``steps``."""
+        records = [r for r in records if scores[r["description"].strip()] > self.threshold]
         steps.keep("threshold", records)
         records = [r for r in records if self.min_seconds <= r["duration"] <= self.max_seconds]
         steps.keep("duration", records)
@@ -451,15 +440,31 @@ class FreesoundMiner:
                 seen.add(text)
                 unique.append(record)
         steps.keep("duplicate", unique)
+        return unique
 
-        manifest = [manifest_entry(r, score_of(r)) for r in unique]
+    def run(self, ctx: MineContext) -> list[str]:
+        """Every step, then the manifest and the reports; the lines ``bench mine`` prints."""
+        clotho = self._clotho(ctx)
+        got = self._records(ctx)
+        if got is None:
+            return [f"the Freesound harvest in {ctx.output / 'harvest'} is not complete; run the same command again "
+                    "to continue it (nothing was mined yet)"]
+        records, source = got
+        steps = Steps(len(records))
+        records = [r for r in records if r["description"].strip()]
+        steps.keep("empty", records)
+        records = [r for r in records if is_english(r["description"])]
+        steps.keep("not_english", records)
+        scored = self._score(ctx, list(dict.fromkeys(r["description"].strip() for r in records)), clotho.development)
+        kept = self._filter(records, clotho, scored.scores, steps)
+        manifest = [manifest_entry(r, scored.scores[r["description"].strip()]) for r in kept]
         report = {
             "miner": "freesound",
             "source": source,
             "clotho": {"files": clotho.files, "missing": clotho.missing, "sound_ids": len(clotho.sound_ids),
                        "development_captions": len(clotho.development), "evaluation_captions": len(clotho.evaluation)},
-            "classifier": {**scored.settings, **scored.training.as_dict(),
-                           "reused": scored.reused, "seconds": scored.seconds},
+            "classifier": {**scored.settings, **scored.training.as_dict(), "reused": scored.reused,
+                           "seconds": scored.seconds},
             "threshold": self.threshold,
             "duration": {"min_seconds": self.min_seconds, "max_seconds": self.max_seconds},
             "near_duplicate": self.near_duplicate,
@@ -468,26 +473,31 @@ class FreesoundMiner:
             "steps": steps.rows,
             "kept": len(manifest),
         }
-        with atomic_path(ctx.output / MANIFEST) as tmp:
-            with tmp.open("w", encoding="utf-8") as handle:
-                for entry in manifest:
-                    handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
-        write_json(ctx.output / REPORT_JSON, report)
-        top = sorted(manifest, key=lambda e: -e["score"])[:10]
-        write_text(ctx.output / REPORT_MD, _markdown({**report, "source": _source_line(source)}, top))
+        write_outputs(ctx.output, manifest, report)
+        training = scored.training
         lines = [
             f"{_source_line(source)}: {steps.rows[0]['left']:,} sounds; kept {len(manifest):,} "
             f"(score > {self.threshold:g}, {self.min_seconds:g} to {self.max_seconds:g} s, no Clotho sound or "
             "evaluation caption, each description once)",
-            f"classifier {self.classifier}: held-out ROC AUC {scored.training.auc:.4f} "
-            f"({scored.training.held_out['freesound']:,} Freesound + {scored.training.held_out['clotho']:,} Clotho texts "
-            f"held out){' (reused)' if scored.reused else ''}",
+            f"classifier {self.classifier}: held-out ROC AUC {training.auc:.4f} ({training.held_out['freesound']:,} "
+            f"Freesound + {training.held_out['clotho']:,} Clotho texts held out){' (reused)' if scored.reused else ''}",
             f"wrote {ctx.output / MANIFEST} and {ctx.output / REPORT_MD}",
         ]
         if clotho.missing:
             lines.append(f"note: no Clotho metadata of {', '.join(clotho.missing)} was given (checked by md5); "
                          "sound ids listed only there are not excluded")
         return lines
+
+
+def write_outputs(output: Path, manifest: list[dict], report: dict) -> None:
+    """``manifest.jsonl``, ``report.json`` and ``report.md``, each written whole."""
+    with atomic_path(output / MANIFEST) as tmp:
+        with tmp.open("w", encoding="utf-8") as handle:
+            for entry in manifest:
+                handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    write_json(output / REPORT_JSON, report)
+    top = sorted(manifest, key=lambda e: -e["score"])[:10]
+    write_text(output / REPORT_MD, _markdown({**report, "source": _source_line(report["source"])}, top))
 
 
 def _source_line(source: dict[str, object]) -> str:

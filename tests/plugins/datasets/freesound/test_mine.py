@@ -67,8 +67,8 @@ class World:
         self.durations = {seconds: record(next(ids), next(fresh), seconds) for seconds in (2.99, 3.0, 120.0, 120.01)}
         self.spanish = record(next(ids), "Un perro ladra mientras pasan los coches por una carretera mojada.")
         self.kept_control = record(next(ids), next(fresh))
-        self.planted = [*(r for group in self.leaked.values() for r in group), self.evaluation_copy, self.evaluation_near,
-                        *self.repeats, *self.durations.values(), self.spanish, self.kept_control]
+        self.planted = [*(r for group in self.leaked.values() for r in group), self.evaluation_copy,
+                        self.evaluation_near, *self.repeats, *self.durations.values(), self.spanish, self.kept_control]
         self.dump = corpus.write_dump([*self.generated.records, *self.planted], root / "dump.jsonl")
         self.clotho = self.write_clotho(root / "clotho", leaks=True)
         self.clean = self.write_clotho(root / "clotho-clean", leaks=False)
@@ -97,7 +97,8 @@ def world(tmp_path_factory) -> World:
 
 
 def ctx(output: Path, data_root: Path | None = None) -> MineContext:
-    return MineContext(output, data_root or output / "data", output / "cache", torch.device("cpu"), log=lambda line: None)
+    return MineContext(output, data_root or output / "data", output / "cache", torch.device("cpu"),
+                       log=lambda line: None)
 
 
 @pytest.fixture(scope="module")

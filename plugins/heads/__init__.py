@@ -11,6 +11,11 @@ def register_heads(register):
         description="Masked mean over time, then a small MLP to the text dimension",
     )
     register(
+        "average",
+        "bench_plugins.heads.pooling:AverageHead",
+        description="Masked mean over time, nothing learned: for experts already in the caption space (zero-shot CLAP)",
+    )
+    register(
         "avgmaxpool",
         "bench_plugins.heads.pooling:AvgMaxPoolHead",
         description="Oncescu et al.'s aggregation: masked average and max pooling, concatenated, one Linear",

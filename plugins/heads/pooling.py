@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from benchmark.api import BenchError
+
 
 def masked_mean(frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Mean over the first ``lengths[b]`` frames of each sequence in ``frames [B, T, D]``."""
@@ -32,6 +34,21 @@ class MeanPoolHead(nn.Module):
 
     def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.mlp(masked_mean(frames, lengths))
+
+
+class AverageHead(nn.Module):
+    """Masked mean over time and nothing learned: for experts whose frames already live in
+    the caption encoder's space (CLAP's audio windows), so a zero-shot system's clip
+    embedding is the average of its windows' embeddings."""
+
+    def __init__(self, input_dim: int, output_dim: int) -> None:
+        super().__init__()
+        if input_dim != output_dim:
+            raise BenchError(f"the average head learns nothing, so the expert's dimension ({input_dim}) must equal "
+                             f"the caption encoder's ({output_dim}); use a head that projects, e.g. meanpool")
+
+    def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return masked_mean(frames, lengths)
 
 
 def masked_max(frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

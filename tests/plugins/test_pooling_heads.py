@@ -39,3 +39,19 @@ def test_meanpool_head_pools_then_maps_with_its_documented_defaults():
     padded = frames.clone()
     padded[0, 3:] = 1e3
     assert out.shape == (2, 6) and torch.allclose(head(padded, torch.tensor([3, 5])), out)
+
+
+def test_the_average_head_is_the_masked_mean_learns_nothing_and_refuses_a_dimension_change():
+    import pytest
+
+    from bench_plugins.heads.pooling import AverageHead
+    from benchmark.api import BenchError
+
+    head = AverageHead(4, 4)
+    frames = torch.randn(2, 3, 4)
+    frames[0, 2] = 1e6  # padding of the first clip, which has two frames
+    pooled = head(frames, torch.tensor([2, 3]))
+    assert torch.allclose(pooled[0], frames[0, :2].mean(0)) and torch.allclose(pooled[1], frames[1].mean(0))
+    assert not list(head.parameters())
+    with pytest.raises(BenchError, match=r"expert's dimension \(512\) must equal the caption encoder's \(384\)"):
+        AverageHead(512, 384)

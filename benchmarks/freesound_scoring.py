@@ -48,7 +48,8 @@ import torch
 
 from bench_plugins.datasets.freesound import classifier as classifiers
 from bench_plugins.datasets.freesound import corpus
-from bench_plugins.datasets.freesound.mine import FreesoundMiner, is_english
+from bench_plugins.datasets.freesound.filters import is_english
+from bench_plugins.datasets.freesound.mine import FreesoundMiner
 from benchmark.api import MineContext
 
 

@@ -22,24 +22,21 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import math
-import re
 import time
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
-from benchmark.api import (BenchError, MineContext, atomic_path, digests, fetch, mirror_url, stable_hash, unknown_name,
-                           write_json, write_text)
-from bench_plugins.datasets.clotho import RELEASES, known_sound, read_sound_ids
+from benchmark.api import BenchError, MineContext, atomic_path, stable_hash, unknown_name, write_json, write_text
 
 from . import classifier as classifiers
+from .clotho_text import ClothoText, fetch_clotho, read_clotho
+from .filters import CaptionIndex, is_english, normalise
 
 MANIFEST, REPORT_JSON, REPORT_MD = "manifest.jsonl", "report.json", "report.md"
 CLASSIFIER_FILE, SCORES_FILE = "classifier.npz", "scores.npz"
@@ -47,190 +44,6 @@ CLASSIFIER_FILE, SCORES_FILE = "classifier.npz", "scores.npz"
 CLOTHO_FOLDER = "clotho_csv"
 #: Preview URLs in order of preference: the manifest names the first a record has.
 PREVIEWS = ("preview-hq-ogg", "preview-lq-ogg", "preview-hq-mp3", "preview-lq-mp3")
-
-# -- language ------------------------------------------------------------------------------
-
-#: Common English function words.
-ENGLISH = frozenset(
-    "the a an and of to in on at is are was were be been with from by for as this that these those it its while "
-    "into over under then there some my i you we he she they his her their our your not no but or if when which who "
-    "has have had can will would out up down off through after before near".split()
-)
-#: Function words of Spanish, French, German, Italian, Portuguese and Dutch that are not
-#: English words (so "a", "in", "die", "also" count for neither).
-FOREIGN = frozenset(
-    "el la los las del una unos unas con por para que es y se su al como muy pero esta este sin sobre entre "
-    "le les des du une et est dans avec pour sur qui au aux ce cette pas je il nous vous sont mais "
-    "der das und ist mit von im ein eine einer nicht auf für zu den dem des ich wir sind oder aber auch "
-    "il lo gli della di che è nel sono e una questo questa molto "
-    "os da do das dos em um uma com na no não mais ao pela pelo "
-    "de het een en van met voor niet op zijn ik".split()
-) - ENGLISH - {"a", "in", "die", "also", "no", "do", "e", "o", "y", "is", "on", "be", "see"}
-_WORD = re.compile(r"[^\W\d_]+")
-_ASCII_LETTER = re.compile(r"[A-Za-z]")
-_LETTER = re.compile(r"[^\W\d_]")
-
-
-def is_english(text: str) -> bool:
-    """A cheap test, with no model: at least 90% of the letters are ASCII (so Cyrillic,
-    Japanese or heavily accented text fails), and unless two or more words are Spanish,
-    French, German, Italian, Portuguese or Dutch function words and they outnumber the
-    English ones. One such word alone ("Clippy EM172", "Gare du Nord") is not enough, and
-    text with neither kind of word (a tag list, a file name) passes: the classifier judges it."""
-    if not text.isascii():
-        letters = len(_LETTER.findall(text))
-        if letters and len(_ASCII_LETTER.findall(text)) < 0.9 * letters:
-            return False
-    words = _WORD.findall(text.lower())
-    english = sum(word in ENGLISH for word in words)
-    foreign = sum(word in FOREIGN for word in words)
-    return foreign < 2 or foreign <= english
-
-
-# -- near duplicates -----------------------------------------------------------------------
-
-_NOT_WORD = re.compile(r"[\W_]+")
-
-
-def normalise(text: str) -> str:
-    """Lower case, punctuation to spaces, runs of whitespace to one space, trimmed."""
-    return _NOT_WORD.sub(" ", text.lower()).strip()
-
-
-class CaptionIndex:
-    """Finds whether a text equals or nearly equals one of a set of captions: the token sets
-    of their normalised forms have a Jaccard similarity of at least ``threshold``.
-
-    Prefix filtering keeps it fast: tokens are ordered rarest first (by their frequency in
-    the captions), and two sets with Jaccard >= t must share a token among the first
-    ``n - ceil(t n) + 1`` of each, so only captions indexed by one of the text's prefix
-    tokens are compared with it.
-    """
-
-    def __init__(self, captions: Iterable[str], threshold: float) -> None:
-        self.threshold = threshold
-        self.sets = [s for s in dict.fromkeys(frozenset(normalise(c).split()) for c in captions) if s]
-        self.frequency = Counter(token for tokens in self.sets for token in tokens)
-        self.index: dict[str, list[int]] = defaultdict(list)
-        for number, tokens in enumerate(self.sets):
-            for token in self._prefix(tokens):
-                self.index[token].append(number)
-
-    def _prefix(self, tokens: frozenset[str]) -> list[str]:
-        length = len(tokens) - math.ceil(self.threshold * len(tokens) - 1e-9) + 1
-        return sorted(tokens, key=lambda t: (self.frequency.get(t, 0), t))[:length]
-
-    def near(self, text: str) -> bool:
-        """Whether ``text`` is equal or near (Jaccard >= threshold) to one of the captions."""
-        tokens = frozenset(normalise(text).split())
-        if not tokens:
-            return False
-        seen: set[int] = set()
-        for token in self._prefix(tokens):
-            for number in self.index.get(token, ()):
-                if number in seen:
-                    continue
-                seen.add(number)
-                other = self.sets[number]
-                shared = len(tokens & other)
-                if shared >= self.threshold * (len(tokens) + len(other) - shared):
-                    return True
-        return False
-
-
-# -- Clotho --------------------------------------------------------------------------------
-
-@dataclass
-class ClothoText:
-    """What the miner takes from Clotho: the development and evaluation captions, every
-    Freesound sound id of every split, and which files they came from."""
-
-    development: list[str] = field(default_factory=list)
-    evaluation: list[str] = field(default_factory=list)
-    sound_ids: set[int] = field(default_factory=set)
-    files: list[dict[str, str | None]] = field(default_factory=list)
-    #: The releases' metadata files not among them, as ``v2.1 validation``.
-    missing: list[str] = field(default_factory=list)
-
-
-def _release_files() -> dict[str, list[str]]:
-    """md5 → the release files with that content (``v2.1 clotho_metadata_development.csv``)."""
-    named: dict[str, list[str]] = defaultdict(list)
-    for version, release in RELEASES.items():
-        for name, md5 in release.md5.items():
-            if name.endswith(".csv"):
-                named[md5].append(f"v{version} {name}")
-    return named
-
-
-def _read_captions(path: Path) -> list[str]:
-    """The captions of a Clotho captions CSV (``file_name,caption_1..caption_5``)."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BenchError(f"cannot read Clotho captions {path} ({exc}); "
-                         "pass a release's clotho_captions_*.csv") from None
-    header = [h.strip() for h in rows[0]] if rows else []
-    columns = [i for i, h in enumerate(header) if h.startswith("caption_")]
-    if not columns:
-        raise BenchError(f"{path}: expected columns file_name,caption_1..caption_5; "
-                         f"found {','.join(header) or 'nothing'}")
-    return [row[i].strip() for row in rows[1:] for i in columns if i < len(row) and row[i].strip()]
-
-
-def read_clotho(directory: Path) -> ClothoText:
-    """The Clotho CSVs anywhere under ``directory`` (one release flat, or several in
-    subfolders). It must hold development and evaluation captions, and beside every captions
-    CSV the same split's metadata (its sound ids keep the split's clips out of the mined set)."""
-    captions = sorted(directory.rglob("clotho_captions_*.csv"))
-    metadata = sorted(directory.rglob("clotho_metadata_*.csv"))
-    for split in ("development", "evaluation"):
-        if not any(p.name == f"clotho_captions_{split}.csv" for p in captions):
-            raise BenchError(f"clotho_dir {directory} holds no clotho_captions_{split}.csv; it must hold a Clotho "
-                             "release's captions and metadata CSVs (or leave clotho_dir out to fetch them)")
-    for path in captions:
-        beside = metadata_of(path)
-        if not beside.is_file():
-            raise BenchError(f"clotho_dir {directory}: {path.relative_to(directory)} has no {beside.name} beside it; "
-                             "the sound ids of every split are needed to keep Clotho's clips out of the mined set")
-    text = ClothoText()
-    known = _release_files()
-    found: set[str] = set()
-    for path in [*captions, *metadata]:
-        md5 = digests(path)["md5"]
-        found.update(known.get(md5, []))
-        text.files.append({"path": str(path), "release": ", ".join(known[md5]) if md5 in known else None})
-        if path in metadata:
-            ids = read_sound_ids(path).values()
-            text.sound_ids.update(int(s) for s in ids if known_sound(s))
-        elif path.name == "clotho_captions_development.csv":
-            text.development.extend(_read_captions(path))
-        elif path.name == "clotho_captions_evaluation.csv":
-            text.evaluation.extend(_read_captions(path))
-    text.development = sorted(set(text.development))
-    text.evaluation = sorted(set(text.evaluation))
-    missing = {name for names in known.values() for name in names if "metadata" in name} - found
-    text.missing = sorted(name.replace("clotho_metadata_", "").removesuffix(".csv") for name in missing)
-    return text
-
-
-def metadata_of(captions: Path) -> Path:
-    """The metadata CSV of a captions CSV's split, in the same folder."""
-    return captions.with_name(captions.name.replace("clotho_captions_", "clotho_metadata_"))
-
-
-def fetch_clotho(root: Path) -> Path:
-    """Every release's captions and metadata CSVs, verified by md5, under ``root/v<version>``
-    (fetched once; offline, the one-line error names the file and where to put it)."""
-    for version, release in RELEASES.items():
-        for name in release.md5:
-            if name.endswith(".csv"):
-                fetch(release.file(name), root / f"v{version}" / name,
-                      url=mirror_url("BENCH_DATA_MIRROR", f"clotho_v{version}/{name}"), what=f"Clotho v{version} file",
-                      hint=" (or pass -O clotho_dir=DIR holding a release's CSVs)")
-    return root
-
 
 # -- the report ----------------------------------------------------------------------------
 

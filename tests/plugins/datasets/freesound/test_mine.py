@@ -16,8 +16,8 @@ import torch
 
 from bench_plugins.datasets.clotho import read_sound_ids
 from bench_plugins.datasets.freesound import corpus
-from bench_plugins.datasets.freesound.mine import (CLASSIFIER_FILE, MANIFEST, REPORT_JSON, REPORT_MD, SCORES_FILE,
-                                                   CaptionIndex, FreesoundMiner, is_english, normalise)
+from bench_plugins.datasets.freesound.filters import CaptionIndex, is_english, normalise
+from bench_plugins.datasets.freesound.mine import CLASSIFIER_FILE, MANIFEST, REPORT_JSON, REPORT_MD, SCORES_FILE, FreesoundMiner
 from benchmark.api import BenchError, MineContext
 from benchmark.cli import main
 from tests.plugins.datasets.freesound.standin import serve_freesound

@@ -57,7 +57,7 @@ def test_a_run_keeps_its_per_query_record_and_scores_again_without_the_model(tra
     _, path, result = trained
     stored = result["metrics"]["text_to_audio"]
     assert result["convention"] == "dcase2022" and result["queries"]["file"] == "seed-0.queries.npz"
-    assert result["relevance"] == {"own_clip": True, "identical_captions": True, "judged": False}
+    assert result["relevance"] == {"own_clip": True, "identical_captions": True, "judged": False, "graded": False}
     assert all(low <= stored[metric] <= high for metric, (low, high) in result["intervals"].items())
     assert bench("rescore", path) == 0
     assert f"| {stored['mAP@10']:.3f} [{result['intervals']['mAP@10'][0]:.3f}, " in capsys.readouterr().out

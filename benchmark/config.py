@@ -211,11 +211,19 @@ def set_expert_weights(config: dict[str, Any], manager: PluginManager, weights: 
             expert["weights"] = weights
 
 
+def zero_shot(config: Mapping[str, Any]) -> bool:
+    """Whether a system trains nothing (``schedule.epochs`` 0): its pretrained parts are
+    scored as they are, with no loss and no checkpoint."""
+    return int(config["schedule"]["epochs"]) == 0
+
+
 def training_summary(config: dict[str, Any]) -> str:
     """What a configuration trains, in one line: the schedule, any pre-training, and the
     protocol its source used, so ``bench show`` tells a paper's recipe from a shorter run."""
     schedule = config["schedule"]
     main = f"trains {schedule['epochs']} epochs of {schedule['steps_per_epoch']} steps on the run's dataset"
+    if zero_shot(config):
+        main = "trains nothing (zero-shot): scored as its pretrained parts are"
     pretrain = config.get("pretrain")
     if pretrain:
         names = "+".join(component(d)["name"] for d in pretrain["datasets"])
@@ -284,12 +292,15 @@ def validate(config: dict[str, Any], manager: PluginManager, name: str) -> None:
     if not config["experts"]:
         raise BenchError(f"system {name!r} lists no experts")
     for key in COMPONENTS:
-        if config.get(key) is None:
-            raise BenchError(f"system {name!r} does not set {key!r}")
+        if config.get(key) is None and not (key == "loss" and zero_shot(config)):
+            also = " (only a zero-shot system, schedule.epochs 0, leaves it out)" if key == "loss" else ""
+            raise BenchError(f"system {name!r} does not set {key!r}{also}")
     settings.check(config)
     for expert in config["experts"]:
         manager.check("experts", expert, "system 'experts'")
     for key, kind in COMPONENTS.items():
+        if config[key] is None:  # the loss of a zero-shot system
+            continue
         spec = {k: v for k, v in config[key].items() if not (key == "text_encoder" and k == "trainable")}
         manager.check(kind, spec, f"system {key!r}", FIXED_ARGUMENTS[key])
     for dataset in (config["pretrain"] or {}).get("datasets", []):

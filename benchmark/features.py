@@ -136,7 +136,7 @@ class Features:
                  context: Context = Context()) -> None:
         import torch
 
-        self.cache_root, self.context = cache_root, context
+        self.cache_root, self.context, self.device = cache_root, context, device
         self.experts: list[tuple[str, Expert]] = [
             (spec["name"], manager.create("experts", spec, "system 'experts'")) for spec in config["experts"]
         ]

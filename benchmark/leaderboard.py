@@ -25,6 +25,7 @@ Text-to-audio retrieval on each dataset's test split (DCASE 2022 task 6B scoring
 caption is a query with one relevant clip, ties count against the system). Cells are
 mean ± standard deviation over seeds (a single seed's value has no ±: its spread is not
 measured); the best mean of each column is in bold.
+"(zero-shot)" marks systems that train nothing (pretrained models scored as they are).
 "(cpu setup)" marks runs on a CPU with the system's `cpu_overrides` (a smaller batch, a
 frozen caption encoder); the batch column gives the batch actually used. "(random expert
 weights)" marks runs whose pretrained experts had random weights (`--expert-weights
@@ -47,6 +48,8 @@ def row_label(result: Result) -> str:
     """The system's name, marked when the run did not use the registered configuration as is:
     results of different configurations never share a row."""
     label = f"`{result.system}`"
+    if int(result.config.get("schedule", {}).get("epochs", 1)) == 0:
+        label += " (zero-shot)"
     if result.config.get("cpu_overrides_applied"):
         label += " (cpu setup)"
     if any(expert.get("weights") == "random" for expert in result.config.get("experts", [])):

@@ -258,22 +258,28 @@ def read(path: Path) -> Result:
         ) from None
 
 
-def record(options: RunOptions, run: Plan, features: Features, outcome: tuple[Trainer, Selected, dict[str, Any]],
+#: What a zero-shot result's checkpoint says.
+ZERO_SHOT = "zero-shot: nothing trained (schedule.epochs 0); the pretrained parts are scored as they are"
+
+
+def record(options: RunOptions, run: Plan, features: Features, outcome: tuple[Trainer | None, Selected | None, dict[str, Any]],
            splits: dict[str, Split]) -> Result:
-    """The result of a finished run (its timings and pre-training are added by the caller)."""
+    """The result of a finished run (its timings and pre-training are added by the caller);
+    a zero-shot run has no trainer and no selected checkpoint."""
     from benchmark.conventions import DEFAULT
     from benchmark.plan import auto_fell_back
 
     trainer, selected, scores = outcome
     dataset = run.dataset
+    device = trainer.device if trainer else features.device
     return Result(
         system=options.system, dataset=dataset.key, dataset_name=dataset.name,
         dataset_options=dataset.plugin.options(), dataset_source=dataset.plugin.source(),
         protocol={"name": dataset.plugin.protocol_name, **dataset.plugin.protocol}, seed=options.seed,
         config=run.config, overrides=list(options.overrides), expert_weights=options.expert_weights or "as configured",
-        experts=features.settings(), batch_size_used=trainer.batch_size, world_size=trainer.context.world_size,
-        device=str(trainer.device), device_requested=options.device,
-        device_fallback=auto_fell_back(options.device, trainer.device.type),
+        experts=features.settings(), batch_size_used=trainer.batch_size if trainer else None,
+        world_size=features.context.world_size, device=str(device), device_requested=options.device,
+        device_fallback=auto_fell_back(options.device, device.type),
         text_encoder=features.text_encoder.settings(),
         metrics={"text_to_audio": scores["text_to_audio"], "audio_to_text": scores["audio_to_text"]},
         chance=scores["chance"], n_clips={role: len(split) for role, split in splits.items()},
@@ -284,8 +290,8 @@ def record(options: RunOptions, run: Plan, features: Features, outcome: tuple[Tr
             "epoch": selected.epoch, "selected_by": selected.monitor, "value": selected.value,
             "rule": f"best {selected.monitor} on the {dataset.plugin.protocol['validation']} split",
             "resumed_from_epoch": trainer.resumed_from, "path": str(selected.path),
-        },
-        history=trainer.history, environment=environment(), determinism=determinism_settings(),
+        } if selected else {"epoch": 0, "zero_shot": True, "rule": ZERO_SHOT},
+        history=trainer.history if trainer else [], environment=environment(), determinism=determinism_settings(),
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     )
 

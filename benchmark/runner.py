@@ -95,6 +95,7 @@ def _run(options: RunOptions, ctx: RunContext, claims: contextlib.ExitStack) -> 
 
     from benchmark import stages
     from benchmark.clock import Clock
+    from benchmark.config import zero_shot
     from benchmark.data import Split
     from benchmark.evaluate import score
     from benchmark.features import Features
@@ -149,10 +150,15 @@ def _run(options: RunOptions, ctx: RunContext, claims: contextlib.ExitStack) -> 
         with clock.stage("pretrain"):
             pretrained = stages.pretrain(ctx, run.config, model, features, run.state_dir / "pretrain")
     with clock.stage("train"):
-        data = stages.loss_context(run.dataset.key, parts, ctx.cache_root)
-        state_dir = run.state_dir / "finetune" if pretrained else run.state_dir
-        stage = Stage(inputs["train"], inputs["validation"], state_dir, int(run.config["schedule"]["epochs"]))
-        trainer, selected = stages.train(ctx, run.config, model, stage, data)
+        trainer = selected = None
+        if zero_shot(run.config):  # nothing to train: the pretrained parts are scored as they are
+            stages.check_untrained(run.config, model)
+            ctx.log(f"zero-shot: {run.config['name']} trains nothing (schedule.epochs 0)")
+        else:
+            data = stages.loss_context(run.dataset.key, parts, ctx.cache_root)
+            state_dir = run.state_dir / "finetune" if pretrained else run.state_dir
+            stage = Stage(inputs["train"], inputs["validation"], state_dir, int(run.config["schedule"]["epochs"]))
+            trainer, selected = stages.train(ctx, run.config, model, stage, data)
 
     # Score the selected checkpoint on the test split.
     with clock.stage("evaluate"):

@@ -21,6 +21,7 @@ MONITORS: dict[str, str] = {"val_loss": "min", "m1": "max", "m2": "max"}
 
 Monitor = Literal["val_loss", "m1", "m2"]
 PositiveInt = Annotated[int, Field(ge=1)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
 
 
 class _Strict(BaseModel):
@@ -39,7 +40,7 @@ class Optimizer(_Strict):
 
 
 class Schedule(_Strict):
-    epochs: PositiveInt
+    epochs: NonNegativeInt  # 0: zero-shot, the system is scored as its pretrained parts are
     steps_per_epoch: PositiveInt
 
 
@@ -78,7 +79,7 @@ class Settings(_Strict):
     head: Component
     fusion: Component
     text_encoder: Component
-    loss: Component
+    loss: Optional[Component]  # None only for a zero-shot system (schedule.epochs 0)
     optimizer: Optimizer
     schedule: Schedule
     pretrain: Optional[Pretrain]
@@ -91,6 +92,12 @@ class Settings(_Strict):
     mixed_precision: bool
     cpu_overrides: dict[str, Any]
     cpu_overrides_applied: bool = False
+
+    @model_validator(mode="after")
+    def _a_trained_system_has_a_loss(self) -> "Settings":
+        if self.loss is None and self.schedule.epochs > 0:
+            raise ValueError("a system that trains (schedule.epochs > 0) needs a loss; schedule.epochs 0 is zero-shot")
+        return self
 
 
 def check(config: Mapping[str, Any]) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from benchmark.config import component
 from benchmark.distributed import Context, barrier
-from benchmark.errors import naming
+from benchmark.errors import BenchError, naming
 
 if TYPE_CHECKING:
     from benchmark.api import LossContext
@@ -59,6 +59,16 @@ def train(ctx: RunContext, config: dict[str, Any], model: RetrievalModel, stage:
     if trainer.resumed_from:
         ctx.log(f"resumed from the checkpoint of epoch {trainer.resumed_from} in {stage.state_dir}")
     return trainer, selected
+
+
+def check_untrained(config: dict[str, Any], model: RetrievalModel) -> None:
+    """Refuse a zero-shot system with parts that would learn: scoring them untrained would
+    score random weights, not the system."""
+    learning = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if learning:
+        raise BenchError(f"system {config['name']!r} is zero-shot (schedule.epochs 0) but {learning:,} of its parameters "
+                         "(heads, fusion or a trainable caption encoder) would be scored untrained; use parts that "
+                         "learn nothing (head: average, a frozen caption encoder) or train it")
 
 
 def pretrain(ctx: RunContext, config: dict[str, Any], model: RetrievalModel, features: Features,

@@ -430,3 +430,35 @@ def test_bench_mine_runs_a_registered_miner_with_its_options_and_refuses_an_unkn
     assert "kept 3 pairs" in capsys.readouterr().out
     assert bench("mine", "counter", "-O", "size=3", "--output", tmp_path / "out") == 2
     assert "miner 'counter'" in capsys.readouterr().err and not (tmp_path / "out" / "mined.txt").exists()
+
+
+ZERO_SHOT = ["--set", "schedule.epochs=0", "--set", "loss=null", "--set", "head={name: average}",
+             "--set", "experts=[{name: logmel, n_mels: 384, frame_rate: 2.0}]"]
+
+
+def test_a_zero_shot_system_trains_nothing_and_is_scored_and_marked_as_such(tmp_path, capsys):
+    from benchmark.leaderboard import row_label
+    from benchmark.results import ZERO_SHOT as RULE
+    from benchmark.results import read
+
+    code = bench("run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(TINY), *ZERO_SHOT,
+                 "--device", "cpu", "--output", tmp_path)
+    assert code == 0
+    assert "zero-shot: ranking trains nothing" in capsys.readouterr().err
+    (path,) = tmp_path.glob("synthetic*/ranking/seed-0.json")
+    result = read(path)
+    assert result.checkpoint == {"epoch": 0, "zero_shot": True, "rule": RULE} and result.history == []
+    assert 0 <= result.metrics["text_to_audio"]["mAP@10"] <= 1 and result.batch_size_used is None
+    assert not (tmp_path / path.parent / "seed-0.run" / "last.pt").exists()
+    assert "(zero-shot)" in row_label(result)
+
+
+def test_a_zero_shot_system_with_parts_that_would_learn_is_refused(tmp_path, capsys):
+    args = [a for a in ZERO_SHOT if a != "head={name: average}" and a != "--set"]
+    code = bench("run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(TINY),
+                 *[x for s in args for x in ("--set", s)], "--device", "cpu", "--output", tmp_path)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "is zero-shot (schedule.epochs 0) but" in err and "parameters" in err and "head: average" in err
+    assert bench("show", "ranking", "--set", "loss=null") == 2
+    assert "does not set 'loss' (only a zero-shot system, schedule.epochs 0, leaves it out)" in capsys.readouterr().err

@@ -32,9 +32,9 @@ def finished_run(device_requested, device_type):
     options = SimpleNamespace(system="ranking", seed=0, overrides=[], expert_weights=None, device=device_requested)
     run = SimpleNamespace(config={}, dataset=SimpleNamespace(key="synthetic-1", name="synthetic", plugin=plugin),
                           result=Path("seed-0.json"))
-    features = SimpleNamespace(settings=dict, text_encoder=SimpleNamespace(settings=dict))
-    trainer = SimpleNamespace(batch_size=8, context=SimpleNamespace(world_size=1), device=torch.device(device_type),
-                              resumed_from=None, history=[])
+    features = SimpleNamespace(settings=dict, text_encoder=SimpleNamespace(settings=dict),
+                               context=SimpleNamespace(world_size=1), device=torch.device(device_type))
+    trainer = SimpleNamespace(batch_size=8, device=torch.device(device_type), resumed_from=None, history=[])
     selected = SimpleNamespace(epoch=1, monitor="mAP@10", value=0.5, path=Path("best.pt"))
     queries = QueryRecord.from_similarity(np.eye(3, dtype=np.float32), ["a.wav", "b.wav", "c.wav"], [["a"], ["b"], ["c"]])
     scores = {"text_to_audio": dict.fromkeys(COLUMNS, 0.5), "audio_to_text": {}, "chance": {}, "n_captions": 5,

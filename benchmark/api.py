@@ -265,20 +265,40 @@ class Split:
 
 @dataclass
 class LossInput:
-    """What a loss sees for one batch of ``B`` clips with ``K`` captions each.
+    """What a loss sees for one batch of ``B`` clips, padded to ``K`` captions each.
 
     ``similarity[i, j, k]`` is the similarity of audio ``i`` to caption ``k`` of clip ``j``;
     ``clip_index[i]`` is clip ``i``'s position in ``split`` (``"train"`` or ``"validation"``,
     the roles of :attr:`LossContext.captions`).
+
+    Clips may have different numbers of captions (AudioCaps' training clips have one, its
+    validation clips five). ``K`` is then the most of any clip in the batch and
+    ``mask[j, k]`` (``[B, K]``, bool) says whether clip ``j`` has a caption ``k``; None when
+    every clip has ``K`` (nothing is padded). The harness fills a padded slot with
+    ``s_ij``, the mean over clip ``j``'s own captions, so a loss that averages the last axis
+    stays exact without reading the mask; a loss that uses captions one by one must skip the
+    slots the mask marks False (:meth:`caption_mask` gives one in every case).
     """
 
     similarity: torch.Tensor
     clip_index: torch.Tensor
     split: str = "train"
+    mask: torch.Tensor | None = None
+
+    def caption_mask(self) -> torch.Tensor:
+        """``[B, K]`` bool: True where clip ``j`` has a caption ``k`` (all True when unpadded)."""
+        if self.mask is not None:
+            return self.mask
+        import torch
+
+        return torch.ones(self.similarity.shape[1:], dtype=torch.bool, device=self.similarity.device)
 
     def clip_similarity(self) -> torch.Tensor:
-        """``s_ij``: the mean similarity of audio ``i`` to all captions of clip ``j`` (``[B, B]``)."""
-        return self.similarity.mean(dim=-1)
+        """``s_ij``: the mean similarity of audio ``i`` to all captions of clip ``j`` (``[B, B]``),
+        each clip's own captions only."""
+        if self.mask is None:
+            return self.similarity.mean(dim=-1)
+        return (self.similarity * self.mask).sum(dim=-1) / self.mask.sum(dim=-1)
 
 
 @dataclass(frozen=True)

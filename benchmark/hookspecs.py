@@ -102,9 +102,13 @@ def register_losses(register: Register) -> None:
     Target: a factory ``(**settings) -> torch.nn.Module`` whose module maps a
     :class:`benchmark.api.LossInput` (similarities of each audio in the batch to every
     caption of every clip in the batch, plus the clips' dataset indices) to a scalar
-    tensor. A loss that needs per-dataset statistics implements ``prepare(context)``,
-    called once before training with a :class:`benchmark.api.LossContext` (under
-    torchrun, on rank 0 first, so disk caches are filled once). Under torchrun the batch is
+    tensor. Clips may have different numbers of captions: the similarities are then padded
+    to the most of any clip in the batch and ``LossInput.mask`` marks the captions there
+    are (None when nothing is padded); ``clip_similarity()`` averages each clip's own, and
+    a loss that takes captions one by one skips the padded slots. A loss that needs
+    per-dataset statistics implements ``prepare(context)``, called once before training
+    with a :class:`benchmark.api.LossContext` (under torchrun, on rank 0 first, so disk
+    caches are filled once). Under torchrun the batch is
     the global one, gathered from every rank, and the clip indices are global: a loss
     needs no distributed code of its own.
     """

@@ -3,7 +3,8 @@
     L = 1/B * sum_{i != j} [m r(c_ij) + s_ij - s_ii]_+ + [m r(c_ij) + s_ji - s_ii]_+
     total = L + w * L_M,   L_M = -1/B * sum_i s_ii
 
-``s_ij`` is the mean cosine similarity of audio ``i`` to the captions of clip ``j``. The
+``s_ij`` is the mean cosine similarity of audio ``i`` to the captions of clip ``j`` (all of
+them, however many each clip has: :meth:`benchmark.api.LossInput.clip_similarity`). The
 first hinge ranks clip ``i``'s captions above other clips' captions for audio ``i``; the
 second ranks audio ``i`` above other audio for clip ``i``'s captions. With ``relax`` unset,
 ``r = 1`` (the plain loss); with it, ``r`` is the report's CIDEr relaxation

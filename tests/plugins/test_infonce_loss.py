@@ -59,3 +59,33 @@ def test_a_temperature_that_is_not_positive_is_refused():
         with pytest.raises(BenchError, match="temperature must be positive"):
             InfoNCELoss(temperature=temperature)
 
+
+
+def test_clips_with_different_numbers_of_captions_use_each_caption_they_have_once():
+    """Hand computation: each caption there is is scored against every audio, and each audio
+    against the k-th captions there are; the mean over captions, in each direction."""
+    counts, scale = [1, 3, 2], 10.0
+    torch.manual_seed(5)
+    mask = torch.arange(3)[None, :] < torch.tensor(counts)[:, None]
+    s = (torch.rand(3, 3, 3) * 2 - 1).masked_fill(~mask, 7.0)  # padded slots hold garbage
+    text_to_audio, audio_to_text = [], []
+    for j, count in enumerate(counts):
+        for k in range(count):
+            column = scale * s[:, j, k]  # caption k of clip j against every audio
+            text_to_audio.append(-torch.log_softmax(column, 0)[j])
+            others = [c for c in range(3) if counts[c] > k]  # the clips with a k-th caption
+            row = scale * s[j, others, k]  # audio j against them
+            audio_to_text.append(-torch.log_softmax(row, 0)[others.index(j)])
+    expected = (torch.stack(text_to_audio).mean() + torch.stack(audio_to_text).mean()) / 2
+    s.requires_grad_()
+    loss = InfoNCELoss(temperature=0.1, learn_temperature=False)(LossInput(s, torch.arange(3), mask=mask))
+    assert torch.isclose(loss, expected, atol=1e-6)
+    loss.backward()
+    assert torch.isfinite(s.grad).all() and (s.grad[:, ~mask] == 0).all()  # padding gets no gradient
+
+
+def test_a_mask_of_all_captions_is_the_unmasked_loss():
+    torch.manual_seed(6)
+    s = torch.rand(4, 4, 5) * 2 - 1
+    everything = LossInput(s, torch.arange(4), mask=torch.ones(4, 5, dtype=torch.bool))
+    assert torch.isclose(InfoNCELoss()(everything), InfoNCELoss()(batch(s)), atol=1e-6)

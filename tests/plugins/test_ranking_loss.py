@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -133,3 +134,42 @@ def test_the_relaxed_margins_are_made_on_the_device_of_the_similarities(tmp_path
     loss.to("meta")  # as the trainer moves it: nothing to move
     margins = loss.margins(LossInput(torch.zeros(3, 3, 2, device="meta"), torch.tensor([1, 2, 3]), "train"))
     assert margins.device.type == "meta" and margins.shape == (3, 3)
+
+
+def padded(counts, seed):
+    """Similarities to clips of ``counts`` captions, padded to the most with garbage, and the mask."""
+    torch.manual_seed(seed)
+    b, most = len(counts), max(counts)
+    mask = torch.arange(most)[None, :] < torch.tensor(counts)[:, None]
+    similarity = (torch.rand(b, b, most) * 2 - 1).masked_fill(~mask, 50.0)
+    return similarity, mask
+
+
+def test_clips_with_1_3_and_5_captions_are_ranked_on_the_mean_over_their_own():
+    similarity, mask = padded([1, 3, 5, 3], seed=3)
+    means = [[similarity[i, j, : mask[j].sum()].mean().item() for j in range(4)] for i in range(4)]
+    loss = RankingLoss(0.2, matching_weight=2.0)(LossInput(similarity, torch.arange(4), mask=mask))
+    expected = reference(means, 0.2) - 2.0 * sum(means[i][i] for i in range(4)) / 4
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_the_cider_relaxation_uses_every_caption_of_clips_with_different_counts(tmp_path):
+    from benchmark.api import LossContext
+    from bench_plugins.losses.cider import cider_d, tokenize
+    from bench_plugins.losses.relax import relax
+
+    train = [[f"a bell rings {k // 2} times", f"bell {k // 2} rings loudly", "a bell"][: 1 + k % 3] for k in range(20)]
+    settings = {"percentiles": [80, 90, 99], "values": [1.0, 0.7, 0.4]}
+    loss = RankingLoss(0.2, relax=settings)
+    loss.prepare(LossContext("toy", {"train": train, "validation": train}, tmp_path))
+    index = torch.tensor([0, 1, 2, 3, 6, 7])
+    # c_ij by hand: each caption of i against all of j's, averaged over i's, symmetrised.
+    tokens = [[tokenize(c) for c in clip] for clip in train]
+    per_caption = cider_d([t for clip in tokens for t in clip], tokens)
+    starts = np.cumsum([0] + [len(clip) for clip in tokens])
+    one_way = np.array([per_caption[starts[i] : starts[i + 1]].mean(axis=0) for i in range(20)])
+    c = torch.from_numpy((one_way + one_way.T) / 2)[index][:, index]
+    r = relax(c, loss.thresholds, settings["values"])
+    similarity, mask = padded([len(train[i]) for i in index], seed=4)
+    means = [[similarity[i, j, : mask[j].sum()].mean().item() for j in range(6)] for i in range(6)]
+    assert loss(LossInput(similarity, index, mask=mask)).item() == pytest.approx(reference(means, (0.2 * r).tolist()), rel=1e-5)

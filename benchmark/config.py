@@ -43,7 +43,9 @@ DEFAULTS: dict[str, Any] = {
     # the datasets with equal frequency; the selected checkpoint initialises the main stage
     # (the report: AudioCaps + mined Freesound for 288 epochs, then Clotho for 8).
     "pretrain": None,
-    # Clips per batch (the report's 512); every caption of each clip is used.
+    # Clips per batch (the report's 512); every caption of each clip is used, in training and
+    # validation alike, also when clips have different numbers of them (AudioCaps: one per
+    # training clip, five per validation clip): s_ij averages over clip j's own captions.
     "batch_size": 512,
     # Validation metrics tracked for checkpoint selection: val_loss (lower is better),
     # m1 / m2 (within-batch text->audio / audio->text ranking accuracy, higher is better).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Sequence, Union
 
 import numpy as np
@@ -36,17 +37,71 @@ class RetrievalModel(nn.Module):
         return self.text_encoder(list(text))
 
     def forward(
-        self, audio: Sequence[tuple[torch.Tensor, torch.Tensor]], text: TextInput, gather: bool = False
+        self, audio: Sequence[tuple[torch.Tensor, torch.Tensor]], text: TextInput, gather: bool = False,
+        rows: Sequence[int] | None = None,
     ) -> torch.Tensor:
         """Similarity ``[n_audio, n_text]`` between each clip and each caption. With ``gather``
         (distributed training), every rank's expert vectors and caption embeddings are
-        concatenated first, so the similarity covers the global batch."""
+        concatenated first, so the similarity covers the global batch; ``rows`` then says how
+        many captions each rank holds, when clips differ in their number of captions."""
         vectors, captions = self.audio_vectors(audio), self.text_embeddings(text)
         if gather:
             from benchmark.distributed import gather as all_ranks
 
-            vectors, captions = [all_ranks(v) for v in vectors], all_ranks(captions)
+            vectors, captions = [all_ranks(v) for v in vectors], gather_rows(captions, rows)
         return self.fusion(vectors, captions)
+
+
+def gather_rows(rows_here: torch.Tensor, rows: Sequence[int] | None) -> torch.Tensor:
+    """Every rank's ``rows_here`` concatenated in rank order, when rank ``r`` holds ``rows[r]``
+    of them: an all-gather needs one shape, so each rank pads to the most and the padding is
+    dropped after (None, or equal counts: a plain all-gather)."""
+    from benchmark.distributed import gather
+
+    if rows is None or len(set(rows)) == 1:
+        return gather(rows_here)
+    most = max(rows)
+    padded = torch.cat([rows_here, rows_here.new_zeros((most - rows_here.shape[0], *rows_here.shape[1:]))])
+    keep = torch.cat([torch.arange(count) + rank * most for rank, count in enumerate(rows)])
+    return gather(padded)[keep.to(rows_here.device)]
+
+
+@dataclass(frozen=True)
+class CaptionLayout:
+    """How a batch's captions lie along the model's caption axis (clip by clip, all of each
+    clip's captions) and how they are laid out per clip for a loss: ``[clips, K]`` slots,
+    ``K`` the most captions of any clip in the batch, with a mask of the slots that hold one."""
+
+    counts: np.ndarray  # captions of each clip of the batch, in batch order
+
+    @property
+    def most(self) -> int:
+        return int(self.counts.max())
+
+    @property
+    def uniform(self) -> bool:
+        """Every clip has ``K`` captions: nothing is padded."""
+        return bool((self.counts == self.counts[0]).all())
+
+    def rank_rows(self, world_size: int) -> list[int]:
+        """Captions held by each rank, whose slices of the batch are equal and in rank order."""
+        return [int(c) for c in self.counts.reshape(world_size, -1).sum(axis=1)]
+
+    def per_clip(self, similarity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``[n_audio, n_captions]`` similarities as ``[n_audio, clips, K]`` and the ``[clips,
+        K]`` mask (None when nothing is padded). A padded slot holds the mean over the clip's
+        own captions (see :class:`benchmark.api.LossInput`)."""
+        n, clips, most = similarity.shape[0], len(self.counts), self.most
+        if self.uniform:
+            return similarity.view(n, clips, most), None
+        present = np.arange(most)[None, :] < self.counts[:, None]
+        starts = (np.cumsum(self.counts) - self.counts)[:, None]
+        # Slot k of clip j reads the clip's caption k, or its first caption where it has none.
+        index = torch.from_numpy(np.where(present, starts + np.arange(most), starts)).to(similarity.device)
+        mask = torch.from_numpy(present).to(similarity.device)
+        slots = similarity[:, index]
+        mean = (slots * mask).sum(dim=-1, keepdim=True) / mask.sum(dim=-1, keepdim=True)
+        return torch.where(mask, slots, mean), mask
 
 
 def build_model(
@@ -72,6 +127,15 @@ class ClipInputs:
     def __len__(self) -> int:
         return len(self.captions)
 
+    @cached_property
+    def caption_counts(self) -> np.ndarray:
+        """How many captions each clip has."""
+        return np.array([len(c) for c in self.captions], dtype=np.int64)
+
+    def layout(self, indices: Sequence[int]) -> CaptionLayout:
+        """Where the captions of the clips ``indices`` lie in a batch of them."""
+        return CaptionLayout(self.caption_counts[np.asarray(indices)])
+
     @classmethod
     def concatenate(cls, parts: Sequence["ClipInputs"], equal_frequency: bool = False) -> "ClipInputs":
         """One input set from several datasets' splits; with ``equal_frequency`` each part is
@@ -96,7 +160,7 @@ class ClipInputs:
         return out
 
     def text_batch(self, indices: Sequence[int], per_clip: int | None, device: torch.device) -> TextInput:
-        """Captions of ``indices``, clip-major; the first ``per_clip`` of each clip, or all."""
+        """Captions of ``indices``, clip-major: all of each clip's (None), or its first ``per_clip``."""
         if self.text is None:
             return [c for i in indices for c in self.captions[i][:per_clip]]
         return torch.from_numpy(np.concatenate([self.text[i][:per_clip] for i in indices])).float().to(device)

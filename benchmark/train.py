@@ -102,7 +102,10 @@ class Trainer:
         if self.batch_size < 2:
             raise BenchError(f"{len(train)} training clip(s) on {context.world_size} rank(s): a batch needs two clips")
         self.local = local_slice(context, self.batch_size)
-        self.per_clip = min(min(len(c) for c in train.captions), min(len(c) for c in validation.captions))
+        for role, data in (("training", train), ("validation", validation)):
+            if not data.caption_counts.all():
+                clip = int(np.flatnonzero(data.caption_counts == 0)[0])
+                raise BenchError(f"clip {clip} of the {role} split has no caption; every clip needs one")
         optimiser = {k: v for k, v in config["optimizer"].items() if k != "name" and v is not None}
         parameters = [p for p in list(self.model.parameters()) + list(self.loss.parameters()) if p.requires_grad]
         self.optimiser = torch.optim.AdamW(parameters, **optimiser)
@@ -125,21 +128,26 @@ class Trainer:
 
     # -- one step ----------------------------------------------------------------------
     def _batch(self, data: ClipInputs, indices: np.ndarray) -> tuple[Any, Any]:
-        """The model's inputs for ``indices``: padded expert frames and captions, on the device."""
-        return data.audio_batch(indices, self.device), data.text_batch(indices, self.per_clip, self.device)
-
-    def _similarity(self, batch: tuple[Any, Any], n: int, train: bool = False) -> torch.Tensor:
-        """``[n, n, per_clip]`` similarities; in training under torchrun, over the global batch."""
-        with torch.autocast("cuda", dtype=torch.float16) if self.autocast else contextlib.nullcontext():
-            sim = self.forward(*batch, gather=True) if train and self.context.distributed else self.model(*batch)
-        return sim.float().view(n, n, self.per_clip)
+        """The model's inputs for ``indices``: padded expert frames and every caption, on the device."""
+        return data.audio_batch(indices, self.device), data.text_batch(indices, None, self.device)
 
     def training_loss(self, batch: tuple[Any, Any], indices: np.ndarray) -> torch.Tensor:
         """The loss of one global batch ``indices`` (this rank's ``batch`` holds its slice of it)."""
-        return self._loss(self._similarity(batch, len(indices), train=True), indices, "train")
+        return self.loss(self._inputs(batch, indices, "train"))
 
-    def _loss(self, sim: torch.Tensor, indices: np.ndarray, split: str) -> torch.Tensor:
-        return self.loss(LossInput(sim, torch.as_tensor(indices, device=self.device), split))
+    def _inputs(self, batch: tuple[Any, Any], indices: np.ndarray, split: str) -> LossInput:
+        """What the loss sees of ``batch``, the clips ``indices`` of ``split``: similarities to
+        each clip's own captions, padded to the most of any clip in the batch, and their mask.
+        In training under torchrun, over the global batch."""
+        train = split == "train"
+        layout = (self.train_data if train else self.val_data).layout(indices)
+        with torch.autocast("cuda", dtype=torch.float16) if self.autocast else contextlib.nullcontext():
+            if train and self.context.distributed:
+                sim = self.forward(*batch, gather=True, rows=layout.rank_rows(self.context.world_size))
+            else:
+                sim = self.model(*batch)
+        sim, mask = layout.per_clip(sim.float())
+        return LossInput(sim, torch.as_tensor(indices, device=self.device), split, mask)
 
     # -- validation --------------------------------------------------------------------
     @torch.no_grad()
@@ -154,9 +162,9 @@ class Trainer:
             indices = np.arange(start, min(start + size, n))
             if len(indices) < 2:
                 break
-            sim = self._similarity(self._batch(self.val_data, indices), len(indices))
-            m1, m2 = batch_accuracy(sim.mean(-1))
-            for key, value in (("val_loss", self._loss(sim, indices, "validation").item()), ("m1", m1), ("m2", m2)):
+            inputs = self._inputs(self._batch(self.val_data, indices), indices, "validation")
+            m1, m2 = batch_accuracy(inputs.clip_similarity())
+            for key, value in (("val_loss", self.loss(inputs).item()), ("m1", m1), ("m2", m2)):
                 totals[key] += value * len(indices)
             count += len(indices)
         return {key: value / count for key, value in totals.items()}

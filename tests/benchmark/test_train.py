@@ -161,3 +161,139 @@ def test_a_single_process_seeds_each_epoch_as_before(tmp_path):
     assert epoch_seed(7, 3, 0) == 7 * 100_003 + 3
     others = {epoch_seed(7, epoch, rank) for epoch in (1, 2) for rank in (1, 2, 3)}
     assert len(others) == 6 and not others & {epoch_seed(7, epoch, 0) for epoch in range(1, 100)}
+
+
+# -- clips with different numbers of captions ------------------------------------------------
+
+from benchmark.api import LossInput  # noqa: E402
+from bench_plugins.losses.infonce import InfoNCELoss  # noqa: E402
+
+
+def counted_inputs(tmp_path, name, counts, seed):
+    """Clips with ``counts[i]`` captions each, whose single expert frame is near their first caption."""
+    rng = np.random.default_rng(seed)
+    text = [rng.standard_normal((c, 8)).astype(np.float32) for c in counts]
+    near = [t[:1] if len(t) else np.zeros((1, 8), np.float32) for t in text]
+    ids = [f"{name}{i}" for i in range(len(counts))]
+    audio = EmbeddingCache(tmp_path, "experts", "toy", {"split": name}).get_or_compute(
+        ids, lambda idx: [near[i] + 0.5 * rng.standard_normal((3, 8)).astype(np.float32) for i in idx]
+    )
+    store = EmbeddingCache(tmp_path, "text", "toy", {"split": name}).get_or_compute(ids, lambda idx: [text[i] for i in idx])
+    return ClipInputs([audio], [tuple(f"{name} {i} caption {k}" for k in range(c)) for i, c in enumerate(counts)], store)
+
+
+def counted_trainer(tmp_path, loss, train_counts, val_counts, batch_size=16, context=Context()):
+    torch.manual_seed(0)
+    model = RetrievalModel([MeanPoolHead(8, 8, hidden_dim=16, dropout=0.0)], MeanFusion(1, 8), None)
+    config = merge(DEFAULTS, {"batch_size": batch_size, "schedule": {"epochs": 1, "steps_per_epoch": 2}})
+    train = counted_inputs(tmp_path, "train", train_counts, 0)
+    val = counted_inputs(tmp_path, "val", val_counts, 1)
+    ctx = RunContext(get_plugin_manager(), torch.device("cpu"), 0, tmp_path, tmp_path, context, print)
+    return Trainer(model, loss, config, Stage(train, val, tmp_path / "run", 1), ctx)
+
+
+def by_hand(trainer, data, indices):
+    """``s_ij`` of the clips ``indices``, each clip's own captions averaged here, one clip at a time."""
+    with torch.no_grad():
+        audio = torch.cat(trainer.model.audio_vectors(data.audio_batch(indices, torch.device("cpu"))))
+        rows = []
+        for i in range(len(indices)):
+            row = [trainer.model.fusion([audio[i : i + 1]], torch.tensor(data.text[j])).mean() for j in indices]
+            rows.append(torch.stack(row))
+    return torch.stack(rows)
+
+
+def ranking_by_hand(s, margin=0.2):
+    b = len(s)
+    return sum(max(0.0, margin + s[i][j] - s[i][i]) + max(0.0, margin + s[j][i] - s[i][i])
+               for i in range(b) for j in range(b) if i != j) / b
+
+
+def test_validation_averages_each_clips_own_1_3_or_5_captions(tmp_path):
+    val_counts = [1, 3, 5, 5, 1, 3, 5, 1]
+    trainer = counted_trainer(tmp_path, RankingLoss(), [1, 3, 5] * 8, val_counts)
+    seen = []
+    trainer.loss.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    metrics = trainer.validate()
+    s = by_hand(trainer, trainer.val_data, np.arange(8))
+    (inputs,) = seen
+    assert inputs.similarity.shape == (8, 8, 5) and inputs.mask.sum(dim=1).tolist() == val_counts
+    torch.testing.assert_close(inputs.clip_similarity(), s)
+    assert metrics["val_loss"] == pytest.approx(ranking_by_hand(s.tolist()), rel=1e-5)
+    m1, m2 = batch_accuracy(s)
+    assert (metrics["m1"], metrics["m2"]) == pytest.approx((m1, m2))
+    assert 0 < m1 < 1 or 0 < m2 < 1  # the example ranks some clips wrongly, so the accuracies say something
+
+
+def test_a_training_step_averages_each_clips_own_captions(tmp_path):
+    trainer = counted_trainer(tmp_path, RankingLoss(), [1, 3, 5] * 8, [5] * 8)
+    indices = np.array([0, 1, 2, 4, 5, 9])  # 1, 3, 5, 3, 5 and 1 captions
+    loss = trainer.training_loss(trainer._batch(trainer.train_data, indices), indices)
+    trainer.model.eval()  # no dropout in this model: the same similarities
+    assert loss.item() == pytest.approx(ranking_by_hand(by_hand(trainer, trainer.train_data, indices).tolist()), rel=1e-5)
+
+
+def test_validation_clips_keep_their_five_captions_when_training_clips_have_one(tmp_path):
+    """AudioCaps: one caption per training clip, five per validation clip. Validation used to be
+    cut to the fewest captions of any clip of either split, one here."""
+    trainer = counted_trainer(tmp_path, InfoNCELoss(learn_temperature=False), [1] * 24, [5] * 8)
+    seen = []
+    trainer.loss.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    metrics = trainer.validate()
+    (inputs,) = seen
+    assert inputs.similarity.shape == (8, 8, 5) and inputs.mask is None
+    s = torch.stack([torch.stack([by_hand_pair(trainer, i, j) for j in range(8)]) for i in range(8)])  # [audio, clip, k]
+    expected = InfoNCELoss(learn_temperature=False)(LossInput(s, torch.arange(8)))
+    assert metrics["val_loss"] == pytest.approx(expected.item(), rel=1e-5)
+    trainer.fit()  # and training on the single captions runs
+    assert trainer.history[0]["val_loss"] > 0
+
+
+def by_hand_pair(trainer, i, j):
+    """Audio ``i`` against each of validation clip ``j``'s captions."""
+    data = trainer.val_data
+    with torch.no_grad():
+        audio = trainer.model.audio_vectors(data.audio_batch([i], torch.device("cpu")))
+        return trainer.model.fusion(audio, torch.tensor(data.text[j]))[0]
+
+
+def test_a_clip_without_captions_is_named(tmp_path):
+    with pytest.raises(BenchError, match="clip 2 of the validation split has no caption"):
+        counted_trainer(tmp_path, RankingLoss(), [1] * 8, [5, 5, 0, 5])
+
+
+def mixed_step(root, context):
+    """Loss and gradients of one training step on a global batch whose two halves hold 6 and
+    12 captions, on one process or as rank ``context.rank`` of two."""
+    trainer = counted_trainer(root, InfoNCELoss(), [1, 3, 5] * 8, [5] * 4, batch_size=6, context=context)
+    indices = np.array([0, 3, 6, 2, 5, 8])  # 1 + 1 + 1 captions on rank 0, 5 + 5 + 5 on rank 1
+    value = trainer.training_loss(trainer._batch(trainer.train_data, indices[trainer.local]), indices)
+    value.backward()
+    named = [*trainer.model.named_parameters(), *trainer.loss.named_parameters()]
+    return value.item(), {name: p.grad.clone() for name, p in named if p.grad is not None}
+
+
+def mixed_worker(rank, root, port):
+    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        torch.set_num_threads(1)
+        value, grads = mixed_step(root / f"rank{rank}", Context(rank, 2, rank))
+        torch.save({"loss": value, "grads": grads}, root / f"rank{rank}.pt")
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_ranks_whose_clips_hold_different_numbers_of_captions_match_one_process(tmp_path):
+    import torch.multiprocessing as mp
+
+    from tests.benchmark.test_distributed import free_port
+
+    single_loss, single_grads = mixed_step(tmp_path / "single", Context())
+    mp.spawn(mixed_worker, args=(tmp_path, free_port()), nprocs=2, join=True)
+    for rank in range(2):
+        saved = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
+        assert saved["loss"] == pytest.approx(single_loss, abs=1e-5)
+        assert set(saved["grads"]) == set(single_grads)
+        for name, grad in single_grads.items():
+            torch.testing.assert_close(saved["grads"][name], grad, atol=1e-5, rtol=1e-4, msg=name)

@@ -236,7 +236,8 @@ class Split:
 
     @property
     def captions_per_clip(self) -> int:
-        """The smallest number of captions any clip has (batches use this many per clip)."""
+        """The smallest number of captions any clip has (training uses every caption of each
+        clip; this says how uneven a split is, e.g. AudioCaps' one per training clip)."""
         return min((len(c) for c in self.captions), default=0)
 
     def subset(self, name: str, indices: Sequence[int]) -> "Split":

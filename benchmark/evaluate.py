@@ -27,7 +27,7 @@ def similarity(model: RetrievalModel, data: ClipInputs, device: torch.device, ba
     audio = [torch.cat([chunk[e] for chunk in vectors]) for e in range(len(data.audio))]
     text = torch.cat(
         [
-            model.text_embeddings(data.text_batch(np.arange(s, min(s + batch_size, n)), None, device)).float()
+            model.text_embeddings(data.text_batch(np.arange(s, min(s + batch_size, n)), device)).float()
             for s in range(0, n, batch_size)
         ]
     )

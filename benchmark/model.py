@@ -159,8 +159,8 @@ class ClipInputs:
             out.append((torch.from_numpy(frames).to(device), torch.from_numpy(lengths).to(device)))
         return out
 
-    def text_batch(self, indices: Sequence[int], per_clip: int | None, device: torch.device) -> TextInput:
-        """Captions of ``indices``, clip-major: all of each clip's (None), or its first ``per_clip``."""
+    def text_batch(self, indices: Sequence[int], device: torch.device) -> TextInput:
+        """Every caption of the clips at ``indices``, clip-major."""
         if self.text is None:
-            return [c for i in indices for c in self.captions[i][:per_clip]]
-        return torch.from_numpy(np.concatenate([self.text[i][:per_clip] for i in indices])).float().to(device)
+            return [c for i in indices for c in self.captions[i]]
+        return torch.from_numpy(np.concatenate([self.text[i] for i in indices])).float().to(device)

@@ -129,7 +129,7 @@ class Trainer:
     # -- one step ----------------------------------------------------------------------
     def _batch(self, data: ClipInputs, indices: np.ndarray) -> tuple[Any, Any]:
         """The model's inputs for ``indices``: padded expert frames and every caption, on the device."""
-        return data.audio_batch(indices, self.device), data.text_batch(indices, None, self.device)
+        return data.audio_batch(indices, self.device), data.text_batch(indices, self.device)
 
     def training_loss(self, batch: tuple[Any, Any], indices: np.ndarray) -> torch.Tensor:
         """The loss of one global batch ``indices`` (this rank's ``batch`` holds its slice of it)."""

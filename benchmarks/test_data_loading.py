@@ -68,7 +68,7 @@ def test_training_batch_loader(benchmark, run, inputs):
 
     def load():
         indices = rng.choice(len(data), size=BATCH, replace=False)
-        return data.audio_batch(indices, device), data.text_batch(indices, 5, device)
+        return data.audio_batch(indices, device), data.text_batch(indices, device)
 
     benchmark(load)
     shares = [h["data_share"] for h in run[1].history]

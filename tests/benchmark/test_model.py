@@ -80,8 +80,8 @@ def test_a_batch_takes_every_caption_of_each_clip(tmp_path):
     data = ClipInputs([], captions, store)
     assert data.caption_counts.tolist() == COUNTS
     assert data.layout([3, 0, 2]).counts.tolist() == [3, 1, 5]
-    assert data.text_batch([2, 0], None, torch.device("cpu"))[:, 0].tolist() == [2] * 5 + [0]
-    strings = ClipInputs([], captions, None).text_batch([1, 0], None, torch.device("cpu"))
+    assert data.text_batch([2, 0], torch.device("cpu"))[:, 0].tolist() == [2] * 5 + [0]
+    strings = ClipInputs([], captions, None).text_batch([1, 0], torch.device("cpu"))
     assert strings == ["clip 1 caption 0", "clip 1 caption 1", "clip 1 caption 2", "clip 0 caption 0"]
     assert CaptionLayout(np.array([1, 3, 5, 3])).rank_rows(2) == [4, 8]
 

@@ -1,0 +1,13 @@
+"""LAION-CLAP (630k-audioset-best, HTSAT-tiny + RoBERTa-base) for bench: the ``laion_clap``
+audio expert (512-d joint-space frames, one per 10 s window)."""
+
+from benchmark.api import hookimpl
+
+
+@hookimpl
+def register_experts(register):
+    register(
+        "laion_clap",
+        "bench_laion_clap.expert:LaionClap",
+        description="LAION-CLAP 630k-audioset-best (HTSAT-tiny, 48 kHz): 512-d joint-space frames, one per 10 s window",
+    )

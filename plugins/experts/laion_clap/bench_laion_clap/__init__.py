@@ -1,5 +1,6 @@
 """LAION-CLAP (630k-audioset-best, HTSAT-tiny + RoBERTa-base) for bench: the ``laion_clap``
-audio expert (512-d joint-space frames, one per 10 s window)."""
+audio expert (512-d joint-space frames, one per 10 s window), and the ``laion_clap_text``
+caption encoder."""
 
 from benchmark.api import hookimpl
 
@@ -10,4 +11,13 @@ def register_experts(register):
         "laion_clap",
         "bench_laion_clap.expert:LaionClap",
         description="LAION-CLAP 630k-audioset-best (HTSAT-tiny, 48 kHz): 512-d joint-space frames, one per 10 s window",
+    )
+
+
+@hookimpl
+def register_text_encoders(register):
+    register(
+        "laion_clap_text",
+        "bench_laion_clap.text:LaionClapText",
+        description="LAION-CLAP 630k-audioset-best RoBERTa-base text tower: 512-d joint-space caption embeddings",
     )

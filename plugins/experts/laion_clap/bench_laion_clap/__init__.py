@@ -1,8 +1,12 @@
 """LAION-CLAP (630k-audioset-best, HTSAT-tiny + RoBERTa-base) for bench: the ``laion_clap``
-audio expert (512-d joint-space frames, one per 10 s window), and the ``laion_clap_text``
-caption encoder."""
+audio expert (512-d joint-space frames, one per 10 s window), the ``laion_clap_text``
+caption encoder, the zero-shot system ``laion_clap`` and ``cider_relax_plus_laion_clap``."""
+
+from pathlib import Path
 
 from benchmark.api import hookimpl
+
+SYSTEMS = Path(__file__).parent / "systems"
 
 
 @hookimpl
@@ -21,3 +25,12 @@ def register_text_encoders(register):
         "bench_laion_clap.text:LaionClapText",
         description="LAION-CLAP 630k-audioset-best RoBERTa-base text tower: 512-d joint-space caption embeddings",
     )
+
+
+@hookimpl
+def register_systems(register):
+    from benchmark.api import load_system_file
+
+    for path in sorted(SYSTEMS.glob("*.yaml")):
+        description = load_system_file(path).get("description", "")
+        register(path.stem, path, description=description.split(". ")[0].rstrip("."))

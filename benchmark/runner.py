@@ -20,14 +20,17 @@ if TYPE_CHECKING:
 
 def plan(options: RunOptions, manager: PluginManager, device_type: str) -> Plan:
     """Resolve the system and the dataset and locate the result (nothing is prepared)."""
-    from benchmark.config import resolve_system
+    from benchmark.config import component, resolve_system
     from benchmark.data import open_dataset
     from benchmark.results import result_path, run_dir
     from benchmark.settings import check_seed
 
     check_seed(options.seed)
     config = resolve_system(options.system, manager, options.overrides, device_type, options.expert_weights)
-    dataset = open_dataset(manager, options.dataset, options.dataset_options, options.data_root or paths.data_root())
+    data_root = options.data_root or paths.data_root()
+    dataset = open_dataset(manager, options.dataset, options.dataset_options, data_root)
+    for spec in map(component, (config["pretrain"] or {}).get("datasets", [])):  # named now, not after the work
+        open_dataset(manager, spec["name"], spec.get("options", {}), data_root)
     where = (options.output, dataset.key, options.system, options.seed)
     return Plan(config, dataset, result_path(*where), run_dir(*where))
 

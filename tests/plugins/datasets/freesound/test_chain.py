@@ -63,3 +63,13 @@ def test_harvest_mine_download_and_pretrain_run_end_to_end_without_a_clotho_soun
     assert not planted & {int(c) for c in clips}
     attribution = (data / "ATTRIBUTION.csv").read_text(encoding="utf-8")
     assert all(entry["url"] in attribution for entry in mined[1:])
+
+
+def test_a_recipe_whose_mined_pairs_are_missing_says_so_before_any_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BENCH_HOME", str(tmp_path / "home"))
+    code = main(["run", "--system", "cider_relax_report", "--dataset", "synthetic", "--expert-weights", "random",
+                 "--output", str(tmp_path / "out")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "manifest" in err and "run `bench mine freesound`" in err and err.count("\n") == 1
+    assert not (tmp_path / "home" / "datasets").exists()  # nothing prepared, generated or extracted

@@ -63,6 +63,8 @@ class MSClapExpert(ClapWeights):
         return torch.zeros(1, AUDIO.window_samples)
 
     def frames(self, runner: Any, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if not waveforms:
+            return []
         per_clip = [windows(waveform, AUDIO.window_samples) for waveform in waveforms]
         rows = [row for clip in per_clip for row in clip]  # views: only one batch is copied at a time
         outputs = [self._run_batch(runner, rows[start : start + self.window_batch])

@@ -96,8 +96,9 @@ def test_a_ten_minute_file_gives_120_frames_computed_a_fixed_batch_of_windows_at
     np.testing.assert_array_equal(short_frames[0], 2 * np.concatenate([short] * 3)[:1024])
 
 
-def test_a_window_batch_below_one_runs_one_window_at_a_time():
+def test_a_window_batch_below_one_runs_one_window_at_a_time_and_no_clips_give_no_frames():
     assert MSClapExpert(weights="random", window_batch=0).window_batch == 1
+    assert expert().embed([]) == []
 
 
 @pytest.mark.parametrize("seconds", [4.99, 5.0])

@@ -12,8 +12,9 @@ the last group filled up with silent windows whose output is dropped. Every forw
 thus has the same shape, and a window gives bit-identical frames whatever clips it is
 extracted with: with a varying batch size the matrix products may take other kernels and
 round differently (one window alone differs from the same window in a batch of four by
-~6e-8 on this project's CPU). Batching pays: a window is ~14 GFLOP, and on 2 CPU threads
-four at once take about 25% less time per window than one at a time.
+~6e-8 on this project's CPU). A window is ~14 GFLOP: on 2 CPU threads it takes ~0.1 s
+whether windows go one or four at a time; larger groups are for GPUs, where one window
+alone would leave the device idle (not measured here).
 """
 
 from __future__ import annotations

@@ -61,6 +61,8 @@ class LaionClap(PretrainedExpert):
 
     def frames(self, runner: Any, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
         cut = [windows(np.asarray(w, dtype=np.float32), WINDOW) for w in waveforms]  # bad input refused before any work
+        if not cut:
+            return []
         every = np.concatenate(cut)
         group = self.window_batch
         padded = np.pad(every, ((0, -len(every) % group), (0, 0)))

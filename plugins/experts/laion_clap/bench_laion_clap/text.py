@@ -114,7 +114,7 @@ class LaionClapText(nn.Module):
         if batch.truncated:
             self.truncated += batch.truncated
             warnings.warn(f"{batch.truncated} of {len(captions)} captions were longer than LAION-CLAP's "
-                          f"{CONTEXT_LENGTH} tokens and were truncated", stacklevel=2)
+                          f"{CONTEXT_LENGTH} tokens and were truncated")
         clap = self.load()
         device = self.anchor.device
         return clap.embed_text(batch.input_ids.to(device), batch.attention_mask.to(device))

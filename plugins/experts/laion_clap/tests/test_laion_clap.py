@@ -92,6 +92,10 @@ def test_an_empty_waveform_is_refused_in_one_line_before_any_window_is_embedded(
     assert "\n" not in str(error.value)
 
 
+def test_no_clips_give_no_frames():
+    assert LaionClap(weights="random").embed([]) == []
+
+
 def test_window_batch_must_be_positive():
     with pytest.raises(BenchError, match="window_batch must be at least 1, got 0"):
         LaionClap(weights="random", window_batch=0)

@@ -1,11 +1,11 @@
 """MS-CLAP 2022's audio tower as an expert: one joint-space frame per 5 s window.
 
 Each clip is cut into 5 s windows (:mod:`bench_ms_clap.windows`: repeat-padded when shorter,
-evenly spread windows when longer, never a random crop), and every window goes through
-CNN14 and the audio projection: its frame is the 1024-d embedding msclap's
-``get_audio_embeddings`` returns, in the space of the caption encoder ``ms_clap_text``. A
-zero-shot system averages a clip's frames (``head: average``); a trained system reads them
-as any other expert's frames, 0.2 per second.
+consecutive windows, the last one ending with the clip, when longer; never a random crop),
+and every window goes through CNN14 and the audio projection: its frame is the 1024-d
+embedding msclap's ``get_audio_embeddings`` returns, in the space of the caption encoder
+``ms_clap_text``. A zero-shot system averages a clip's frames (``head: average``); a
+trained system reads them as any other expert's frames, 0.2 per second.
 
 Windows of all the clips of one call are run together, ``window_batch`` at a time, so a
 10-minute file (120 windows) never holds more than that many in the network at once. Every

@@ -3,11 +3,11 @@
 MS-CLAP reads exactly 5 s. msclap repeats a shorter clip until it fills 5 s and trims the
 excess; this module does the same. For a longer clip msclap takes one 5 s crop at a random
 offset, so the same file gives different embeddings on every call; here the clip is
-covered instead by ``ceil(duration / 5 s)`` windows of 5 s, the first starting at the
-clip's first sample and the last ending at its last, their starts evenly spaced (rounded to
-a sample). Every window is therefore 5 s of the clip itself, as msclap's crops are, and
-consecutive windows overlap by the same amount, less than 5 s (not at all when the
-duration is a multiple of 5 s). A 12 s clip gives windows starting at 0, 3.5 and 7 s.
+covered instead by ``ceil(duration / 5 s)`` windows of 5 s: consecutive windows starting at
+0, 5, 10 s, ..., the last one aligned to the clip's end, so that it overlaps the one before
+it unless the duration is a multiple of 5 s. Every window is 5 s of the clip itself, as
+msclap's crops are. A 12 s clip gives windows starting at 0, 5 and 7 s. (The LAION-CLAP
+expert cuts its 10 s windows by the same rule.)
 
 An empty waveform has nothing to repeat: it is read as 5 s of silence.
 """
@@ -19,10 +19,10 @@ import math
 import numpy as np
 
 
-def window_starts(samples: int, size: int) -> np.ndarray:
+def window_starts(samples: int, size: int) -> list[int]:
     """Start offsets of the windows of ``size`` samples covering a clip of ``samples`` (> ``size``)."""
     count = math.ceil(samples / size)
-    return np.rint(np.linspace(0, samples - size, count)).astype(np.int64)
+    return [index * size for index in range(count - 1)] + [samples - size]
 
 
 def repeat_to(audio: np.ndarray, size: int) -> np.ndarray:
@@ -43,6 +43,6 @@ def windows(waveform: np.ndarray, size: int) -> np.ndarray:
 #: The rule in words, recorded in the expert's settings.
 RULE = {
     "short": "repeated to 5 s and trimmed, as msclap pads",
-    "long": "ceil(duration / 5 s) windows of 5 s from the first to the last sample, starts evenly spaced",
+    "long": "ceil(duration / 5 s) consecutive windows of 5 s from 0 s, the last one aligned to the clip's end",
     "empty": "5 s of silence",
 }

@@ -18,7 +18,7 @@ from benchmark.download import RemoteFile, file_sha256, offline, verify
 from benchmark.errors import BenchError
 from benchmark.paths import home
 
-__all__ = ["WeightFile", "fetch", "file_sha256", "load_checkpoint", "load_failure", "load_state", "offline", "resolve", "verify"]
+__all__ = ["WeightFile", "fetch_weights", "weights_dir", "file_sha256", "load_checkpoint", "load_failure", "load_state", "offline", "resolve", "verify"]
 
 #: Values of an expert's ``weights`` option besides a path to a file.
 PRETRAINED, RANDOM = "pretrained", "random"
@@ -32,7 +32,7 @@ def weights_dir() -> Path:
     return Path(os.environ.get("BENCH_WEIGHTS_DIR") or home() / "weights")
 
 
-def fetch(file: WeightFile) -> Path:
+def fetch_weights(file: WeightFile) -> Path:
     """The verified local path of ``file``, downloading it into the weights directory if needed.
 
     ``$BENCH_WEIGHTS_MIRROR`` (a base URL holding the files by name) replaces the official
@@ -109,7 +109,7 @@ def resolve(weights: str, files: dict[str, WeightFile]) -> dict[str, Path] | Non
     if weights == RANDOM:
         return None
     if weights == PRETRAINED:
-        return {role: fetch(file) for role, file in files.items()}
+        return {role: fetch_weights(file) for role, file in files.items()}
     path = Path(weights).expanduser()
     if not path.is_file():
         raise BenchError(f"weights file {path} does not exist (weights: pretrained, random or a file path)")

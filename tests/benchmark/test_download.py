@@ -321,12 +321,12 @@ def test_offline_nothing_is_requested_and_the_error_says_where_to_get_the_file(
 
 FETCH_WEIGHTS = """
 import pathlib, sys, time
-from benchmark.weights import WeightFile, fetch
+from benchmark.weights import WeightFile, fetch_weights
 print("ready", flush=True)
 go = pathlib.Path(sys.argv[1])
 while not go.exists():
     time.sleep(0.005)
-print(fetch(WeightFile("model.pth", sys.argv[2], sha256=sys.argv[3])))
+print(fetch_weights(WeightFile("model.pth", sys.argv[2], sha256=sys.argv[3])))
 """
 
 

@@ -8,7 +8,7 @@ import hashlib
 import pytest
 
 from benchmark.errors import BenchError
-from benchmark.weights import WeightFile, fetch, load_checkpoint
+from benchmark.weights import WeightFile, fetch_weights, load_checkpoint
 from tests.httpserver import RangeHandler, serve
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
@@ -32,22 +32,22 @@ def sha(data: bytes) -> str:
 
 def test_a_download_is_verified_then_reused_without_a_second_request(server, tmp_path):
     file = WeightFile("model.pth", f"{server}/model.pth", sha256=sha(PAYLOAD))
-    path = fetch(file)
+    path = fetch_weights(file)
     assert path == tmp_path / "weights" / "model.pth" and path.read_bytes() == PAYLOAD
     assert (tmp_path / "weights" / "model.pth.verified").is_file()
-    assert fetch(file) == path and RangeHandler.requests == ["/model.pth"]
+    assert fetch_weights(file) == path and RangeHandler.requests == ["/model.pth"]
 
 
 def test_a_mirror_replaces_the_official_host(server, monkeypatch):
     monkeypatch.setenv("BENCH_WEIGHTS_MIRROR", server)
     file = WeightFile("model.pth", "https://example.invalid/files/model.pth", sha256=sha(PAYLOAD))
-    assert fetch(file).read_bytes() == PAYLOAD
+    assert fetch_weights(file).read_bytes() == PAYLOAD
 
 
 def test_an_unreachable_host_says_where_to_put_the_file(server, tmp_path):
     file = WeightFile("absent.pth", f"{server}/absent.pth", sha256=sha(PAYLOAD))
     with pytest.raises(BenchError) as error:
-        fetch(file)
+        fetch_weights(file)
     message = str(error.value)
     assert "could not download absent.pth" in message and str(tmp_path / "weights" / "absent.pth") in message
     assert "--expert-weights random" in message and "\n" not in message
@@ -56,7 +56,7 @@ def test_an_unreachable_host_says_where_to_put_the_file(server, tmp_path):
 def test_offline_nothing_is_requested(server, monkeypatch):
     monkeypatch.setenv("BENCH_OFFLINE", "1")
     with pytest.raises(BenchError, match="needs the weights file model.pth, which is not in"):
-        fetch(WeightFile("model.pth", f"{server}/model.pth"))
+        fetch_weights(WeightFile("model.pth", f"{server}/model.pth"))
     assert RangeHandler.requests == []
 
 

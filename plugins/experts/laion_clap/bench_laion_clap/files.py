@@ -13,10 +13,7 @@ files are also called ``vocab.json``.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-from benchmark.api import WeightFile, fetch, mirror_url
+from benchmark.api import WeightFile, weights_dir
 
 CHECKPOINT = WeightFile(
     "630k-audioset-best.pt",
@@ -29,26 +26,6 @@ MERGES = WeightFile("roberta-base-merges.txt", "https://huggingface.co/FacebookA
 TOKENIZER = {"vocab": VOCAB, "merges": MERGES}
 
 
-def weights_dir() -> Path:
-    """Where weight files are kept: ``$BENCH_WEIGHTS_DIR``, else ``$BENCH_HOME/weights``
-    (``~/.cache/bench/weights``), the directory bench's own experts use."""
-    home = os.environ.get("BENCH_HOME") or Path.home() / ".cache" / "bench"
-    return Path(os.environ.get("BENCH_WEIGHTS_DIR") or Path(home) / "weights")
-
-
-def fetch_weight(file: WeightFile) -> Path:
-    """The verified local copy of ``file`` in :func:`weights_dir`, downloaded (from
-    ``$BENCH_WEIGHTS_MIRROR`` when set) if absent; offline, a one-line error names the file,
-    its URL and where to put it."""
-    return fetch(
-        file,
-        weights_dir() / file.name,
-        url=mirror_url("BENCH_WEIGHTS_MIRROR", file.name),
-        what="weights file",
-        hint=" (set BENCH_WEIGHTS_DIR to use another directory), or run with weights: random",
-    )
-
-
 def present(file: WeightFile) -> bool:
-    """Whether ``file`` is already in :func:`weights_dir` (not verified: :func:`fetch_weight` does that)."""
+    """Whether ``file`` is already in the weights directory (not verified: ``fetch_weights`` does that)."""
     return (weights_dir() / file.name).is_file()

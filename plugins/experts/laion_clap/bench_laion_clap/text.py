@@ -22,9 +22,9 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from benchmark.api import BenchError, unknown_name
+from benchmark.api import BenchError, fetch_weights, unknown_name
 from bench_laion_clap.clap import CONTEXT_LENGTH, JOINT_DIM, Clap, load_clap
-from bench_laion_clap.files import CHECKPOINT, TOKENIZER, fetch_weight, present
+from bench_laion_clap.files import CHECKPOINT, TOKENIZER, present
 from bench_laion_clap.tokenizer import ByteTokens, RobertaTokens
 
 WEIGHTS = ("pretrained", "random")
@@ -70,7 +70,7 @@ class LaionClapText(nn.Module):
                 torch.manual_seed(RANDOM_SEED)
                 clap = Clap(audio=False, text=True)
             if self.weights != "random":
-                path = fetch_weight(CHECKPOINT) if self.weights == "pretrained" else Path(self.weights).expanduser()
+                path = fetch_weights(CHECKPOINT) if self.weights == "pretrained" else Path(self.weights).expanduser()
                 load_clap(clap, path)
             clap.requires_grad_(self.trainable).to(self.anchor.device)
             self.clap = clap if self.trainable else clap.eval()
@@ -106,7 +106,7 @@ class LaionClapText(nn.Module):
             if self.tokenizer_kind == "bytes":
                 self._tokens = ByteTokens()
             else:
-                self._tokens = RobertaTokens(fetch_weight(TOKENIZER["vocab"]), fetch_weight(TOKENIZER["merges"]))
+                self._tokens = RobertaTokens(fetch_weights(TOKENIZER["vocab"]), fetch_weights(TOKENIZER["merges"]))
         return self._tokens
 
     def forward(self, captions: Sequence[str]) -> torch.Tensor:

@@ -323,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a system setting, e.g. schedule.epochs=5 (repeatable)")
         p.add_argument("--expert-weights", choices=["pretrained", "random"],
-                       help="weights of every pretrained expert: downloaded/verified (the default) or random "
+                       help="weights of every pretrained expert (and of a caption encoder that has them, e.g. CLAP's): downloaded/verified (the default) or random "
                             "(offline smoke runs; recorded and marked on the leaderboard). Weights are looked "
                             "for in $BENCH_WEIGHTS_DIR (default $BENCH_HOME/weights)")
 

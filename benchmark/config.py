@@ -205,12 +205,17 @@ def _drop_replaced_components(config: dict[str, Any], child: Mapping[str, Any]) 
 
 
 def set_expert_weights(config: dict[str, Any], manager: PluginManager, weights: str) -> None:
-    """Set ``weights`` on every expert in ``config`` whose class has pretrained weights."""
+    """Set ``weights`` on every expert in ``config`` whose class has pretrained weights, and
+    on the caption encoder when its class has them too (a CLAP text tower shares its
+    expert's checkpoint, so an offline smoke run needs both random)."""
     if weights not in ("pretrained", "random"):
         raise BenchError(f"--expert-weights {weights!r}: choose pretrained or random")
-    for expert in config["experts"]:
-        if getattr(manager.load("experts", expert["name"]), "pretrained", False):
-            expert["weights"] = weights
+    parts = [("experts", expert) for expert in config["experts"]]
+    if config.get("text_encoder"):
+        parts.append(("text_encoders", config["text_encoder"]))
+    for kind, spec in parts:
+        if getattr(manager.load(kind, component(spec)["name"]), "pretrained", False):
+            spec["weights"] = weights
 
 
 def zero_shot(config: Mapping[str, Any]) -> bool:

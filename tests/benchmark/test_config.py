@@ -201,3 +201,10 @@ def test_the_reports_recipe_pretrains_on_audiocaps_and_mined_pairs_then_fine_tun
     assert recipe["schedule"] == {**base["schedule"], "epochs": 8} and recipe["protocol"] == "report"
     assert {k: recipe[k] for k in ("loss", "experts", "head", "fusion", "text_encoder")} == \
         {k: base[k] for k in ("loss", "experts", "head", "fusion", "text_encoder")}
+
+
+def test_expert_weights_reach_a_caption_encoder_with_pretrained_weights_and_no_other():
+    manager = get_plugin_manager()
+    clap = resolve_system("laion_clap", manager, expert_weights="random")
+    assert clap["text_encoder"]["weights"] == "random" and all(e["weights"] == "random" for e in clap["experts"])
+    assert "weights" not in resolve_system("cider_relax", manager, expert_weights="random")["text_encoder"]

@@ -1,7 +1,7 @@
 """Pretrained weight files: found in a weights directory, or downloaded once and verified.
 
 An expert names its files as :class:`WeightFile` records (official URL and checksum).
-:func:`fetch` looks in the weights directory first (``$BENCH_WEIGHTS_DIR``, else
+:func:`fetch_weights` looks in the weights directory first (``$BENCH_WEIGHTS_DIR``, else
 ``$BENCH_HOME/weights``), so an offline machine works once the files are copied there;
 otherwise it downloads and verifies them (:mod:`benchmark.download`).
 :func:`load_checkpoint` reads checkpoints with ``weights_only=True`` (no pickled code runs).
@@ -10,6 +10,7 @@ otherwise it downloads and verifies them (:mod:`benchmark.download`).
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -50,17 +51,24 @@ def fetch_weights(file: WeightFile) -> Path:
 
 def load_checkpoint(path: Path) -> Any:
     """``torch.load`` with ``weights_only=True``; numpy arrays (common in older checkpoints)
-    are allowed through torch's safe-globals list, nothing else."""
+    are allowed through torch's safe-globals list, nothing else. Files in torch's zip format
+    are memory-mapped, so a multi-GB checkpoint (CLAP's carry their optimiser state) costs
+    the memory of the tensors used, not of the file."""
     import numpy as np
     import torch
 
-    multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
+    try:
+        from numpy._core import multiarray  # numpy 2
+        multiarray._reconstruct
+    except (ImportError, AttributeError):  # numpy 1, whose _core (if any) is a shim
+        from numpy.core import multiarray
     safe: list[Any] = [np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar]
     safe += [(multiarray._reconstruct, "numpy.core.multiarray._reconstruct"), (multiarray.scalar, "numpy.core.multiarray.scalar")]
     safe += [type(np.dtype(t)) for t in ("f4", "f8", "i4", "i8", "u1")]
     try:
         with torch.serialization.safe_globals(safe):
-            return torch.load(path, map_location="cpu", weights_only=True)
+            zipped = zipfile.is_zipfile(path)  # torch's format since 1.6; older files cannot be mapped
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=zipped)
     except Exception as exc:  # unpickling errors come in many types
         raise BenchError(f"cannot load weights file {path} ({load_failure(exc)}); delete it and download it "
                          "again") from None

@@ -70,6 +70,19 @@ def test_checkpoints_with_numpy_arrays_load_safely(tmp_path):
     assert loaded["pca_means"].tolist() == [0.0, 1.0, 2.0] and int(loaded["count"]) == 7
 
 
+def test_zip_checkpoints_are_memory_mapped_and_legacy_ones_still_load(tmp_path, monkeypatch):
+    import torch
+
+    state = {"w": torch.arange(6.0).reshape(2, 3)}
+    torch.save(state, tmp_path / "new.pt")
+    torch.save(state, tmp_path / "old.pt", _use_new_zipfile_serialization=False)
+    calls, load = [], torch.load
+    monkeypatch.setattr(torch, "load", lambda path, **kw: calls.append((path.name, kw["mmap"])) or load(path, **kw))
+    assert torch.equal(load_checkpoint(tmp_path / "new.pt")["w"], state["w"])
+    assert torch.equal(load_checkpoint(tmp_path / "old.pt")["w"], state["w"])
+    assert calls == [("new.pt", True), ("old.pt", False)]  # a multi-GB file is read as its tensors are used
+
+
 class Payload:
     """A class a malicious or foreign checkpoint would make torch.load import."""
 

@@ -29,6 +29,7 @@ This module imports pytest: import it from tests only.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -42,6 +43,25 @@ _SHARED: dict[tuple[Any, str], Expert] = {}
 def noise(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
     """``seconds`` of seeded Gaussian noise (standard deviation 0.1) at ``rate``, float32."""
     return (np.random.default_rng(seed).standard_normal(int(seconds * rate)) * 0.1).astype(np.float32)
+
+
+def audio_folder(root: Path, seconds: dict[str, list[float]], rate: int = 16000) -> Path:
+    """Real audio files in Clotho's layout under ``root``, for the ``folder`` dataset: for
+    each split, one WAV of noise per entry of ``seconds[split]`` and a captions CSV with two
+    captions per clip; ``bench run --dataset folder -D path=<root>`` reads them in place."""
+    import soundfile as sf
+
+    from benchmark.api import write_captions_csv
+
+    for split, lengths in seconds.items():
+        (root / split).mkdir(parents=True, exist_ok=True)
+        names = [f"{split}_{i}.wav" for i in range(len(lengths))]
+        for i, (name, length) in enumerate(zip(names, lengths)):
+            sf.write(root / split / name, noise(length, rate, seed=i), rate)
+        captions = [(f"noise number {i} of the {split} split", f"a hiss lasting {length:g} seconds")
+                    for i, length in enumerate(lengths)]
+        write_captions_csv(root / f"clotho_captions_{split}.csv", names, captions)
+    return root
 
 
 def shared_expert(expert_class: Callable[..., Expert], **options: Any) -> Expert:

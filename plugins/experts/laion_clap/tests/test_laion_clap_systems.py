@@ -1,6 +1,8 @@
 """The systems this package registers: LAION-CLAP zero-shot, and cider_relax with LAION-CLAP
 as a fifth expert; the zero-shot one runs end to end on the synthetic set with random weights."""
 
+import json
+
 import pytest
 
 from benchmark.cli import main
@@ -39,7 +41,7 @@ def test_the_zero_shot_system_runs_end_to_end_with_random_weights(tmp_path, monk
     monkeypatch.setenv("BENCH_OFFLINE", "1")
     options = [arg for key, value in TINY.items() for arg in ("-D", f"{key}={value}")]
     code = main(["run", "--system", "laion_clap", "--dataset", "synthetic", *options, "--expert-weights", "random",
-                 "--set", "text_encoder.weights=random", "--device", "cpu", "--output", str(tmp_path / "results")])
+                 "--device", "cpu", "--output", str(tmp_path / "results")])
     assert code == 0, capsys.readouterr().err
     (path,) = (tmp_path / "results").glob("synthetic*/laion_clap/seed-0.json")
     result = read(path)
@@ -48,3 +50,22 @@ def test_the_zero_shot_system_runs_end_to_end_with_random_weights(tmp_path, monk
     assert "last one aligned to the clip's end" in result.experts["laion_clap"]["long_clips"]
     assert result.experts["laion_clap"]["weights"] == {"random": 0}
     assert result.text_encoder["tokenizer"] == "utf8-bytes stand-in (random weights only)"
+
+
+@pytest.mark.slow
+def test_a_zero_shot_run_on_real_files_longer_and_shorter_than_the_window_is_scored(tmp_path, monkeypatch):
+    from benchmark.testing import audio_folder
+
+    monkeypatch.setenv("BENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("BENCH_OFFLINE", "1")
+    lengths = [0.2, 10 * 2.5, 3.0]  # shorter than a window, two and a half windows, one
+    folder = audio_folder(tmp_path / "clips", {"development": lengths, "validation": lengths, "evaluation": lengths},
+                          rate=22050)
+    arguments = ["run", "--system", "laion_clap", "--dataset", "folder", "-D", f"path={folder}", "--expert-weights", "random",
+                 "--device", "cpu", "--output", str(tmp_path / "results")]
+    assert main(arguments) == 0
+    (path,) = (tmp_path / "results").glob("folder-*/laion_clap/seed-0.json")
+    result = json.loads(path.read_text())
+    assert result["checkpoint"]["zero_shot"] is True and result["n_test_captions"] == 6
+    assert result["text_encoder"]["weights"] == {"random": 0}  # --expert-weights reached the caption encoder
+    assert 0 <= result["metrics"]["text_to_audio"]["mAP@10"] <= 1

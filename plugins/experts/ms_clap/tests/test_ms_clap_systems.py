@@ -48,7 +48,7 @@ def test_the_trained_alternative_is_cider_relax_with_a_fifth_expert():
 @pytest.mark.slow
 def test_a_zero_shot_run_on_the_synthetic_set_with_random_weights_is_scored(tmp_path, capsys):
     arguments = ["run", "--system", "ms_clap", "--dataset", "synthetic", "--expert-weights", "random",
-                 "--set", "text_encoder.weights=random", "--device", "cpu", "--output", str(tmp_path / "results")]
+                 "--device", "cpu", "--output", str(tmp_path / "results")]
     for key, value in TINY.items():
         arguments += ["-D", f"{key}={value}"]
     assert main(arguments) == 0
@@ -58,4 +58,21 @@ def test_a_zero_shot_run_on_the_synthetic_set_with_random_weights_is_scored(tmp_
     assert result["checkpoint"]["zero_shot"] is True and result["history"] == []
     assert result["config"]["experts"] == [{"name": "ms_clap", "weights": "random"}]
     assert result["text_encoder"]["weights"] == {"random": 0} and result["text_encoder"]["max_tokens"] == 100
+    assert 0 <= result["metrics"]["text_to_audio"]["mAP@10"] <= 1
+
+
+@pytest.mark.slow
+def test_a_zero_shot_run_on_real_files_longer_and_shorter_than_the_window_is_scored(tmp_path):
+    from benchmark.testing import audio_folder
+
+    lengths = [0.2, 5 * 2.5, 3.0]  # shorter than a window, two and a half windows, one
+    folder = audio_folder(tmp_path / "clips", {"development": lengths, "validation": lengths, "evaluation": lengths},
+                          rate=22050)
+    arguments = ["run", "--system", "ms_clap", "--dataset", "folder", "-D", f"path={folder}", "--expert-weights", "random",
+                 "--device", "cpu", "--output", str(tmp_path / "results")]
+    assert main(arguments) == 0
+    (path,) = (tmp_path / "results").glob("folder-*/ms_clap/seed-0.json")
+    result = json.loads(path.read_text())
+    assert result["checkpoint"]["zero_shot"] is True and result["n_test_captions"] == 6
+    assert result["text_encoder"]["weights"] == {"random": 0}  # --expert-weights reached the caption encoder
     assert 0 <= result["metrics"]["text_to_audio"]["mAP@10"] <= 1

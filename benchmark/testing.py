@@ -28,9 +28,10 @@ This module imports pytest: import it from tests only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pytest
@@ -62,6 +63,41 @@ def audio_folder(root: Path, seconds: dict[str, list[float]], rate: int = 16000)
                     for i, length in enumerate(lengths)]
         write_captions_csv(root / f"clotho_captions_{split}.csv", names, captions)
     return root
+
+
+class Served(list):
+    """The paths a :func:`serve_directory` server was asked for, in order."""
+
+    url: str = ""
+
+
+@contextlib.contextmanager
+def serve_directory(root: Path) -> Iterator[Served]:
+    """The files in ``root`` over HTTP on 127.0.0.1 for the block, for tests of a plugin's
+    downloads (``BENCH_WEIGHTS_MIRROR`` set to ``served.url``); the yielded list records every
+    path requested."""
+    import functools
+    import http.server
+    import threading
+
+    served = Served()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # keep test output clean
+            pass
+
+        def do_GET(self) -> None:
+            served.append(self.path)
+            super().do_GET()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    served.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield served
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def shared_expert(expert_class: Callable[..., Expert], **options: Any) -> Expert:

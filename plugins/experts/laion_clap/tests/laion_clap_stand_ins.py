@@ -1,16 +1,11 @@
 """Stand-ins for what LAION-CLAP's tests cannot download: a roberta-base-sized BPE
-vocabulary, a checkpoint laid out as the published one, and a local HTTP server to fetch
-them from (127.0.0.1 only)."""
+vocabulary and a checkpoint laid out as the published one (served by
+:func:`benchmark.testing.serve_directory`)."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import http.server
 import json
-import threading
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
@@ -50,21 +45,3 @@ def published_layout(state: dict[str, torch.Tensor]) -> dict[str, object]:
     if any(k.startswith("text_branch.") for k in state):
         saved["module.text_branch.embeddings.position_ids"] = torch.arange(514)[None]
     return {"epoch": 45, "state_dict": saved}
-
-
-@contextlib.contextmanager
-def serve(root: Path) -> Iterator[str]:
-    """Serve the files in ``root`` on 127.0.0.1 for the block; yields the base URL."""
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()

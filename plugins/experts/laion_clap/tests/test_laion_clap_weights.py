@@ -13,10 +13,10 @@ from bench_laion_clap.clap import Clap, load_clap
 from bench_laion_clap.expert import LaionClap
 from bench_laion_clap.files import CHECKPOINT
 from bench_laion_clap.text import LaionClapText
-from laion_clap_stand_ins import published_layout, serve, write_vocabulary
+from laion_clap_stand_ins import published_layout, write_vocabulary
 
 from benchmark.errors import BenchError
-from benchmark.testing import noise
+from benchmark.testing import noise, serve_directory
 
 RATE = 48000
 
@@ -122,8 +122,8 @@ def served(tmp_path_factory):
     path = root / CHECKPOINT.name
     torch.save(published_layout(audio.state_dict()), path)
     write_vocabulary(root)
-    with serve(root) as url:
-        yield url, audio, hashlib.sha256(path.read_bytes()).hexdigest()
+    with serve_directory(root) as served:
+        yield served.url, audio, hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def online(monkeypatch, url):

@@ -4,11 +4,7 @@ checkpoint's key names, and the download (verified, refused when wrong, named wh
 A checkpoint with real random weights is 785 MB; the tests that only need its key names and
 shapes use a "hollow" one, each tensor a broadcast of one number, a few kilobytes on disk."""
 
-import contextlib
-import functools
 import hashlib
-import http.server
-import threading
 
 import numpy as np
 import pytest
@@ -21,7 +17,7 @@ from bench_ms_clap.network import MSClap
 from bench_ms_clap.text_encoder import MSClapText
 
 from benchmark.api import BenchError
-from benchmark.testing import noise
+from benchmark.testing import noise, serve_directory
 
 CAPTIONS = ["a dog barks twice", "rain on a tin roof while thunder rumbles"]
 
@@ -111,53 +107,29 @@ def test_a_file_without_a_state_dict_is_refused(tmp_path):
         MSClapExpert(weights=str(path)).network
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    requests: list[str] = []
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        _Quiet.requests.append(self.path)
-        super().do_GET()
-
-
-@contextlib.contextmanager
-def serve(directory):
-    """``directory`` over HTTP on 127.0.0.1 for the block; yields the base URL."""
-    _Quiet.requests = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(directory)))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture
 def mirror(source, tmp_path, monkeypatch):
     """A hollow checkpoint published under the real file's name on a local server, set as
-    the weights mirror; yields the served file's SHA-256."""
+    the weights mirror; yields the served file's SHA-256 and the paths the server was asked for."""
     served = tmp_path / "served"
     served.mkdir()
     torch.save({"model": hollow_state(source)}, served / CHECKPOINT.name)
     monkeypatch.delenv("BENCH_OFFLINE")
-    with serve(served) as url:
-        monkeypatch.setenv("BENCH_WEIGHTS_MIRROR", url)
-        yield hashlib.sha256((served / CHECKPOINT.name).read_bytes()).hexdigest()
+    with serve_directory(served) as requests:
+        monkeypatch.setenv("BENCH_WEIGHTS_MIRROR", requests.url)
+        yield hashlib.sha256((served / CHECKPOINT.name).read_bytes()).hexdigest(), requests
 
 
 def test_the_checkpoint_is_downloaded_once_verified_and_shared_by_both_towers(mirror, tmp_path, monkeypatch):
-    monkeypatch.setattr(MSClapExpert, "files", {"model": type(CHECKPOINT)(CHECKPOINT.name, CHECKPOINT.url, sha256=mirror)})
+    sha256, requests = mirror
+    monkeypatch.setattr(MSClapExpert, "files", {"model": type(CHECKPOINT)(CHECKPOINT.name, CHECKPOINT.url, sha256=sha256)})
     monkeypatch.setattr(checkpoint.CaptionTower, "files", MSClapExpert.files)
     (frames,) = MSClapExpert(weights="pretrained", window_batch=1).embed([noise(1.0, 44100)])
     assert frames.shape == (1, 1024)
-    assert (tmp_path / "weights" / CHECKPOINT.name).is_file() and _Quiet.requests == [f"/{CHECKPOINT.name}"]
+    assert (tmp_path / "weights" / CHECKPOINT.name).is_file() and requests == [f"/{CHECKPOINT.name}"]
     tower = MSClapText(weights="pretrained").load()
     assert torch.all(tower.caption_encoder.base.pooler.dense.bias == 0.01)
-    assert _Quiet.requests == [f"/{CHECKPOINT.name}"]  # the verified copy is reused
+    assert requests == [f"/{CHECKPOINT.name}"]  # the verified copy is reused
 
 
 def test_a_download_that_fails_the_published_checksum_is_refused_and_not_kept(mirror, tmp_path):

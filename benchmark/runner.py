@@ -112,8 +112,9 @@ def _run(options: RunOptions, ctx: RunContext, claims: contextlib.ExitStack) -> 
         return run.result, existing(run, ctx.log)
     if auto_fell_back(options.device, ctx.device.type):
         ctx.log(AUTO_FALLBACK)
-    if run.protocol_hint():
-        ctx.log(run.protocol_hint())
+    hint = run.protocol_hint()
+    if hint:
+        ctx.log(hint)
     paths.ensure_writable(run.result.parent, "output directory")
     # Claim the result: one process trains it; a second one stops here, naming the first.
     def claimed_finished() -> bool:  # rank 0 claims; every rank learns whether to stop

@@ -115,6 +115,7 @@ def mirror(source, tmp_path, monkeypatch):
     served.mkdir()
     torch.save({"model": hollow_state(source)}, served / CHECKPOINT.name)
     monkeypatch.delenv("BENCH_OFFLINE")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # tox sets it; this test downloads from 127.0.0.1 only
     with serve_directory(served) as requests:
         monkeypatch.setenv("BENCH_WEIGHTS_MIRROR", requests.url)
         yield hashlib.sha256((served / CHECKPOINT.name).read_bytes()).hexdigest(), requests

@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import pytest
@@ -44,6 +44,24 @@ _SHARED: dict[tuple[Any, str], Expert] = {}
 def noise(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
     """``seconds`` of seeded Gaussian noise (standard deviation 0.1) at ``rate``, float32."""
     return (np.random.default_rng(seed).standard_normal(int(seconds * rate)) * 0.1).astype(np.float32)
+
+
+def clotho_like_files(directory: Path, seconds: Sequence[float], rate: int = 44100) -> list[Path]:
+    """Mono 16-bit WAV files of ``seconds`` each at ``rate`` in ``directory``, seeded: a tone
+    with a slow tremolo over noise, which is what the throughput benchmarks read from disk,
+    the same files for an expert and for the library it is compared with."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for index, length in enumerate(seconds):
+        t = np.arange(int(length * rate)) / rate
+        audio = 0.2 * np.sin(2 * np.pi * rng.uniform(100, 2000) * t) * (1 + np.sin(2 * np.pi * 0.5 * t)) / 2
+        audio += 0.05 * rng.standard_normal(len(t))
+        path = directory / f"clip_{index}.wav"
+        sf.write(path, audio.astype(np.float32), rate, subtype="PCM_16")
+        paths.append(path)
+    return paths
 
 
 def audio_folder(root: Path, seconds: dict[str, list[float]], rate: int = 16000) -> Path:

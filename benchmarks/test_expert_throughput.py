@@ -39,17 +39,9 @@ OURS: dict[tuple[str, str], list[np.ndarray]] = {}
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("clotho-like")
-    rng = np.random.default_rng(0)
-    paths = []
-    for index, seconds in enumerate(SECONDS):
-        t = np.arange(int(seconds * RATE)) / RATE
-        audio = 0.2 * np.sin(2 * np.pi * rng.uniform(100, 2000) * t) * (1 + np.sin(2 * np.pi * 0.5 * t)) / 2
-        audio += 0.05 * rng.standard_normal(len(t))
-        path = directory / f"clip_{index}.wav"
-        soundfile.write(path, audio.astype(np.float32), RATE, subtype="PCM_16")
-        paths.append(path)
-    return paths
+    from benchmark.testing import clotho_like_files
+
+    return clotho_like_files(tmp_path_factory.mktemp("clotho-like"), SECONDS, RATE)
 
 
 def pretrained_experts() -> dict[str, type]:

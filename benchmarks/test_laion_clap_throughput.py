@@ -27,11 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile
-
-if importlib.util.find_spec("laion_clap") is None:  # bench's own environment: the package cannot be installed there
-    pytest.skip("needs the laion-clap package: run this file in its scratch environment (see the module docstring)",
-                allow_module_level=True)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import verify_laion_clap as verify  # noqa: E402  (sets up bench's paths and the offline stand-ins)
@@ -44,6 +39,9 @@ OURS: list[np.ndarray] = []
 def setup(tmp_path_factory):
     """The package's model (seeded random weights), bench's expert loaded with the same
     weights, and the files."""
+    if importlib.util.find_spec("laion_clap") is None:  # bench's own environment: it cannot be installed there
+        raise RuntimeError("laion-clap is not installed here: run this file with its scratch environment's python "
+                           "(see the module docstring)")
     scratch = tmp_path_factory.mktemp("laion-clap")
     os.environ.update({"BENCH_HOME": str(scratch / "home"), "BENCH_WEIGHTS_DIR": str(scratch), "BENCH_OFFLINE": "1"})
     clap = verify.package_model(*verify.write_vocabulary(scratch))
@@ -51,17 +49,10 @@ def setup(tmp_path_factory):
     verify.save_checkpoint(clap, checkpoint)
     from bench_laion_clap.expert import LaionClap
 
+    from benchmark.testing import clotho_like_files
+
     expert = LaionClap(weights=str(checkpoint), precision="float32")
-    rng = np.random.default_rng(0)
-    paths = []
-    for index in range(FILES):
-        t = np.arange(int(SECONDS * RATE)) / RATE
-        audio = 0.2 * np.sin(2 * np.pi * rng.uniform(100, 2000) * t) * (1 + np.sin(2 * np.pi * 0.5 * t)) / 2
-        audio += 0.05 * rng.standard_normal(len(t))
-        path = scratch / f"clip_{index}.wav"
-        soundfile.write(path, audio.astype(np.float32), RATE, subtype="PCM_16")
-        paths.append(str(path))
-    return clap, expert, paths
+    return clap, expert, [str(p) for p in clotho_like_files(scratch, [SECONDS] * FILES, RATE)]
 
 
 def record(benchmark, label: str) -> None:

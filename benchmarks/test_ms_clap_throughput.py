@@ -9,7 +9,7 @@ through ``sys.path``). Both environments have torch 2.13.0+cpu; torch's default 
 
 Input: three Clotho-like files (44.1 kHz mono WAV of 15, 20 and 25 s) read from disk by
 both sides, and the same (random, seeded) weights on both sides: msclap's 2022 ``CLAP``
-built as benchmarks/verify_ms_clap.py builds it, its audio tower loaded into the expert.
+built by benchmarks/verify_ms_clap.py, its audio tower loaded into the expert.
 
 - ``msclap`` runs ``CLAPWrapper.get_audio_embeddings`` (torchaudio, broken there, replaced
   by soundfile for reading): one 5 s crop per file, at a random offset, and CNN14 in eager
@@ -26,10 +26,7 @@ Each records clips/s, windows/s and seconds of audio embedded per second (``extr
 
 from __future__ import annotations
 
-import importlib
-import importlib.machinery
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -38,15 +35,12 @@ import soundfile
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-for path in (ROOT, ROOT / "plugins" / "experts" / "panns", ROOT / "plugins" / "experts" / "ms_clap"):
+for path in (ROOT, ROOT / "benchmarks", ROOT / "plugins" / "experts" / "panns", ROOT / "plugins" / "experts" / "ms_clap"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+import verify_ms_clap as verify  # noqa: E402  (msclap's model and wrapper, built as the verification builds them)
 from benchmark.audio import load_audio  # noqa: E402
-
-# numpy 1.26 (msclap's environment) defines numpy._core.multiarray only once it is imported,
-# and bench's load_checkpoint looks it up as an attribute.
-importlib.import_module("numpy._core.multiarray")
 
 SECONDS = (15.0, 20.0, 25.0)
 RATE = 44100
@@ -55,67 +49,29 @@ FRAMES: dict[str, list[np.ndarray]] = {}
 EXPERTS: dict[int, object] = {}
 
 
-def stub_torchaudio() -> None:
-    """msclap imports torchaudio, which fails to load in its environment; nothing here uses it."""
-    for name in ("torchaudio", "torchaudio.transforms"):
-        module = types.ModuleType(name)
-        module.__spec__ = importlib.machinery.ModuleSpec(name, None)
-        sys.modules.setdefault(name, module)
-    sys.modules["torchaudio"].transforms = sys.modules["torchaudio.transforms"]
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("clotho-like")
-    rng = np.random.default_rng(0)
-    paths = []
-    for index, seconds in enumerate(SECONDS):
-        t = np.arange(int(seconds * RATE)) / RATE
-        audio = 0.2 * np.sin(2 * np.pi * rng.uniform(100, 2000) * t) * (1 + np.sin(2 * np.pi * 0.5 * t)) / 2
-        audio += 0.05 * rng.standard_normal(len(t))
-        path = directory / f"clip_{index}.wav"
-        soundfile.write(path, audio.astype(np.float32), RATE, subtype="PCM_16")
-        paths.append(path)
-    return paths
+    from benchmark.testing import clotho_like_files
+
+    return clotho_like_files(tmp_path_factory.mktemp("clotho-like"), SECONDS, RATE)
 
 
 @pytest.fixture(scope="module")
 def msclap(tmp_path_factory):
     """msclap's wrapper around its 2022 model with seeded random weights, and a checkpoint
     holding that model's audio tower for the expert."""
-    stub_torchaudio()
     try:
-        import msclap  # noqa: F401
+        clap, args = verify.package_model()
     except ImportError:
         raise RuntimeError("msclap is not installed here: run this file with msclap's scratch environment's python "
                            "(see the module docstring)") from None
-    import re
-
-    import yaml
-    from transformers import BertConfig, BertModel
-
-    import msclap.models.clap as clap_module
-    from msclap.CLAPWrapper import CLAPWrapper
-
-    clap_module.AutoModel.from_pretrained = lambda name: BertModel(BertConfig())
-    args = types.SimpleNamespace(**yaml.safe_load((Path(clap_module.__file__).parents[1] / "configs" / "config_2022.yml").read_text()))
-    torch.manual_seed(0)
-    clap = clap_module.CLAP(
-        audioenc_name=args.audioenc_name, sample_rate=args.sampling_rate, window_size=args.window_size,
-        hop_size=args.hop_size, mel_bins=args.mel_bins, fmin=args.fmin, fmax=args.fmax, classes_num=args.num_classes,
-        out_emb=args.out_emb, text_model=args.text_model, transformer_embed_dim=args.transformer_embed_dim,
-        d_proj=args.d_proj,
-    ).eval()
-    wrapper = CLAPWrapper.__new__(CLAPWrapper)
-    wrapper.args, wrapper.clap, wrapper.use_cuda = args, clap, False
-    wrapper.np_str_obj_array_pattern, wrapper.default_collate_err_msg_format = re.compile(r"[SaUO]"), "collate: {}"
 
     def read_audio(path, resample=True):  # torchaudio.load's (channels, samples) and rate, through soundfile
         data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
         assert rate == args.sampling_rate
         return torch.from_numpy(data.T.copy()), rate
 
-    wrapper.read_audio = read_audio
+    wrapper = verify.package_wrapper(clap, args, read_audio)
     weights = tmp_path_factory.mktemp("weights") / "audio_tower.pth"
     torch.save({"model": {k: v for k, v in clap.state_dict().items() if k.startswith("audio_encoder.")}}, weights)
     return wrapper, weights

@@ -45,7 +45,6 @@ sys.path[:0] = [str(ROOT), str(ROOT / "plugins" / "experts" / "laion_clap")]
 os.environ.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})  # nothing is downloaded, nothing retried
 
 import numpy as np  # noqa: E402
-import numpy._core.multiarray  # noqa: E402,F401  (numpy 1.26: benchmark.weights reads np._core.multiarray)
 import transformers  # noqa: E402,F401  (the package must import it before torchvision's stand-in is consulted)
 import torch  # noqa: E402
 

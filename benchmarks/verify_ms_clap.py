@@ -44,6 +44,7 @@ import sys
 import tempfile
 import types
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -88,15 +89,15 @@ def vocab_file() -> Path:
     return Path(subprocess.run([str(OURS_PYTHON), "-c", code], check=True, capture_output=True, text=True).stdout.strip())
 
 
-def package_side(work: Path) -> dict[str, np.ndarray]:
-    """Build msclap's 2022 model with seeded random weights, save it, embed the inputs."""
+def package_model() -> tuple[object, types.SimpleNamespace]:
+    """msclap's own 2022 ``CLAP`` with seeded random weights (BERT included), and its
+    ``config_2022.yml`` settings."""
     stub_torchaudio()
     import torch
     import yaml
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers import BertConfig, BertModel
 
     import msclap.models.clap as clap_module
-    from msclap.CLAPWrapper import CLAPWrapper
 
     def random_bert(name: str) -> BertModel:
         assert name == "bert-base-uncased", name
@@ -112,16 +113,32 @@ def package_side(work: Path) -> dict[str, np.ndarray]:
         out_emb=args.out_emb, text_model=args.text_model, transformer_embed_dim=args.transformer_embed_dim,
         d_proj=args.d_proj,
     ).eval()
-    torch.save({"model": clap.state_dict()}, work / "CLAP_weights_2022_random.pth")
+    return clap, args
 
-    # msclap's wrapper around this model, without its constructor (which downloads): its own
-    # preprocessing runs, on clips handed over by name instead of read with torchaudio.
+
+def package_wrapper(clap: object, args: types.SimpleNamespace, read_audio: Callable) -> object:
+    """msclap's ``CLAPWrapper`` around ``clap`` without its constructor (which downloads), so
+    its own preprocessing runs; ``read_audio`` replaces its torchaudio reader."""
+    from msclap.CLAPWrapper import CLAPWrapper
+
     wrapper = CLAPWrapper.__new__(CLAPWrapper)
-    audio = {f"clip{i}": torch.from_numpy(a)[None] for i, a in enumerate(clips())}
-    wrapper.read_audio = lambda path, resample=True: (audio[path], RATE)
+    wrapper.read_audio = read_audio
     wrapper.args, wrapper.clap, wrapper.use_cuda = args, clap, False
     wrapper.np_str_obj_array_pattern = re.compile(r"[SaUO]")  # what msclap's constructor sets for its collate
     wrapper.default_collate_err_msg_format = "default_collate: {}"
+    return wrapper
+
+
+def package_side(work: Path) -> dict[str, np.ndarray]:
+    """Build msclap's 2022 model with seeded random weights, save it, embed the inputs."""
+    import torch
+    from transformers import BertTokenizerFast
+
+    clap, args = package_model()
+    torch.save({"model": clap.state_dict()}, work / "CLAP_weights_2022_random.pth")
+    # clips handed over by name instead of read with torchaudio
+    audio = {f"clip{i}": torch.from_numpy(a)[None] for i, a in enumerate(clips())}
+    wrapper = package_wrapper(clap, args, lambda path, resample=True: (audio[path], RATE))
     wrapper.token_keys = ["input_ids", "token_type_ids", "attention_mask"]
     wrapper.tokenizer = BertTokenizerFast(vocab_file=str(vocab_file()), do_lower_case=True)
     assert len(wrapper.tokenizer) == 30522, len(wrapper.tokenizer)

@@ -57,7 +57,7 @@ __all__ = [
     # Progress lines and whether stderr is a terminal; where bench mine writes.
     "Progress", "is_terminal", "mined_root",
     # System files: reading one, normalising a component entry.
-    "load_system_file", "component",
+    "load_system_file", "register_system_files", "component",
 ]
 
 #: The helpers, by the module that defines them: imported when a plugin first asks for one.
@@ -74,7 +74,7 @@ _LAZY: dict[str, str] = {
         "benchmark.io": ("atomic_path", "write_json", "write_text", "stable_hash"),
         "benchmark.progress": ("Progress", "is_terminal"),
         "benchmark.paths": ("mined_root",),
-        "benchmark.config": ("load_system_file", "component"),
+        "benchmark.config": ("load_system_file", "register_system_files", "component"),
     }.items()
     for name in names
 }

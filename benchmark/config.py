@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from benchmark.errors import BenchError
 
 if TYPE_CHECKING:
+    from benchmark.hookspecs import Register
     from benchmark.plugins import PluginManager
 
 #: Defaults every system starts from. The core names no concrete plugin: experts, head,
@@ -134,6 +135,17 @@ def load_system_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BenchError(f"system file {path} must hold a mapping of settings")
     return data
+
+
+def register_system_files(register: Register, directory: Path) -> None:
+    """Register every ``*.yaml`` file in ``directory`` as a system named by its file stem,
+    described in ``bench list`` by its description's first sentence (a period followed by a
+    capital ends it; "et al. (2021)" does not)."""
+    import re
+
+    for path in sorted(Path(directory).glob("*.yaml")):
+        description = load_system_file(path).get("description", "")
+        register(path.stem, path, description=re.split(r"\.\s+(?=[A-Z])", description)[0].rstrip("."))
 
 
 def _raw_system(name: str, manager: PluginManager) -> dict[str, Any]:

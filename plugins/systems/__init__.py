@@ -1,7 +1,6 @@
 """Built-in systems: every ``*.yaml`` file beside this module, named by its file stem,
 plus one single-expert ablation of ``cider_relax`` per expert it lists."""
 
-import re
 from pathlib import Path
 
 from benchmark.api import hookimpl
@@ -11,12 +10,9 @@ HERE = Path(__file__).parent
 
 @hookimpl
 def register_systems(register):
-    from benchmark.api import component, load_system_file
+    from benchmark.api import component, load_system_file, register_system_files
 
-    for path in sorted(HERE.glob("*.yaml")):
-        description = load_system_file(path).get("description", "")
-        # The first sentence (a period followed by a capital ends it; "et al. (2021)" does not).
-        register(path.stem, path, description=re.split(r"\.\s+(?=[A-Z])", description)[0].rstrip("."))
+    register_system_files(register, HERE)
 
     for expert in map(component, load_system_file(HERE / "cider_relax.yaml")["experts"]):
         description = f"Ablation of cider_relax: the {expert['name']} expert alone"

@@ -29,8 +29,6 @@ def register_text_encoders(register):
 
 @hookimpl
 def register_systems(register):
-    from benchmark.api import load_system_file
+    from benchmark.api import register_system_files
 
-    for path in sorted(SYSTEMS.glob("*.yaml")):
-        description = load_system_file(path).get("description", "")
-        register(path.stem, path, description=description.split(". ")[0].rstrip("."))
+    register_system_files(register, SYSTEMS)

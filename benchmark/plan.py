@@ -32,12 +32,14 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class Plan:
-    """A run's resolved configuration, its dataset, and where its result and checkpoints go."""
+    """A run's resolved configuration, its dataset (and pre-training datasets), and where its
+    result and checkpoints go."""
 
     config: dict[str, Any]
     dataset: PreparedDataset
     result: Path
     state_dir: Path
+    pretrain: tuple[PreparedDataset, ...] = ()
 
     def protocol_hint(self) -> str | None:
         """A one-line hint when the system names the protocol its source used (its

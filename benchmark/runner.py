@@ -29,10 +29,10 @@ def plan(options: RunOptions, manager: PluginManager, device_type: str) -> Plan:
     config = resolve_system(options.system, manager, options.overrides, device_type, options.expert_weights)
     data_root = options.data_root or paths.data_root()
     dataset = open_dataset(manager, options.dataset, options.dataset_options, data_root)
-    for spec in map(component, (config["pretrain"] or {}).get("datasets", [])):  # named now, not after the work
-        open_dataset(manager, spec["name"], spec.get("options", {}), data_root)
+    pretrain = tuple(open_dataset(manager, spec["name"], spec.get("options", {}), data_root)  # a bad one is named now
+                     for spec in map(component, (config["pretrain"] or {}).get("datasets", [])))
     where = (options.output, dataset.key, options.system, options.seed)
-    return Plan(config, dataset, result_path(*where), run_dir(*where))
+    return Plan(config, dataset, result_path(*where), run_dir(*where), pretrain)
 
 
 def existing(plan: Plan, log: Log) -> Result:
@@ -152,7 +152,7 @@ def _run(options: RunOptions, ctx: RunContext, claims: contextlib.ExitStack) -> 
     pretrained = None
     if run.config.get("pretrain"):
         with clock.stage("pretrain"):
-            pretrained = stages.pretrain(ctx, run.config, model, features, run.state_dir / "pretrain")
+            pretrained = stages.pretrain(ctx, run, model, features)
     with clock.stage("train"):
         trainer = selected = None
         if zero_shot(run.config):  # nothing to train: the pretrained parts are scored as they are

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmark.config import component
 from benchmark.distributed import Context, barrier
 from benchmark.errors import BenchError, naming
 
@@ -16,6 +15,7 @@ if TYPE_CHECKING:
     from benchmark.data import PreparedDataset, Split
     from benchmark.features import Features
     from benchmark.model import ClipInputs, RetrievalModel
+    from benchmark.plan import Plan
     from benchmark.train import Selected, Stage, Trainer
 
 
@@ -71,19 +71,17 @@ def check_untrained(config: dict[str, Any], model: RetrievalModel) -> None:
                          "learn nothing (head: average, a frozen caption encoder) or train it")
 
 
-def pretrain(ctx: RunContext, config: dict[str, Any], model: RetrievalModel, features: Features,
-              state_dir: Path) -> dict[str, Any]:
-    """Train on the ``pretrain`` datasets, sampled with equal frequency, before the main stage.
+def pretrain(ctx: RunContext, run: Plan, model: RetrievalModel, features: Features) -> dict[str, Any]:
+    """Train on the run's pre-training datasets (opened with its plan), sampled with equal
+    frequency, before the main stage; checkpoints go to ``pretrain/`` in its run directory.
 
     Their training splits are concatenated (CIDEr statistics then span the union) and so
     are their validation splits; the selected checkpoint initialises the main stage.
     """
-    from benchmark.data import open_dataset
     from benchmark.model import ClipInputs
     from benchmark.train import Stage
 
-    spec = config["pretrain"]
-    datasets = [open_dataset(ctx.manager, d["name"], d.get("options", {}), ctx.data_root) for d in map(component, spec["datasets"])]
+    config, datasets = run.config, run.pretrain
     inputs: dict[str, list[ClipInputs]] = {"train": [], "validation": []}
     splits: dict[str, list[Split]] = {"train": [], "validation": []}
     for dataset in datasets:
@@ -95,7 +93,7 @@ def pretrain(ctx: RunContext, config: dict[str, Any], model: RetrievalModel, fea
             splits[role].extend(role_splits)
     data = loss_context("+".join(d.key for d in datasets), splits, ctx.cache_root)
     stage = Stage(ClipInputs.concatenate(inputs["train"], equal_frequency=True), ClipInputs.concatenate(inputs["validation"]),
-                  state_dir, int(spec["epochs"]))
+                  run.state_dir / "pretrain", int(config["pretrain"]["epochs"]))
     trainer, selected = train(ctx, config, model, stage, data)
     return {
         "datasets": [d.key for d in datasets],

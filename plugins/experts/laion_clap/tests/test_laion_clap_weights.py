@@ -32,7 +32,8 @@ def full():
 def checkpoint(full, tmp_path_factory):
     path = tmp_path_factory.mktemp("checkpoint") / "630k-audioset-best.pt"
     torch.save(published_layout(full.state_dict()), path)
-    return path
+    yield path
+    path.unlink()  # 630 MB: gone once this module's tests are done
 
 
 @pytest.fixture(autouse=True)
@@ -124,6 +125,7 @@ def served(tmp_path_factory):
     write_vocabulary(root)
     with serve_directory(root) as served:
         yield served.url, audio, hashlib.sha256(path.read_bytes()).hexdigest()
+    path.unlink()
 
 
 def online(monkeypatch, url):

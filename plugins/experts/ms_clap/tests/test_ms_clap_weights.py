@@ -47,7 +47,8 @@ def saved(source, tmp_path_factory):
     state["module.caption_encoder.base.embeddings.position_ids"] = torch.arange(512)[None]
     path = tmp_path_factory.mktemp("checkpoint") / "CLAP_weights_2022.pth"
     torch.save({"model": state, "optimizer": {"state": {}, "param_groups": [{"lr": 1e-4}]}, "epoch": 44}, path)
-    return path
+    yield path
+    path.unlink()  # 785 MB: gone once this module's tests are done
 
 
 def hollow_state(model: MSClap, drop: tuple[str, ...] = (), add: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:

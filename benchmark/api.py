@@ -52,8 +52,8 @@ __all__ = [
     # Datasets in Clotho's layout: captions files, listings, audio checks, content fingerprints.
     "MAX_SECONDS", "ClipLimit", "Listed", "Listing", "captions_csv", "write_captions_csv", "list_split",
     "find_audio", "select_present", "check_audio", "clips_fingerprint", "files_fingerprint",
-    # Files written whole or not at all, and stable hashes for keys.
-    "atomic_path", "write_json", "write_text", "stable_hash",
+    # Files written whole or not at all, stable hashes for keys, a user's text files read with one-line errors.
+    "atomic_path", "write_json", "write_text", "stable_hash", "read_text", "read_json_lines",
     # Progress lines and whether stderr is a terminal; where bench mine writes.
     "Progress", "is_terminal", "mined_root",
     # System files: reading one, normalising a component entry.
@@ -71,7 +71,7 @@ _LAZY: dict[str, str] = {
         "benchmark.download": ("RemoteFile", "DownloadError", "fetch", "mirror_url", "digests", "offline", "file_sha256"),
         "benchmark.archive": ("extract",),
         "benchmark.weights": ("WeightFile", "fetch_weights", "weights_dir", "load_checkpoint", "load_state"),
-        "benchmark.io": ("atomic_path", "write_json", "write_text", "stable_hash"),
+        "benchmark.io": ("atomic_path", "write_json", "write_text", "stable_hash", "read_text", "read_json_lines"),
         "benchmark.progress": ("Progress", "is_terminal"),
         "benchmark.paths": ("mined_root",),
         "benchmark.config": ("load_system_file", "register_system_files", "component"),

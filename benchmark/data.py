@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+import io
 import json
 import sys
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from benchmark.api import Dataset, Split
 from benchmark.errors import BenchError, naming, unknown_name
-from benchmark.io import atomic_path, stable_hash, write_json
+from benchmark.io import atomic_path, read_text, stable_hash, write_json
 
 if TYPE_CHECKING:
     from benchmark.plugins import PluginManager
@@ -48,14 +49,10 @@ def read_caption_rows(path: Path, ragged: bool = False) -> list[CaptionRow]:
     """
     if not path.is_file():
         raise BenchError(f"captions file {path} not found; run `bench prepare` for this dataset")
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle))
-    except UnicodeDecodeError as exc:
-        raise BenchError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    rows = list(csv.reader(io.StringIO(read_text(path), newline="")))
     if not rows:
         raise BenchError(f"{path}: empty captions file")
-    header = [h.strip().lstrip("\ufeff") for h in rows[0]]
+    header = [h.strip() for h in rows[0]]
     caption_columns = [i for i, h in enumerate(header) if h.startswith("caption_")]
     if "file_name" not in header or not caption_columns:
         raise BenchError(f"{path}: expected columns file_name,caption_1,…; found {','.join(header)}")

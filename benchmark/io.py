@@ -1,5 +1,6 @@
-"""Atomic file writes (a reader sees the old file or the whole new one, never a torn one)
-and exclusive marker files (locks and claims that exactly one process can create).
+"""Atomic file writes (a reader sees the old file or the whole new one, never a torn one),
+exclusive marker files (locks and claims that exactly one process can create), and reads
+of a user's text files whose bad bytes or lines are one line naming the file.
 
 Every write goes through :func:`atomic_path`, so a write the filesystem refuses (full disk,
 quota, read-only or forbidden directory) becomes one :class:`WriteFailed` line naming the
@@ -152,6 +153,32 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` as UTF-8, atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def read_text(path: str | os.PathLike[str], label: str | None = None) -> str:
+    """The text of a UTF-8 file, a byte-order mark dropped (spreadsheets write one); bytes that
+    are not UTF-8 are one error naming the file (``label``, default its path) and where."""
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BenchError(f"{label or path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
+def read_json_lines(path: str | os.PathLike[str], label: str | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for every non-blank line of a JSON-lines file. A line that is
+    not JSON, or not a JSON object, is one error naming the file (``label``) and the line.
+    Lines end at newlines only: a caption may hold a raw U+2028, which JSON allows."""
+    where = label or str(path)
+    for line, raw in enumerate(read_text(path, where).split("\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except ValueError as exc:
+            raise BenchError(f"{where}, line {line}: not JSON ({exc})") from None
+        if not isinstance(record, dict):
+            raise BenchError(f"{where}, line {line}: expected a JSON object, found {type(record).__name__}")
+        yield line, record
 
 
 def stable_hash(data: Any, length: int = 12) -> str:

@@ -12,11 +12,12 @@ clips absent refuses to load, since its scores would not be comparable.
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 from typing import Any
 
-from benchmark.api import BenchError, Dataset, RemoteFile, Split, fetch, mirror_url, unknown_name, write_text
+from benchmark.api import BenchError, Dataset, RemoteFile, Split, fetch, mirror_url, read_text, unknown_name, write_text
 
 REPOSITORY = "https://raw.githubusercontent.com/cdjkim/audiocaps/master/dataset/{name}"
 SPLITS = ("train", "val", "test")
@@ -28,12 +29,8 @@ def read_audiocaps_csv(path: Path) -> list[tuple[str, str, list[str]]]:
     """``(youtube_id, start_time, captions)`` per clip, in first-appearance order; rows of the
     same clip are grouped. Missing columns, empty captions, duplicate caption ids and
     non-UTF-8 bytes are errors naming the file and line."""
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle))
-    except UnicodeDecodeError as exc:
-        raise BenchError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
-    header = [h.strip().lstrip("\ufeff") for h in rows[0]] if rows else []
+    rows = list(csv.reader(io.StringIO(read_text(path), newline="")))
+    header = [h.strip() for h in rows[0]] if rows else []
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise BenchError(f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}")

@@ -16,12 +16,12 @@ that is a folder (``test/rain.wav``), else ``train``. Folder names are taken as 
 from __future__ import annotations
 
 import csv
-import json
+import io
 from collections import defaultdict
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator, Sequence
 
-from benchmark.api import BenchError, Listed, find_audio, unknown_name
+from benchmark.api import BenchError, Listed, find_audio, read_json_lines, read_text, unknown_name
 
 METADATA = ("metadata.csv", "metadata.jsonl")
 
@@ -37,23 +37,10 @@ def metadata_files(root: Path) -> list[tuple[Path, str | None]]:
 
 def _records(metadata: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line, row)`` for every non-blank row of a metadata file."""
-    try:
-        text = metadata.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BenchError(f"{metadata}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
     if metadata.suffix == ".jsonl":
-        for line, raw in enumerate(text.splitlines(), start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except ValueError as exc:
-                raise BenchError(f"{metadata}, line {line}: not valid JSON ({exc})") from None
-            if not isinstance(record, dict):
-                raise BenchError(f"{metadata}, line {line}: expected a JSON object per line")
-            yield line, record
+        yield from read_json_lines(metadata)
         return
-    reader = csv.reader(text.splitlines(keepends=True))
+    reader = csv.reader(io.StringIO(read_text(metadata), newline=""))
     header = [h.strip() for h in next(reader, [])]
     for row in reader:
         if not any(cell.strip() for cell in row):

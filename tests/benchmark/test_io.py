@@ -118,3 +118,31 @@ def test_a_lock_whose_record_cannot_be_written_is_not_left_behind(tmp_path):
         io.create_exclusive(lock)
     assert not lock.exists()
     assert io.create_exclusive(lock) and json.loads(lock.read_text())["pid"] == os.getpid()
+
+
+def test_a_text_file_is_read_without_its_byte_order_mark_and_bad_bytes_are_one_line_naming_it(tmp_path):
+    path = tmp_path / "captions.csv"
+    path.write_bytes("\ufefffile_name,caption_1\n".encode("utf-8"))
+    assert io.read_text(path) == "file_name,caption_1\n"
+    path.write_bytes(b"file_name\nchien \xe9\n")
+    with pytest.raises(BenchError, match=r"^metadata captions\.csv: not valid UTF-8 \(invalid continuation byte at byte 16\)$"):
+        io.read_text(path, "metadata captions.csv")
+
+
+def test_json_lines_are_numbered_as_in_the_file_skipping_blank_ones_and_keeping_raw_line_separators(tmp_path):
+    path = tmp_path / "metadata.jsonl"
+    path.write_text('{"a": 1}\n\n  \n{"caption": "rain\u2028thunder"}\r\n', encoding="utf-8")
+    assert list(io.read_json_lines(path)) == [(1, {"a": 1}), (4, {"caption": "rain\u2028thunder"})]
+
+
+@pytest.mark.parametrize("line, problem", [
+    ("{'a': 1}", "line 2: not JSON (Expecting property name"),
+    ("[1, 2]", "line 2: expected a JSON object, found list"),
+    ('{"a": ', "line 2: not JSON (Expecting value"),
+])
+def test_a_json_line_that_is_no_object_is_one_line_naming_the_file_and_line(tmp_path, line, problem):
+    path = tmp_path / "manifest.jsonl"
+    path.write_text('{"a": 1}\n' + line + "\n", encoding="utf-8")
+    with pytest.raises(BenchError) as error:
+        list(io.read_json_lines(path, f"manifest {path}"))
+    assert str(error.value).startswith(f"manifest {path}, {problem}") and "\n" not in str(error.value)

@@ -48,8 +48,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.api import (BenchError, ClipLimit, ClothoLayoutDataset, DownloadError, Progress, RemoteFile, Split,
-                           captions_csv, fetch, file_sha256, mined_root, unknown_name, write_captions_csv, write_json,
-                           write_text)
+                           captions_csv, fetch, file_sha256, mined_root, read_json_lines, unknown_name,
+                           write_captions_csv, write_json, write_text)
 
 #: The one split on disk; ``train`` and ``validation`` are drawn from it.
 DEVELOPMENT = "development"
@@ -105,20 +105,8 @@ def read_manifest(path: Path) -> list[Sound]:
     the file and line. Descriptions are kept with their whitespace collapsed to single spaces."""
     sounds: list[Sound] = []
     seen: dict[int, int] = {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise BenchError(f"manifest {path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
-    for line, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
+    for line, record in read_json_lines(path, f"manifest {path}"):
         where = f"manifest {path}, line {line}"
-        try:
-            record = json.loads(raw)
-        except ValueError as exc:
-            raise BenchError(f"{where}: not JSON ({exc})") from None
-        if not isinstance(record, dict):
-            raise BenchError(f"{where}: expected a JSON object, found {type(record).__name__}")
         for name, kind in FIELDS.items():
             value = record.get(name)
             if not isinstance(value, kind) or isinstance(value, bool):

@@ -47,8 +47,9 @@ __all__ = [
     "BenchError", "unknown_name",
     # Downloads (verified, resumable, atomic, offline-aware) and archives (members outside the target refused).
     "RemoteFile", "DownloadError", "fetch", "mirror_url", "digests", "offline", "file_sha256", "extract",
-    # Pretrained weights: the files a plugin declares, fetched into one directory, loaded without running pickled code.
-    "WeightFile", "fetch_weights", "weights_dir", "load_checkpoint", "load_state",
+    # Pretrained weights: the files a plugin declares, fetched into one directory, loaded without running pickled code;
+    # the `weights` option (pretrained, random, a path) as settings record it and as a built network.
+    "WeightFile", "fetch_weights", "weights_dir", "load_checkpoint", "load_state", "weights_identity", "build_network",
     # Datasets in Clotho's layout: captions files, listings, audio checks, content fingerprints.
     "MAX_SECONDS", "ClipLimit", "Listed", "Listing", "captions_csv", "write_captions_csv", "list_split",
     "find_audio", "select_present", "check_audio", "clips_fingerprint", "files_fingerprint",
@@ -70,7 +71,8 @@ _LAZY: dict[str, str] = {
                            "check_audio", "clips_fingerprint", "files_fingerprint"),
         "benchmark.download": ("RemoteFile", "DownloadError", "fetch", "mirror_url", "digests", "offline", "file_sha256"),
         "benchmark.archive": ("extract",),
-        "benchmark.weights": ("WeightFile", "fetch_weights", "weights_dir", "load_checkpoint", "load_state"),
+        "benchmark.weights": ("WeightFile", "fetch_weights", "weights_dir", "load_checkpoint", "load_state",
+                              "weights_identity", "build_network"),
         "benchmark.io": ("atomic_path", "write_json", "write_text", "stable_hash", "read_text", "read_json_lines"),
         "benchmark.progress": ("Progress", "is_terminal"),
         "benchmark.paths": ("mined_root",),

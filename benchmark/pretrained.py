@@ -28,7 +28,7 @@ import warnings
 from typing import TYPE_CHECKING, Any, Sequence
 
 from benchmark.api import Expert
-from benchmark.weights import PRETRAINED, RANDOM, WeightFile, resolve
+from benchmark.weights import PRETRAINED, WeightFile, build_network, weights_identity
 
 if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
@@ -36,8 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import torch
 
-#: Seed of the random initialisation used with ``weights: random``.
-RANDOM_SEED = 0
+
 PRECISIONS = ("auto", "float32", "bfloat16")
 
 
@@ -110,18 +109,8 @@ class PretrainedExpert(Expert):
         return {}
 
     def settings(self) -> dict[str, Any]:
-        if self.weights == RANDOM:
-            identity: Any = {"random": RANDOM_SEED}
-        elif self.weights == PRETRAINED:
-            identity = {role: [f.name, f.expected()] for role, f in self.files.items()}
-        else:
-            from pathlib import Path
-
-            from benchmark.weights import file_sha256
-
-            identity = {"file": file_sha256(Path(self.weights).expanduser())}
         return {
-            "weights": identity, "sample_rate": self.sample_rate, "dim": self.dim, "precision": self.arithmetic,
+            "weights": weights_identity(self.weights, self.files), "sample_rate": self.sample_rate, "dim": self.dim, "precision": self.arithmetic,
             **self.options(),
         }
 
@@ -145,14 +134,7 @@ class PretrainedExpert(Expert):
     def network(self) -> torch.nn.Module:
         """The network, built and loaded on first use, in eval mode on :attr:`device`."""
         if self._network is None:
-            import torch
-
-            paths = resolve(self.weights, self.files)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(RANDOM_SEED)
-                network = self.build()
-            if paths is not None:
-                self.load(network, paths)
+            network = build_network(self.weights, self.files, self.build, self.load)
             self._network = network.eval().requires_grad_(False).to(self.device)
         return self._network
 

@@ -12,17 +12,23 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 from benchmark import download
 from benchmark.download import RemoteFile, file_sha256, offline, verify
 from benchmark.errors import BenchError
 from benchmark.paths import home
 
-__all__ = ["WeightFile", "fetch_weights", "weights_dir", "file_sha256", "load_checkpoint", "load_failure", "load_state", "offline", "resolve", "verify"]
+__all__ = ["WeightFile", "fetch_weights", "weights_dir", "file_sha256", "load_checkpoint", "load_failure", "load_state", "offline",
+           "resolve", "weights_identity", "build_network", "verify"]
 
 #: Values of an expert's ``weights`` option besides a path to a file.
 PRETRAINED, RANDOM = "pretrained", "random"
+#: Seed of the initialisation with ``weights: random`` (and under every loaded checkpoint).
+RANDOM_SEED = 0
 
 #: A weight file is a published file like any other.
 WeightFile = RemoteFile
@@ -125,3 +131,31 @@ def resolve(weights: str, files: dict[str, WeightFile]) -> dict[str, Path] | Non
         raise BenchError(f"needs {len(files)} weight files ({', '.join(f.name for f in files.values())}); "
                          f"put them in {weights_dir()} and use weights: pretrained")
     return {next(iter(files)): path}
+
+
+def weights_identity(weights: str, files: dict[str, WeightFile]) -> dict[str, Any]:
+    """What a ``weights`` option stands for, as settings (hence cache keys and results) record
+    it: the random seed, each published file's name and checksum, or the given file's sha256."""
+    if weights == RANDOM:
+        return {"random": RANDOM_SEED}
+    if weights == PRETRAINED:
+        return {role: [file.name, file.expected()] for role, file in files.items()}
+    return {"file": file_sha256(Path(weights).expanduser())}
+
+
+def build_network(
+    weights: str, files: dict[str, WeightFile], build: Callable[[], torch.nn.Module],
+    load: Callable[[torch.nn.Module, dict[str, Path]], None],
+) -> torch.nn.Module:
+    """The network a ``weights`` option names: its files fetched first (a missing one fails
+    before any building), ``build()`` under :data:`RANDOM_SEED` (so ``random`` weights are
+    the same in every process), then ``load(network, paths)`` unless the weights are random."""
+    import torch
+
+    paths = resolve(weights, files)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_SEED)
+        network = build()
+    if paths is not None:
+        load(network, paths)
+    return network

@@ -100,3 +100,45 @@ def test_a_checkpoint_holding_pickled_objects_is_refused_in_one_line_without_tor
     path.write_bytes(b"PK\x03\x04 cut short")
     with pytest.raises(BenchError, match="it is truncated, corrupt or not a PyTorch checkpoint"):
         load_checkpoint(path)
+
+
+def test_a_weights_option_is_recorded_as_the_seed_the_published_checksums_or_the_files_digest(tmp_path):
+    from benchmark.weights import RANDOM_SEED, weights_identity
+
+    files = {"model": WeightFile("model.pth", "https://example.org/model.pth", sha256="ab" * 32)}
+    path = tmp_path / "mine.pth"
+    path.write_bytes(PAYLOAD)
+    assert weights_identity("random", files) == {"random": RANDOM_SEED}
+    assert weights_identity("pretrained", files) == {"model": ["model.pth", "sha256 " + "ab" * 32]}
+    assert weights_identity(str(path), files) == {"file": sha(PAYLOAD)}
+
+
+def test_a_network_is_built_under_the_fixed_seed_whatever_the_callers_random_state(tmp_path):
+    import torch
+
+    from benchmark.weights import build_network
+
+    loaded = []
+    files = {"model": WeightFile("model.pth", "https://example.org/model.pth", sha256="ab" * 32)}
+    builds = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        builds.append(build_network("random", files, lambda: torch.nn.Linear(4, 3), lambda *_: loaded.append(_)))
+        after = torch.rand(1)
+        torch.manual_seed(seed)
+        assert torch.equal(after, torch.rand(1))  # the caller's random stream is left as it was
+    assert torch.equal(builds[0].weight, builds[1].weight) and loaded == []
+    path = tmp_path / "mine.pth"
+    path.write_bytes(PAYLOAD)
+    network = build_network(str(path), files, lambda: torch.nn.Linear(4, 3), lambda net, paths: loaded.append(paths))
+    assert isinstance(network, torch.nn.Linear) and loaded == [{"model": path}]
+
+
+def test_a_missing_weights_file_fails_before_the_network_is_built(tmp_path):
+    from benchmark.weights import build_network
+
+    built = []
+    with pytest.raises(BenchError, match=r"weights file .*absent.pth does not exist"):
+        build_network(str(tmp_path / "absent.pth"), {"model": WeightFile("m.pth", "https://example.org/m.pth")},
+                      lambda: built.append(1), lambda *_: None)
+    assert built == []

@@ -22,15 +22,15 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from benchmark.api import BenchError, fetch_weights, unknown_name
+from benchmark.api import BenchError, build_network, fetch_weights, unknown_name, weights_identity
 from bench_laion_clap.clap import CONTEXT_LENGTH, JOINT_DIM, Clap, load_clap
 from bench_laion_clap.files import CHECKPOINT, TOKENIZER, present
 from bench_laion_clap.tokenizer import ByteTokens, RobertaTokens
 
 WEIGHTS = ("pretrained", "random")
 TOKENIZERS = ("auto", "roberta", "bytes")
-#: Seed of ``weights: random`` (the experts' seed).
-RANDOM_SEED = 0
+#: The expert's checkpoint: the text tower's entries are taken from it.
+FILES = {"model": CHECKPOINT}
 
 
 class LaionClapText(nn.Module):
@@ -66,29 +66,17 @@ class LaionClapText(nn.Module):
         """The text tower, built and loaded on first use: a frozen encoder whose captions are
         all cached never reads the 1.9 GB checkpoint."""
         if self.clap is None:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(RANDOM_SEED)
-                clap = Clap(audio=False, text=True)
-            if self.weights != "random":
-                path = fetch_weights(CHECKPOINT) if self.weights == "pretrained" else Path(self.weights).expanduser()
-                load_clap(clap, path)
+            clap = build_network(self.weights, FILES, lambda: Clap(audio=False, text=True),
+                                 lambda network, paths: load_clap(network, paths["model"]))
             clap.requires_grad_(self.trainable).to(self.anchor.device)
             self.clap = clap if self.trainable else clap.eval()
         return self.clap
 
     def settings(self) -> dict[str, Any]:
-        if self.weights == "random":
-            identity: Any = {"random": RANDOM_SEED}
-        elif self.weights == "pretrained":
-            identity = {"model": [CHECKPOINT.name, CHECKPOINT.expected()]}
-        else:
-            from benchmark.api import file_sha256
-
-            identity = {"file": file_sha256(Path(self.weights).expanduser())}
         tokenizer = (ByteTokens.name if self.tokenizer_kind == "bytes"
                      else f"{RobertaTokens.name} ({', '.join(f.name for f in TOKENIZER.values())})")
         return {
-            "model": "LAION-CLAP RoBERTa-base text tower", "weights": identity, "dim": self.dim,
+            "model": "LAION-CLAP RoBERTa-base text tower", "weights": weights_identity(self.weights, FILES), "dim": self.dim,
             "tokenizer": tokenizer, "max_tokens": CONTEXT_LENGTH, "long_captions": f"truncated to {CONTEXT_LENGTH} tokens",
         }
 

@@ -16,13 +16,12 @@ The expert and the caption encoder each build only their tower (:class:`MSClap` 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
-import numpy as np
 import torch
 
-from benchmark.api import BenchError, PretrainedExpert, WeightFile, load_checkpoint, load_state
-from bench_ms_clap.network import AUDIO, TOWERS, MSClap
+from benchmark.api import BenchError, WeightFile, load_checkpoint, load_state
+from bench_ms_clap.network import TOWERS, MSClap
 
 #: msclap downloads it with ``hf_hub_download("microsoft/msclap", "CLAP_weights_2022.pth")``.
 CHECKPOINT = WeightFile(
@@ -69,30 +68,3 @@ def load_towers(network: MSClap, path: Path) -> None:
     state = tower_state(model_state(load_checkpoint(path), path), network, path)
     load_state(network, state, path, strip=())
 
-
-class ClapWeights(PretrainedExpert):
-    """What the expert and the caption encoder share: the weights file, the ``weights`` option
-    (``pretrained``, ``random`` with a fixed seed, or a path), building the towers they run
-    and loading them (:meth:`benchmark.api.PretrainedExpert.network`)."""
-
-    sample_rate = AUDIO.sample_rate
-    files = {"model": CHECKPOINT}
-    #: The towers this side builds and loads.
-    towers: tuple[str, ...] = ("audio",)
-
-    def build(self) -> torch.nn.Module:
-        return MSClap(self.towers)
-
-    def load(self, network: torch.nn.Module, paths: dict[str, Path]) -> None:
-        load_towers(network, paths["model"])
-
-
-class CaptionTower(ClapWeights):
-    """The text tower alone, loaded as the expert loads its audio tower; the caption encoder
-    (:mod:`bench_ms_clap.text_encoder`) runs it. It embeds no audio."""
-
-    towers = ("text",)
-    dim = 1024
-
-    def frames(self, runner: Any, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
-        raise TypeError("the caption tower embeds captions, not audio: use bench_ms_clap.expert.MSClapExpert")

@@ -16,12 +16,14 @@ clip's frames the same whichever clips it was embedded with.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from bench_ms_clap.checkpoint import ClapWeights
+from benchmark.api import PretrainedExpert
+from bench_ms_clap.checkpoint import CHECKPOINT, load_towers
 from bench_ms_clap.network import AUDIO, JOINT_DIM, MSClap
 from bench_ms_clap.windows import RULE, windows
 
@@ -37,11 +39,12 @@ class _AudioTower(torch.nn.Module):
         return self.encoder(windows)
 
 
-class MSClapExpert(ClapWeights):
+class MSClapExpert(PretrainedExpert):
     """MS-CLAP 2022 audio embeddings of consecutive 5 s windows at 44.1 kHz: 1024-d, 0.2 frames/s."""
 
+    sample_rate = AUDIO.sample_rate
     dim = JOINT_DIM
-    towers = ("audio",)
+    files = {"model": CHECKPOINT}
     # float32 unless asked: the frames are compared with captions directly, as msclap computes them.
     auto_bfloat16 = False
 
@@ -49,6 +52,12 @@ class MSClapExpert(ClapWeights):
                  precision: str = "auto") -> None:
         super().__init__(weights=weights, batch_size=batch_size, device=device, precision=precision)
         self.window_batch = max(1, int(window_batch))
+
+    def build(self) -> torch.nn.Module:
+        return MSClap(("audio",))
+
+    def load(self, network: torch.nn.Module, paths: dict[str, Path]) -> None:
+        load_towers(network, paths["model"])
 
     def options(self) -> dict[str, Any]:
         return {

@@ -18,18 +18,22 @@ at once, as a submodule that trains and moves with the model.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 from torch import nn
 
-from bench_ms_clap.checkpoint import CaptionTower
+from benchmark.api import BenchError, build_network, weights_identity
+from bench_ms_clap.checkpoint import CHECKPOINT, load_towers
 from bench_ms_clap.network import JOINT_DIM, MAX_TOKENS, MSClap
 from bench_ms_clap.vocabulary import VOCAB_SHA256, bert_uncased_tokenizer
 
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import BatchEncoding, PreTrainedTokenizerBase
 
+#: The expert's checkpoint: the text tower's entries are taken from it.
+FILES = {"model": CHECKPOINT}
 TRUNCATION = f"captions over {MAX_TOKENS} tokens keep their first {MAX_TOKENS - 2} WordPieces between [CLS] and [SEP], as msclap"
 
 
@@ -43,7 +47,9 @@ class MSClapText(nn.Module):
     def __init__(self, trainable: bool = False, weights: str = "pretrained") -> None:
         super().__init__()
         self.trainable = bool(trainable)
-        self.source = CaptionTower(weights=weights, precision="float32")
+        self.weights = str(weights)
+        if self.weights not in ("pretrained", "random") and not Path(self.weights).expanduser().is_file():
+            raise BenchError(f"weights file {self.weights} does not exist (weights: pretrained, random or a file path)")
         #: Captions cut to :data:`MAX_TOKENS` tokens so far.
         self.truncated = 0
         self.tower: MSClap | None = None
@@ -55,9 +61,10 @@ class MSClapText(nn.Module):
     def load(self) -> MSClap:
         """The text tower, built and loaded once, on the device the module was moved to."""
         if self.tower is None:
-            self.source.device = str(self.anchor.device)
-            tower = self.source.network
-            self.tower = tower.requires_grad_(True).train() if self.trainable else tower
+            tower = build_network(self.weights, FILES, lambda: MSClap(("text",)),
+                                  lambda network, paths: load_towers(network, paths["model"]))
+            tower.to(self.anchor.device)
+            self.tower = tower.train() if self.trainable else tower.eval().requires_grad_(False)
         return self.tower
 
     @property
@@ -69,7 +76,7 @@ class MSClapText(nn.Module):
     def settings(self) -> dict[str, Any]:
         return {
             "model": "MS-CLAP 2022 text tower (bert-base-uncased [CLS] + projection)",
-            "weights": self.source.settings()["weights"],
+            "weights": weights_identity(self.weights, FILES),
             "tokenizer": f"bert-base-uncased WordPiece, vocab.txt sha256 {VOCAB_SHA256}",
             "max_tokens": MAX_TOKENS,
             "truncation": TRUNCATION,

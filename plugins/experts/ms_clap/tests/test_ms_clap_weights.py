@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench_ms_clap import checkpoint
+from bench_ms_clap import text_encoder
 from bench_ms_clap.checkpoint import CHECKPOINT
 from bench_ms_clap.expert import MSClapExpert
 from bench_ms_clap.network import MSClap
@@ -125,7 +125,7 @@ def mirror(source, tmp_path, monkeypatch):
 def test_the_checkpoint_is_downloaded_once_verified_and_shared_by_both_towers(mirror, tmp_path, monkeypatch):
     sha256, requests = mirror
     monkeypatch.setattr(MSClapExpert, "files", {"model": type(CHECKPOINT)(CHECKPOINT.name, CHECKPOINT.url, sha256=sha256)})
-    monkeypatch.setattr(checkpoint.CaptionTower, "files", MSClapExpert.files)
+    monkeypatch.setattr(text_encoder, "FILES", MSClapExpert.files)
     (frames,) = MSClapExpert(weights="pretrained", window_batch=1).embed([noise(1.0, 44100)])
     assert frames.shape == (1, 1024)
     assert (tmp_path / "weights" / CHECKPOINT.name).is_file() and requests == [f"/{CHECKPOINT.name}"]

@@ -53,6 +53,8 @@ __all__ = [
     # Datasets in Clotho's layout: captions files, listings, audio checks, content fingerprints.
     "MAX_SECONDS", "ClipLimit", "Listed", "Listing", "captions_csv", "write_captions_csv", "list_split",
     "find_audio", "select_present", "check_audio", "clips_fingerprint", "files_fingerprint",
+    # Experts that embed fixed-length windows: where a clip's windows start, and running them in fixed-size batches.
+    "window_starts", "embed_windows",
     # Files written whole or not at all, stable hashes for keys, a user's text files read with one-line errors.
     "atomic_path", "write_json", "write_text", "stable_hash", "read_text", "read_json_lines",
     # Progress lines and whether stderr is a terminal; where bench mine writes.
@@ -73,6 +75,7 @@ _LAZY: dict[str, str] = {
         "benchmark.archive": ("extract",),
         "benchmark.weights": ("WeightFile", "fetch_weights", "weights_dir", "load_checkpoint", "load_state",
                               "weights_identity", "build_network"),
+        "benchmark.windows": ("window_starts", "embed_windows"),
         "benchmark.io": ("atomic_path", "write_json", "write_text", "stable_hash", "read_text", "read_json_lines"),
         "benchmark.progress": ("Progress", "is_terminal"),
         "benchmark.paths": ("mined_root",),

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from benchmark.api import BenchError, PretrainedExpert
+from benchmark.api import BenchError, PretrainedExpert, embed_windows
 from bench_laion_clap.clap import JOINT_DIM, AudioSide, Clap, load_clap
 from bench_laion_clap.files import CHECKPOINT
 from bench_laion_clap.htsat import SAMPLE_RATE, WINDOW
@@ -61,13 +61,5 @@ class LaionClap(PretrainedExpert):
 
     def frames(self, runner: Any, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
         cut = [windows(np.asarray(w, dtype=np.float32), WINDOW) for w in waveforms]  # bad input refused before any work
-        if not cut:
-            return []
-        every = np.concatenate(cut)
-        group = self.window_batch
-        padded = np.pad(every, ((0, -len(every) % group), (0, 0)))
-        embedded = [runner(torch.from_numpy(padded[i : i + group]).to(self.device)).float().cpu()
-                    for i in range(0, len(padded), group)]
-        rows = torch.cat(embedded)[: len(every)].numpy()
-        bounds = np.cumsum([len(c) for c in cut])[:-1]
-        return list(np.split(rows, bounds))
+        return embed_windows(cut, self.window_batch,
+                             lambda batch: runner(torch.from_numpy(batch).to(self.device)).float().cpu().numpy())

@@ -9,7 +9,8 @@
   audio: repeated ``floor(window / length)`` times, then zero-padded to the window.
 - A longer clip is cut into consecutive windows of exactly 10 s starting at 0, 10, 20 s,
   …, and the last one is aligned to the clip's end (so it overlaps the one before it
-  unless the length is a multiple of 10 s): ``ceil(length / window)`` windows, every one
+  unless the length is a multiple of 10 s): ``ceil(length / window)`` windows
+  (:func:`benchmark.api.window_starts`), every one
   10 s of the clip's own audio. The package instead embeds one randomly placed 10 s crop,
   which is not deterministic; its ``audio_infer`` likewise ends on a window aligned to
   the end.
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.api import BenchError
+from benchmark.api import BenchError, window_starts
 
 #: The rules above, as the expert's settings record them.
 RULES = {
@@ -40,14 +41,6 @@ def repeat_pad(waveform: np.ndarray, length: int) -> np.ndarray:
     zero-padded to ``length``."""
     repeated = np.tile(waveform, length // len(waveform))
     return np.pad(repeated, (0, length - len(repeated)))
-
-
-def window_starts(samples: int, length: int) -> list[int]:
-    """Where each window of a clip of ``samples`` samples starts (see the module docstring)."""
-    if samples <= length:
-        return [0]
-    count = -(-samples // length)
-    return [i * length for i in range(count - 1)] + [samples - length]
 
 
 def windows(waveform: np.ndarray, length: int) -> np.ndarray:

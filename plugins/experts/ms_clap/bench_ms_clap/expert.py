@@ -7,7 +7,8 @@ embedding msclap's ``get_audio_embeddings`` returns, in the space of the caption
 ``ms_clap_text``. A zero-shot system averages a clip's frames (``head: average``); a
 trained system reads them as any other expert's frames, 0.2 per second.
 
-Windows of all the clips of one call are run together, ``window_batch`` at a time, so a
+Windows of all the clips of one call are run together (:func:`benchmark.api.embed_windows`),
+``window_batch`` at a time, so a
 10-minute file (120 windows) never holds more than that many in the network at once. Every
 batch has exactly ``window_batch`` rows (the last one filled with silent windows whose
 outputs are dropped): float results depend on the batch size, and a fixed one makes a
@@ -22,7 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from benchmark.api import PretrainedExpert
+from benchmark.api import PretrainedExpert, embed_windows
 from bench_ms_clap.checkpoint import CHECKPOINT, load_towers
 from bench_ms_clap.network import AUDIO, JOINT_DIM, MSClap
 from bench_ms_clap.windows import RULE, windows
@@ -72,22 +73,6 @@ class MSClapExpert(PretrainedExpert):
         return torch.zeros(1, AUDIO.window_samples)
 
     def frames(self, runner: Any, waveforms: Sequence[np.ndarray]) -> list[np.ndarray]:
-        if not waveforms:
-            return []
         per_clip = [windows(waveform, AUDIO.window_samples) for waveform in waveforms]
-        rows = [row for clip in per_clip for row in clip]  # views: only one batch is copied at a time
-        outputs = [self._run_batch(runner, rows[start : start + self.window_batch])
-                   for start in range(0, len(rows), self.window_batch)]
-        embedded = np.concatenate(outputs)
-        bounds = np.cumsum([len(clip) for clip in per_clip])[:-1]
-        return [np.ascontiguousarray(part) for part in np.split(embedded, bounds)]
-
-    def _run_batch(self, runner: Any, rows: Sequence[np.ndarray]) -> np.ndarray:
-        """Embeddings of up to ``window_batch`` windows, run as a batch of exactly that many
-        (zero windows fill it; their outputs are dropped). The network computes a row the
-        same way whatever the other rows hold, but not whatever their number: a fixed batch
-        shape makes a clip's frames independent of the clips it was batched with."""
-        batch = np.zeros((self.window_batch, AUDIO.window_samples), dtype=np.float32)
-        batch[: len(rows)] = np.stack(rows)
-        out = runner(torch.from_numpy(batch).to(self.device))
-        return out[: len(rows)].float().cpu().numpy()
+        return embed_windows(per_clip, self.window_batch,
+                             lambda batch: runner(torch.from_numpy(batch).to(self.device)).float().cpu().numpy())

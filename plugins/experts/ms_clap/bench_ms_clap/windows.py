@@ -5,7 +5,7 @@ excess; this module does the same. For a longer clip msclap takes one 5 s crop a
 offset, so the same file gives different embeddings on every call; here the clip is
 covered instead by ``ceil(duration / 5 s)`` windows of 5 s: consecutive windows starting at
 0, 5, 10 s, ..., the last one aligned to the clip's end, so that it overlaps the one before
-it unless the duration is a multiple of 5 s. Every window is 5 s of the clip itself, as
+it unless the duration is a multiple of 5 s (:func:`benchmark.api.window_starts`). Every window is 5 s of the clip itself, as
 msclap's crops are. A 12 s clip gives windows starting at 0, 5 and 7 s. (The LAION-CLAP
 expert cuts its 10 s windows by the same rule.)
 
@@ -18,11 +18,7 @@ import math
 
 import numpy as np
 
-
-def window_starts(samples: int, size: int) -> list[int]:
-    """Start offsets of the windows of ``size`` samples covering a clip of ``samples`` (> ``size``)."""
-    count = math.ceil(samples / size)
-    return [index * size for index in range(count - 1)] + [samples - size]
+from benchmark.api import window_starts
 
 
 def repeat_to(audio: np.ndarray, size: int) -> np.ndarray:

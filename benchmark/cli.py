@@ -200,11 +200,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 def _plot_recall(args: argparse.Namespace) -> int:
     from benchmark.figures import plot_recall
-    from benchmark.rescoring import load
+    from benchmark.rescoring import every_seed
 
     if not args.results:
         raise BenchError("bench plot recall needs result files: bench plot recall RESULT [RESULT ...]")
-    runs = [load(path) for path in args.results]
+    runs = every_seed(args.results)
     output = args.output or Path("recall.png")
     plot_recall(runs, output)
     print(f"wrote {output}")
@@ -250,10 +250,10 @@ def _convention(args: argparse.Namespace) -> Convention:
 def cmd_rescore(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from benchmark.rescoring import load, rescore
+    from benchmark.rescoring import every_seed, rescore
 
     conv = _convention(args)
-    stored = [load(path) for path in args.results]  # every file checked before any is scored
+    stored = every_seed(args.results)  # every file checked before any is scored
     rows = []
     for one in stored:
         scores = rescore(one, conv)
@@ -382,7 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plot", help="draw a registered figure for a dataset (see `bench list plots`), or recall "
                                      "curves of stored runs (bench plot recall RESULT ...)")
     p.add_argument("name", help="plot name, e.g. relax; recall draws R@k (k = 1..50) of the RESULT files")
-    p.add_argument("results", nargs="*", type=Path, metavar="RESULT", help="result files, for recall")
+    p.add_argument("results", nargs="*", type=Path, metavar="RESULT",
+                   help="result files, or systems' directories of seeds, for recall")
     p.add_argument("--dataset", help="dataset plugin name, for a registered figure (see `bench list datasets`)")
     dataset_options(p, one=False)
     p.add_argument("--output", type=Path, help="PNG file (default <name>-<dataset>.png)")
@@ -420,7 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="tie policy instead of the convention's")
 
     p = sub.add_parser("rescore", help="score stored runs again from their per-query records, with intervals")
-    p.add_argument("results", nargs="+", type=Path, metavar="RESULT", help="result files (seed-N.json)")
+    p.add_argument("results", nargs="+", type=Path, metavar="RESULT",
+                   help="result files (seed-N.json), or systems' directories of seeds")
     scoring(p)
     p.set_defaults(func=cmd_rescore)
 

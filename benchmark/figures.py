@@ -3,6 +3,7 @@ R@k curves of several runs on one axis."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
@@ -31,8 +32,14 @@ def plot_recall(runs: Sequence[Stored], output: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(7, 4.5), dpi=120)
+    colours: dict[tuple[str, str], int] = {}  # one colour per system and dataset, a line style per seed of it
+    drawn: Counter[tuple[str, str]] = Counter()
     for run in runs:
-        axis.plot(KS, recall_curve(run), label=f"{run.result.system}, seed {run.result.seed} ({run.result.dataset})")
+        system = (run.result.system, run.result.dataset)
+        colour, style = colours.setdefault(system, len(colours)), ("-", "--", ":", "-.")[drawn[system] % 4]
+        drawn[system] += 1
+        axis.plot(KS, recall_curve(run), color=f"C{colour % 10}", linestyle=style,
+                  label=f"{run.result.system}, seed {run.result.seed} ({run.result.dataset})")
     axis.set(xlabel="k", ylabel="text-to-audio R@k", ylim=(0, 1), xlim=(1, KS[-1]))
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -61,6 +62,12 @@ def seeds(path: Path) -> dict[int, Stored]:
         raise BenchError(f"{path} holds no result files (seed-N.json)")
     runs = [load(f) for f in files]
     return {run.result.seed: run for run in runs}
+
+
+def every_seed(paths: Sequence[Path]) -> list[Stored]:
+    """The runs of result files and of systems' directories of seeds, in the order given,
+    each directory's by seed; all are read (and so checked) before any is used."""
+    return [run for path in paths for _, run in sorted(seeds(path).items())]
 
 
 def pooled(runs: list[Stored], conv: Convention) -> tuple[dict[str, np.ndarray], np.ndarray]:

@@ -244,8 +244,13 @@ def read(path: Path) -> Result:
     (missing a key the leaderboard and re-runs read) raises a line naming it."""
     from pydantic import ValidationError
 
+    path = Path(path)
+    if path.is_dir():
+        raise BenchError(f"{path} is a directory, not a result file: name one of its result files (seed-N.json)")
+    if not path.exists():
+        raise BenchError(f"result file {path} does not exist")
     try:
-        return Result.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
+        return Result.model_validate(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError) as exc:  # JSON, UTF-8 and schema errors are ValueErrors
         if isinstance(exc, ValidationError):
             _, where, message = first_problem(exc)

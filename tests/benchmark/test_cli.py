@@ -72,6 +72,14 @@ def test_a_run_keeps_its_per_query_record_and_scores_again_without_the_model(tra
     assert bench("plot", "recall", path, "--output", tmp_path / "recall.png") == 0
     assert (tmp_path / "recall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert bench("plot", "recall") == 2 and "needs result files" in capsys.readouterr().err
+    # A system's directory stands for its seeds, as for compare; inspect wants one of them.
+    assert bench("rescore", path.parent) == 0 and str(path) in capsys.readouterr().out
+    assert bench("plot", "recall", path.parent, "--output", tmp_path / "seeds.png") == 0
+    assert (tmp_path / "seeds.png").is_file()
+    assert bench("inspect", path.parent) == 2
+    assert f"{path.parent} is a directory, not a result file: name one of its result files" in capsys.readouterr().err
+    assert bench("rescore", tmp_path / "absent.json") == 2
+    assert f"result file {tmp_path / 'absent.json'} does not exist" in capsys.readouterr().err
     older = tmp_path / "seed-0.json"
     older.write_text(json.dumps({k: v for k, v in result.items() if k not in ("convention", "intervals", "queries")}))
     assert bench("rescore", older) == 2

@@ -110,8 +110,8 @@ class PretrainedExpert(Expert):
 
     def settings(self) -> dict[str, Any]:
         return {
-            "weights": weights_identity(self.weights, self.files), "sample_rate": self.sample_rate, "dim": self.dim, "precision": self.arithmetic,
-            **self.options(),
+            "weights": weights_identity(self.weights, self.files), "sample_rate": self.sample_rate, "dim": self.dim,
+            "precision": self.arithmetic, **self.options(),
         }
 
     @property

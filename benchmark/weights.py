@@ -14,13 +14,13 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-if TYPE_CHECKING:  # pragma: no cover
-    import torch
-
 from benchmark import download
 from benchmark.download import RemoteFile, file_sha256, offline, verify
 from benchmark.errors import BenchError
 from benchmark.paths import home
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 __all__ = ["WeightFile", "fetch_weights", "weights_dir", "file_sha256", "load_checkpoint", "load_failure", "load_state", "offline",
            "resolve", "weights_identity", "build_network", "verify"]

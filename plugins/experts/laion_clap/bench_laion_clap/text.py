@@ -76,8 +76,8 @@ class LaionClapText(nn.Module):
         tokenizer = (ByteTokens.name if self.tokenizer_kind == "bytes"
                      else f"{RobertaTokens.name} ({', '.join(f.name for f in TOKENIZER.values())})")
         return {
-            "model": "LAION-CLAP RoBERTa-base text tower", "weights": weights_identity(self.weights, FILES), "dim": self.dim,
-            "tokenizer": tokenizer, "max_tokens": CONTEXT_LENGTH, "long_captions": f"truncated to {CONTEXT_LENGTH} tokens",
+            "model": "LAION-CLAP RoBERTa-base text tower", "weights": weights_identity(self.weights, FILES),
+            "dim": self.dim, "tokenizer": tokenizer, "max_tokens": CONTEXT_LENGTH, "long_captions": f"truncated to {CONTEXT_LENGTH} tokens",
         }
 
     def train(self, mode: bool = True) -> "LaionClapText":

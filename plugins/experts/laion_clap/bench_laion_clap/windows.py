@@ -9,11 +9,10 @@
   audio: repeated ``floor(window / length)`` times, then zero-padded to the window.
 - A longer clip is cut into consecutive windows of exactly 10 s starting at 0, 10, 20 s,
   …, and the last one is aligned to the clip's end (so it overlaps the one before it
-  unless the length is a multiple of 10 s): ``ceil(length / window)`` windows
-  (:func:`benchmark.api.window_starts`), every one
-  10 s of the clip's own audio. The package instead embeds one randomly placed 10 s crop,
-  which is not deterministic; its ``audio_infer`` likewise ends on a window aligned to
-  the end.
+  unless the length is a multiple of 10 s): ``ceil(length / window)`` windows, every one
+  10 s of the clip's own audio (:func:`benchmark.api.window_starts`). The package instead
+  embeds one randomly placed 10 s crop, which is not deterministic; its ``audio_infer``
+  likewise ends on a window aligned to the end.
 """
 
 from __future__ import annotations

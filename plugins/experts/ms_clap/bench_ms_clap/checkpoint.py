@@ -67,4 +67,3 @@ def load_towers(network: MSClap, path: Path) -> None:
     """Load ``network``'s towers from the checkpoint at ``path``, strictly (see the module docstring)."""
     state = tower_state(model_state(load_checkpoint(path), path), network, path)
     load_state(network, state, path, strip=())
-

@@ -7,12 +7,12 @@ embedding msclap's ``get_audio_embeddings`` returns, in the space of the caption
 ``ms_clap_text``. A zero-shot system averages a clip's frames (``head: average``); a
 trained system reads them as any other expert's frames, 0.2 per second.
 
-Windows of all the clips of one call are run together (:func:`benchmark.api.embed_windows`),
-``window_batch`` at a time, so a
-10-minute file (120 windows) never holds more than that many in the network at once. Every
-batch has exactly ``window_batch`` rows (the last one filled with silent windows whose
-outputs are dropped): float results depend on the batch size, and a fixed one makes a
-clip's frames the same whichever clips it was embedded with.
+Windows of all the clips of one call are run together, ``window_batch`` at a time
+(:func:`benchmark.api.embed_windows`), so a 10-minute file (120 windows) never holds more
+than that many in the network at once. Every batch has exactly ``window_batch`` rows (the
+last one filled with silent windows whose outputs are dropped): float results depend on
+the batch size, and a fixed one makes a clip's frames the same whichever clips it was
+embedded with.
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ excess; this module does the same. For a longer clip msclap takes one 5 s crop a
 offset, so the same file gives different embeddings on every call; here the clip is
 covered instead by ``ceil(duration / 5 s)`` windows of 5 s: consecutive windows starting at
 0, 5, 10 s, ..., the last one aligned to the clip's end, so that it overlaps the one before
-it unless the duration is a multiple of 5 s (:func:`benchmark.api.window_starts`). Every window is 5 s of the clip itself, as
-msclap's crops are. A 12 s clip gives windows starting at 0, 5 and 7 s. (The LAION-CLAP
-expert cuts its 10 s windows by the same rule.)
+it unless the duration is a multiple of 5 s (:func:`benchmark.api.window_starts`). Every
+window is 5 s of the clip itself, as msclap's crops are. A 12 s clip gives windows starting
+at 0, 5 and 7 s. (The LAION-CLAP expert cuts its 10 s windows by the same rule.)
 
 An empty waveform has nothing to repeat: it is read as 5 s of silence.
 """

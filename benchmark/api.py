@@ -49,7 +49,8 @@ __all__ = [
     "RemoteFile", "DownloadError", "fetch", "mirror_url", "digests", "offline", "file_sha256", "extract",
     # Pretrained weights: the files a plugin declares, fetched into one directory, loaded without running pickled code;
     # the `weights` option (pretrained, random, a path) as settings record it and as a built network.
-    "WeightFile", "fetch_weights", "weights_dir", "load_checkpoint", "load_state", "weights_identity", "build_network",
+    "WeightFile", "fetch_weights", "weights_dir", "load_checkpoint", "load_state", "check_weights", "weights_identity",
+    "build_network",
     # Datasets in Clotho's layout: captions files, listings, audio checks, content fingerprints.
     "MAX_SECONDS", "ClipLimit", "Listed", "Listing", "captions_csv", "write_captions_csv", "list_split",
     "find_audio", "select_present", "check_audio", "clips_fingerprint", "files_fingerprint",
@@ -74,7 +75,7 @@ _LAZY: dict[str, str] = {
         "benchmark.download": ("RemoteFile", "DownloadError", "fetch", "mirror_url", "digests", "offline", "file_sha256"),
         "benchmark.archive": ("extract",),
         "benchmark.weights": ("WeightFile", "fetch_weights", "weights_dir", "load_checkpoint", "load_state",
-                              "weights_identity", "build_network"),
+                              "check_weights", "weights_identity", "build_network"),
         "benchmark.windows": ("window_starts", "embed_windows"),
         "benchmark.io": ("atomic_path", "write_json", "write_text", "stable_hash", "read_text", "read_json_lines"),
         "benchmark.progress": ("Progress", "is_terminal"),

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 __all__ = ["WeightFile", "fetch_weights", "weights_dir", "file_sha256", "load_checkpoint", "load_failure", "load_state", "offline",
-           "resolve", "weights_identity", "build_network", "verify"]
+           "check_weights", "resolve", "weights_identity", "build_network", "verify"]
 
 #: Values of an expert's ``weights`` option besides a path to a file.
 PRETRAINED, RANDOM = "pretrained", "random"
@@ -117,6 +117,15 @@ def load_state(module: Any, state: dict[str, Any], path: Path, strip: tuple[str,
     module.load_state_dict(cleaned)
 
 
+def check_weights(weights: str) -> str:
+    """A ``weights`` option as given, refused at once when it names a file that does not
+    exist, so that a plugin can stop a typo before any work rather than at first use."""
+    if weights not in (PRETRAINED, RANDOM) and not Path(weights).expanduser().is_file():
+        raise BenchError(f"weights file {Path(weights).expanduser()} does not exist "
+                         "(weights: pretrained, random or a file path)")
+    return weights
+
+
 def resolve(weights: str, files: dict[str, WeightFile]) -> dict[str, Path] | None:
     """Paths for an expert's ``weights`` option: ``pretrained`` fetches ``files``, ``random``
     returns None, anything else is a path to the (single) file, used as it is."""
@@ -124,9 +133,7 @@ def resolve(weights: str, files: dict[str, WeightFile]) -> dict[str, Path] | Non
         return None
     if weights == PRETRAINED:
         return {role: fetch_weights(file) for role, file in files.items()}
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise BenchError(f"weights file {path} does not exist (weights: pretrained, random or a file path)")
+    path = Path(check_weights(weights)).expanduser()
     if len(files) != 1:
         raise BenchError(f"needs {len(files)} weight files ({', '.join(f.name for f in files.values())}); "
                          f"put them in {weights_dir()} and use weights: pretrained")

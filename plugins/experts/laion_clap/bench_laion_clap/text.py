@@ -16,18 +16,16 @@ already in the weights directory), ``roberta`` or ``bytes`` (random weights only
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 from torch import nn
 
-from benchmark.api import BenchError, build_network, fetch_weights, unknown_name, weights_identity
+from benchmark.api import BenchError, build_network, check_weights, fetch_weights, unknown_name, weights_identity
 from bench_laion_clap.clap import CONTEXT_LENGTH, JOINT_DIM, Clap, load_clap
 from bench_laion_clap.files import CHECKPOINT, TOKENIZER, present
 from bench_laion_clap.tokenizer import ByteTokens, RobertaTokens
 
-WEIGHTS = ("pretrained", "random")
 TOKENIZERS = ("auto", "roberta", "bytes")
 #: The expert's checkpoint: the text tower's entries are taken from it.
 FILES = {"model": CHECKPOINT}
@@ -44,9 +42,7 @@ class LaionClapText(nn.Module):
         super().__init__()
         if tokenizer not in TOKENIZERS:
             raise unknown_name("tokenizer", str(tokenizer), TOKENIZERS)
-        self.weights = str(weights)
-        if self.weights not in WEIGHTS and not Path(self.weights).expanduser().is_file():
-            raise BenchError(f"weights file {self.weights} does not exist (weights: pretrained, random or a file path)")
+        self.weights = check_weights(str(weights))
         if tokenizer == "bytes" and self.weights != "random":
             raise BenchError("tokenizer: bytes is a stand-in for random weights only; pretrained weights need "
                              "roberta-base's tokenizer (tokenizer: auto)")

@@ -18,13 +18,12 @@ at once, as a submodule that trains and moves with the model.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 from torch import nn
 
-from benchmark.api import BenchError, build_network, weights_identity
+from benchmark.api import build_network, check_weights, weights_identity
 from bench_ms_clap.checkpoint import CHECKPOINT, load_towers
 from bench_ms_clap.network import JOINT_DIM, MAX_TOKENS, MSClap
 from bench_ms_clap.vocabulary import VOCAB_SHA256, bert_uncased_tokenizer
@@ -47,9 +46,7 @@ class MSClapText(nn.Module):
     def __init__(self, trainable: bool = False, weights: str = "pretrained") -> None:
         super().__init__()
         self.trainable = bool(trainable)
-        self.weights = str(weights)
-        if self.weights not in ("pretrained", "random") and not Path(self.weights).expanduser().is_file():
-            raise BenchError(f"weights file {self.weights} does not exist (weights: pretrained, random or a file path)")
+        self.weights = check_weights(str(weights))
         #: Captions cut to :data:`MAX_TOKENS` tokens so far.
         self.truncated = 0
         self.tower: MSClap | None = None

@@ -77,3 +77,8 @@ def test_a_trainable_encoder_holds_its_tower_as_trainable_parameters():
     assert sum(p.numel() for p in parameters) == 111_319_296 and all(p.requires_grad for p in parameters)
     trainable(["a door slams"]).sum().backward()
     assert trainable.tower.caption_encoder.projection.linear1.weight.grad is not None
+
+
+def test_a_weights_file_that_does_not_exist_is_refused_when_the_encoder_is_made(tmp_path):
+    with pytest.raises(BenchError, match=r"^weights file .*nope\.pth does not exist \(weights: pretrained, random or a file path\)$"):
+        MSClapText(weights=str(tmp_path / "nope.pth"))

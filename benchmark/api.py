@@ -175,6 +175,21 @@ class Dataset(abc.ABC):
         those of identical captions."""
         return None
 
+    def query_sets(self, data_dir: Path, split: Split) -> dict[str, list[tuple[str, list[str]]]]:
+        """Query sets the dataset defines on ``split`` besides its captions, by name: each
+        query a caption text of the split with the file names judged relevant to it (exactly
+        those: the caption's own clip only where listed). Conventions that name a set score
+        it (``dcase2025``: Clotho's evaluation split with the DCASE 2025 annotations).
+        Default: none."""
+        return {}
+
+    def caption_split(self, data_dir: Path, split: str) -> Split:
+        """The file names and captions of ``split``, for scoring predictions made elsewhere
+        (``bench score``): prepare only what they need (no audio, where the dataset can
+        avoid it). Default: ``prepare`` and ``load_split``."""
+        self.prepare(data_dir)
+        return self.load_split(data_dir, split)
+
     def fingerprint(self, data_dir: Path) -> str | None:
         """The identity of the content now, for a dataset whose options do not fix it (files
         a user can edit, a hub dataset that gets new commits); None when they do (a verified

@@ -2,11 +2,12 @@
 clips count as relevant to a query.
 
 Published numbers are comparable only under one convention, and the field's tools differ:
-DCASE 2022 ranks ties against the system and gives each caption one relevant clip; the
-DCASE 2025 task ranks by mAP@16 over several relevant clips, dividing by their number R;
-LAION-CLAP's "mAP@10" is MRR@10; MTEB reports nDCG@10. A :class:`Convention` names those
-choices, and the per-query values here are what the means, intervals and paired tests of
-:mod:`benchmark.uncertainty` are built from.
+DCASE 2022 scores every caption with its one clip and ranks ties against the system; the
+DCASE 2025 task scores 1,037 annotated queries, each with its own list of relevant clips,
+by mAP@16; LAION-CLAP's "mAP@10" is MRR@10 over every caption; MTEB's Clotho task ranks by
+its hit rate at 5 and breaks ties by document id. A :class:`Convention` names those
+choices (each cites the code it reproduces), and the per-query values here are what the
+means, intervals and paired tests of :mod:`benchmark.uncertainty` are built from.
 
 A query's relevant clips are kept as their *positions* in its ranking. What a run stores is
 enough to place them under any tie policy: for each relevant clip, how many irrelevant clips
@@ -17,7 +18,11 @@ scored strictly higher (``better``) and how many scored the same (``tied``).
 - ``expected``: the expected position under a uniformly random order of the tie group, the
   ``j``-th of ``m`` relevant clips tied with ``t`` irrelevant ones being preceded by
   ``t * j / (m + 1)`` of them on average. Metrics are then taken at that (fractional)
-  position, not averaged over orders.
+  position, not averaged over orders;
+- ``id``: trec_eval's rule (``form_res_rels.c``, ``comp_sim_docno``), which MTEB follows:
+  tied clips in descending order of their document id (bench's id is the file name,
+  compared as trec_eval's ``strcmp`` compares UTF-8 bytes). A record keeps, per relevant
+  clip, how many clips tie with it under a greater id (``ahead``).
 
 Per query, with relevant clips at positions ``p_1 < … < p_R``:
 ``R@k`` = 1 if ``p_1 <= k``; ``MRR@k`` = ``1 / p_1`` if ``p_1 <= k``; ``mAP@k`` =
@@ -40,7 +45,9 @@ import numpy as np
 
 from benchmark.errors import BenchError, unknown_name
 
-TIES = ("pessimistic", "optimistic", "expected")
+TIES = ("pessimistic", "optimistic", "expected", "id")
+#: The query set of every caption of a split (as opposed to a dataset's named query sets).
+CAPTIONS = "captions"
 _METRIC = re.compile(r"^(R|MRR|mAP|nDCG)@([1-9][0-9]*)$|^R-precision$")
 
 
@@ -62,6 +69,10 @@ class Convention:
     ties: str = "pessimistic"
     duplicate_captions_relevant: bool = False
     source: str = ""
+    #: The queries scored: ``captions`` (every caption of the test split, clip by clip) or
+    #: the name of a query set the dataset defines with its own relevant clips (``dcase2025``:
+    #: :meth:`benchmark.api.Dataset.query_sets`), scored with exactly those clips.
+    queries: str = CAPTIONS
 
     def __post_init__(self) -> None:
         for metric in self.metrics:
@@ -78,10 +89,33 @@ CONVENTIONS: dict[str, Convention] = {
     for convention in (
         Convention("dcase2022", ("mAP@10", "R@1", "R@5", "R@10"),
                    source="DCASE 2022 task 6B: one relevant clip per caption, ties against the system"),
-        Convention("dcase2025", ("mAP@16", "R@1", "R@5", "R@10"), duplicate_captions_relevant=True,
-                   source="DCASE 2025 task 6: several relevant clips per query, AP divided by their number"),
-        Convention("mteb", ("nDCG@10",), duplicate_captions_relevant=True,
-                   source="MTEB audio retrieval tasks"),
+        # CPJKU/dcase2025_task6_baseline, d25_t6/retrieval_module.py, on_validation_epoch_end:
+        # the annotated queries of resources/metadata_eval.csv, each with its listed files;
+        # AP@k = sum over the listed files' ranks r_i < k (sorted) of i / (r_i + 1), over
+        # their number. The code logs k = 10; the task ranks teams by mAP@16.
+        Convention("dcase2025", ("mAP@16", "mAP@10"), queries="dcase2025",
+                   source="DCASE 2025 task 6 (CPJKU/dcase2025_task6_baseline, d25_t6/retrieval_module.py, "
+                          "on_validation_epoch_end): the 1,037 annotated queries with their listed clips, AP over "
+                          "their number; ranked by mAP@16, the baseline code logs mAP@10; ties against the system "
+                          "(the code's argsort leaves their order undefined)"),
+        # embeddings-benchmark/mteb, mteb/tasks/retrieval/eng/clotho.py (ClothoT2ARetrievalV2,
+        # main_score hit_rate_at_5) and mteb/_evaluators/retrieval_metrics.py
+        # (calculate_retrieval_scores: pytrec_eval's success.k, ndcg_cut.k, map_cut.k, recall.k;
+        # mrr with ties by doc id descending): one relevant clip per query.
+        Convention("mteb", ("R@5", "nDCG@10", "mAP@10", "MRR@10", "R@1", "R@10"), ties="id",
+                   source="MTEB ClothoT2ARetrieval.v2 (embeddings-benchmark/mteb, mteb/tasks/retrieval/eng/clotho.py; "
+                          "mteb/_evaluators/retrieval_metrics.py, calculate_retrieval_scores): one relevant clip per "
+                          "query, main score hit_rate_at_5 (trec_eval's success@5, bench's R@5), ties by document "
+                          "id descending as trec_eval breaks them"),
+        Convention("judged", ("mAP@10", "nDCG@10", "R@1", "R@5", "R@10"), duplicate_captions_relevant=True,
+                   source="bench: every caption a query; relevant are its own clip, the clips of identical captions "
+                          "and the dataset's own judgements (Dataset.relevance), graded where it grades them"),
+        # LAION-AI/CLAP, src/laion_clap/training/train.py, evaluate_clotho_audiocaps: every
+        # caption ranks the clips; mAP@10 = mean of 1/(rank) within the top 10 (MRR@10).
+        Convention("clap", ("mAP@10", "R@1", "R@5", "R@10"),
+                   source="LAION-CLAP (LAION-AI/CLAP, src/laion_clap/training/train.py, evaluate_clotho_audiocaps): "
+                          "every caption a query with its one clip, text_to_audio_mAP@10 = MRR@10; ties against the "
+                          "system (the code's argsort leaves their order undefined)"),
     )
 }
 
@@ -113,9 +147,10 @@ class Ranks:
     """Where each query's relevant clips fall: for relevant clip ``j`` of query ``q`` (items
     ``offsets[q]:offsets[q + 1]``, best first), ``better[j]`` irrelevant clips scored
     higher and ``tied[j]`` the same. ``clip[j]`` is which clip it is, ``score[j]`` its
-    similarity, and ``own[j]`` whether it is the query's own clip (not one relevant
-    through an identical caption). ``grade[j]`` is its graded relevance (> 0), or None when
-    every relevant clip counts the same."""
+    similarity, and ``own[j]`` whether it is the query's own clip (the one its caption was
+    written for). ``grade[j]`` is its graded relevance (> 0), or None when every relevant
+    clip counts the same. ``ahead[j]`` is how many clips, relevant or not, tie with it under
+    a greater id (the ``id`` tie policy), or None when the ids were not given."""
 
     offsets: np.ndarray
     clip: np.ndarray
@@ -124,6 +159,7 @@ class Ranks:
     score: np.ndarray
     own: np.ndarray
     grade: np.ndarray | None = None
+    ahead: np.ndarray | None = None
 
     @property
     def n_queries(self) -> int:
@@ -138,6 +174,8 @@ class Ranks:
         irrelevant ones, counted above or tied as their scores say."""
         if self.own.all():
             return self
+        if int(self.own.sum()) != self.n_queries:
+            raise BenchError("a query whose own clip is not among its relevant clips cannot be scored with its own clip alone")
         query = np.repeat(np.arange(self.n_queries), self.counts())
         better, tied = self.better.copy(), self.tied.copy()
         for q in np.unique(query[~self.own]):
@@ -148,8 +186,18 @@ class Ranks:
             tied[mine] += int((others == self.score[mine]).sum())
         keep = self.own
         grade = None if self.grade is None else self.grade[keep]
+        ahead = None if self.ahead is None else self.ahead[keep]
         return Ranks(np.arange(self.n_queries + 1), self.clip[keep], better[keep], tied[keep], self.score[keep], keep[keep],
-                     grade)
+                     grade, ahead)
+
+    def _above(self) -> np.ndarray:
+        """For each relevant clip, how many relevant clips of its query score strictly higher
+        (its query's clips are listed best first)."""
+        query = np.repeat(np.arange(self.n_queries), self.counts())
+        starts = np.ones(len(self.clip), dtype=bool)
+        starts[1:] = (query[1:] != query[:-1]) | (self.score[1:] != self.score[:-1])
+        first = np.flatnonzero(starts)
+        return first[np.cumsum(starts) - 1] - self.offsets[query]
 
     def positions(self, ties: str) -> np.ndarray:
         """1-based positions of the relevant clips under tie policy ``ties``."""
@@ -161,6 +209,11 @@ class Ranks:
             return (1 + before + self.better).astype(np.float64)
         if ties == "pessimistic":
             return (1 + before + self.better + self.tied).astype(np.float64)
+        if ties == "id":
+            if self.ahead is None:
+                raise BenchError("the id tie policy needs a record that keeps ties by id (written by a later bench); "
+                                 "choose --ties pessimistic, optimistic or expected")
+            return (1 + self._above() + self.better + self.ahead).astype(np.float64)
         # expected: within a tie group (same query, better and tied), the j-th of m relevant clips
         group = np.stack([query, self.better, self.tied], axis=1)
         starts = np.ones(len(group), dtype=bool)
@@ -173,10 +226,12 @@ class Ranks:
 
 
 def ranks(similarity: np.ndarray, relevant: Sequence[Sequence[int]], grades: Sequence[Sequence[float]] | None = None,
-          chunk: int = 512) -> Ranks:
+          chunk: int = 512, own: Sequence[int] | None = None, ids: Sequence[str] | None = None) -> Ranks:
     """The :class:`Ranks` of every query (row of ``similarity``, ``(n_queries, n_clips)``)
-    given its ``relevant`` clips, its own clip first (as :func:`relevant_clips` lists them),
-    and their ``grades`` (one per relevant clip, > 0) when the judgements are graded."""
+    given its ``relevant`` clips and their ``grades`` (one per relevant clip, > 0) when the
+    judgements are graded. Each query's own clip is ``own[q]`` (-1: none among its relevant
+    clips), by default the first of its list (as :func:`relevant_clips` lists them). With the
+    clips' ``ids``, ties by id are counted for the ``id`` tie policy."""
     similarity = np.asarray(similarity)
     if similarity.ndim != 2 or similarity.shape[0] != len(relevant):
         raise BenchError(f"similarity must be (n_queries, n_clips) with {len(relevant)} queries, got {similarity.shape}")
@@ -192,14 +247,24 @@ def ranks(similarity: np.ndarray, relevant: Sequence[Sequence[int]], grades: Seq
     target = similarity[query, clip]
     better = np.empty(len(clip), dtype=np.int64)
     tied = np.empty(len(clip), dtype=np.int64)
+    key = None if ids is None else np.argsort(np.argsort(np.array([str(i).encode() for i in ids], dtype=object)))
+    if key is not None and len(key) != similarity.shape[1]:
+        raise BenchError(f"{len(key)} clip ids for {similarity.shape[1]} clips")
+    ahead = None if key is None else np.empty(len(clip), dtype=np.int64)
     for start in range(0, len(clip), chunk):  # all clips first, relevant ones taken out below
         rows = similarity[query[start:start + chunk]]
         value = target[start:start + chunk, None]
         better[start:start + chunk] = (rows > value).sum(axis=1)
-        tied[start:start + chunk] = (rows == value).sum(axis=1)
+        equal = rows == value
+        tied[start:start + chunk] = equal.sum(axis=1)
+        if ahead is not None:  # every clip, relevant or not, tied under a greater id
+            ahead[start:start + chunk] = (equal & (key[None, :] > key[clip[start:start + chunk], None])).sum(axis=1)
     offsets = np.concatenate([[0], np.cumsum(counts)])
-    own = np.zeros(len(clip), dtype=bool)
-    own[offsets[:-1]] = True  # each query's list starts with its own clip
+    if own is None:
+        own_flag = np.zeros(len(clip), dtype=bool)
+        own_flag[offsets[:-1]] = True  # each query's list starts with its own clip
+    else:
+        own_flag = clip == np.repeat(np.asarray(own, dtype=np.int64), counts)
     grade = None
     if grades is not None:
         grade = np.fromiter((g for gs in grades for g in gs), dtype=np.float64)
@@ -215,8 +280,8 @@ def ranks(similarity: np.ndarray, relevant: Sequence[Sequence[int]], grades: Seq
     single = np.flatnonzero(counts == 1)
     tied[offsets[single]] -= 1  # the clip itself
     order[offsets[single]] = offsets[single]
-    return Ranks(offsets, clip[order], better[order], tied[order], target[order], own[order],
-                 None if grade is None else grade[order])
+    return Ranks(offsets, clip[order], better[order], tied[order], target[order], own_flag[order],
+                 None if grade is None else grade[order], None if ahead is None else ahead[order])
 
 
 def per_query(ranks: Ranks, metric: str, ties: str = "pessimistic") -> np.ndarray:
@@ -252,8 +317,11 @@ def per_query(ranks: Ranks, metric: str, ties: str = "pessimistic") -> np.ndarra
 
 
 def values(ranks: Ranks, conv: Convention) -> dict[str, np.ndarray]:
-    """Per query, each of ``conv``'s metrics, with the relevance ``conv`` counts."""
-    ranks = ranks if conv.duplicate_captions_relevant else ranks.own_only()
+    """Per query, each of ``conv``'s metrics, with the relevance ``conv`` counts: on the
+    captions, their own clip alone unless it counts the others; a dataset's query set is
+    scored with exactly its listed clips."""
+    if conv.queries == CAPTIONS and not conv.duplicate_captions_relevant:
+        ranks = ranks.own_only()
     return {metric: per_query(ranks, metric, conv.ties) for metric in conv.metrics}
 
 

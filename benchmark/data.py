@@ -420,6 +420,18 @@ class PreparedDataset:
             judged = self.plugin.relevance(self.data_dir, split)
             return Relevance.of(split, self.plugin.duplicate_captions_relevant, judged)
 
+    def query_sets(self, split: Split) -> dict[str, list[tuple[str, list[str]]]]:
+        """The dataset's own query sets on ``split`` (:meth:`Dataset.query_sets`)."""
+        with naming(self.label):
+            return self.plugin.query_sets(self.data_dir, split)
+
+    def caption_split(self, role: str) -> Split:
+        """The files and captions of the split playing ``role``, with nothing prepared but
+        what they need (:meth:`Dataset.caption_split`)."""
+        with naming(self.label):
+            return Split.union([self.plugin.caption_split(self.data_dir, name)
+                                for name in self.plugin.protocol[role].split("+")])
+
     def parts(self, role: str) -> list[Split]:
         """The splits that together play ``role`` (train, validation, test)."""
         with naming(self.label):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -11,7 +11,7 @@ from benchmark.api import Split
 from benchmark.conventions import DEFAULT, convention, values
 from benchmark.metrics import audio_to_text_metrics, chance_metrics, retrieval_metrics
 from benchmark.model import ClipInputs, RetrievalModel
-from benchmark.queries import QueryRecord, Relevance
+from benchmark.queries import QueryList, QueryRecord, Relevance
 from benchmark.uncertainty import intervals
 
 
@@ -35,14 +35,14 @@ def similarity(model: RetrievalModel, data: ClipInputs, device: torch.device, ba
 
 
 def score(model: RetrievalModel, data: ClipInputs, split: Split, device: torch.device,
-          relevance: Relevance = Relevance()) -> dict[str, Any]:
+          relevance: Relevance = Relevance(), sets: Mapping[str, QueryList] | None = None) -> dict[str, Any]:
     """Text-to-audio and audio-to-text metrics of ``model`` on ``data`` (the clips of
     ``split``, all captions used), the per-query record behind them (keeping the clips
-    ``relevance`` adds) and 95% bootstrap intervals of the text-to-audio metrics under the
-    default convention."""
+    ``relevance`` adds and the dataset's query ``sets``) and 95% bootstrap intervals of the
+    text-to-audio metrics under the default convention."""
     scores = similarity(model, data, device)
     caption_to_audio = np.repeat(np.arange(len(data)), [len(c) for c in data.captions])
-    queries = QueryRecord.from_similarity(scores, split.file_names, split.captions, relevance)
+    queries = QueryRecord.from_similarity(scores, split.file_names, split.captions, relevance, sets)
     per_query = values(queries.ranks, convention(DEFAULT))
     return {
         "text_to_audio": retrieval_metrics(scores, caption_to_audio),

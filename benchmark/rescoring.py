@@ -10,9 +10,9 @@ from typing import Sequence
 
 import numpy as np
 
-from benchmark.conventions import Convention, check_metric, convention, values
+from benchmark.conventions import DEFAULT, Convention, check_metric, convention, values
 from benchmark.errors import BenchError
-from benchmark.queries import QueryRecord
+from benchmark.queries import Expected, QueryRecord, config_digest
 from benchmark.queries import read as read_queries
 from benchmark.results import Result, queries_path, read
 from benchmark.uncertainty import Comparison, compare, compare_seeds, intervals
@@ -27,14 +27,33 @@ class Stored:
     queries: QueryRecord
 
 
+def expected(result: Result) -> Expected:
+    """What ``result`` says of its per-query record, to check the record against."""
+    return Expected(result.queries["split"] if result.queries else {}, result.seed, config_digest(result.config),
+                    result.n_test_captions, result.n_clips.get("test", 0))
+
+
+#: How far a record's recomputed metric may lie from its result's (float32 scores, summed).
+TOLERANCE = 1e-6
+
+
 def load(path: Path) -> Stored:
     """The result at ``path`` with its per-query record; a result written before records
-    existed, or whose record is missing, damaged or of another split, is named."""
+    existed, or whose record is missing, damaged, of another split, seed or configuration,
+    or does not give the result's own metrics again, is named."""
     result = read(path)
     if not result.queries:
         raise BenchError(f"result {path} has no per-query record (written before bench kept them); move it aside and "
                          f"run it again: with its checkpoints in {path.with_suffix('.run')} the run only scores")
-    return Stored(path, result, read_queries(queries_path(path), result.queries["split"]))
+    record = read_queries(queries_path(path), expected(result))
+    conv = convention(result.convention or DEFAULT)
+    ranks, _ = record.scored(conv)
+    for metric, value in values(ranks, conv).items():
+        stated = result.text_to_audio.get(metric)
+        if stated is not None and abs(float(value.mean()) - stated) > TOLERANCE:
+            raise BenchError(f"per-query record {queries_path(path)} does not match its result: it gives {metric} "
+                             f"{value.mean():.6f}, the result {stated:.6f}; re-run this result to write its record again")
+    return Stored(path, result, record)
 
 
 def choose(name: str, metrics: list[str] | None = None, ties: str | None = None) -> Convention:
@@ -47,35 +66,65 @@ def choose(name: str, metrics: list[str] | None = None, ties: str | None = None)
     return chosen
 
 
+def per_query(stored: Stored, conv: Convention) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per query that ``conv`` scores, each of its metrics, and the query's clip."""
+    ranks, clips = stored.queries.scored(conv)
+    return values(ranks, conv), clips
+
+
 def rescore(stored: Stored, conv: Convention, seed: int = 0) -> dict[str, tuple[float, float, float]]:
     """Each metric of ``conv``: its mean and 95% bootstrap interval, from the record alone."""
-    per_query = values(stored.queries.ranks, conv)
-    bounds = intervals(per_query, stored.queries.clip_of, seed=seed)
-    return {metric: (float(v.mean()), *bounds[metric]) for metric, v in per_query.items()}
+    scored, clips = per_query(stored, conv)
+    bounds = intervals(scored, clips, seed=seed)
+    return {metric: (float(v.mean()), *bounds[metric]) for metric, v in scored.items()}
 
 
 def seeds(path: Path) -> dict[int, Stored]:
     """The runs ``path`` stands for by seed, with their records: itself, or a system's
-    directory of seeds."""
+    directory of seeds, which must hold one configuration on one test split and each seed
+    once (its runs are pooled as one system's)."""
     files = sorted(path.glob("seed-*.json")) if path.is_dir() else [path]
     if not files:
         raise BenchError(f"{path} holds no result files (seed-N.json)")
-    runs = [load(f) for f in files]
-    return {run.result.seed: run for run in runs}
+    runs: dict[int, Stored] = {}
+    for run in (load(f) for f in files):
+        if run.result.seed in runs:
+            raise BenchError(f"{runs[run.result.seed].path} and {run.path} are both runs of seed {run.result.seed}; "
+                             "keep one file per seed in a system's directory")
+        first = next(iter(runs.values()), None)
+        if first is not None:
+            _comparable(first, run)
+            if config_digest(first.result.config) != config_digest(run.result.config):
+                raise BenchError(f"{first.path} and {run.path} differ in configuration; a directory's seeds are pooled "
+                                 "as one system: keep one configuration per directory")
+        runs[run.result.seed] = run
+    return runs
 
 
 def every_seed(paths: Sequence[Path]) -> list[Stored]:
     """The runs of result files and of systems' directories of seeds, in the order given,
-    each directory's by seed; all are read (and so checked) before any is used."""
-    return [run for path in paths for _, run in sorted(seeds(path).items())]
+    each directory's by seed; all are read (and so checked, all on one dataset, protocol
+    and test split) before any is used."""
+    runs = [run for path in paths for _, run in sorted(seeds(path).items())]
+    for run in runs[1:]:
+        _comparable(runs[0], run)
+    return runs
 
 
 def pooled(runs: list[Stored], conv: Convention) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Per-query values of ``conv``'s metrics over several runs (seeds) of one system, one
     after the other, and each query's clip (the same clip in every seed)."""
-    per_run = [values(run.queries.ranks, conv) for run in runs]
-    return ({m: np.concatenate([v[m] for v in per_run]) for m in conv.metrics},
-            np.concatenate([run.queries.clip_of for run in runs]))
+    per_run = [per_query(run, conv) for run in runs]
+    return ({m: np.concatenate([v[m] for v, _ in per_run]) for m in conv.metrics},
+            np.concatenate([clips for _, clips in per_run]))
+
+
+def common_seeds(a: dict[int, Stored], b: dict[int, Stored]) -> list[int]:
+    """The seeds two systems are paired on: those both ran."""
+    common = sorted(set(a) & set(b))
+    if not common:
+        raise BenchError(f"{a[min(a)].path} and {b[min(b)].path} share no seed; compare runs of the same seeds")
+    return common
 
 
 def paired(a: dict[int, Stored], b: dict[int, Stored], conv: Convention,
@@ -83,13 +132,11 @@ def paired(a: dict[int, Stored], b: dict[int, Stored], conv: Convention,
     """Per metric of ``conv``: A's and B's means over the seeds both have, and the comparison
     of A minus B: over those seeds when there are two or more (training randomness
     counted), else query by query (:mod:`benchmark.uncertainty`)."""
-    common = sorted(set(a) & set(b))
-    if not common:
-        raise BenchError(f"{a[min(a)].path} and {b[min(b)].path} share no seed; compare runs of the same seeds")
+    common = common_seeds(a, b)
     for s in common:
         _comparable(a[s], b[s])
-    per_seed = {side: [values(runs[s].queries.ranks, conv) for s in common] for side, runs in (("a", a), ("b", b))}
-    clips = a[common[0]].queries.clip_of
+    per_seed = {side: [per_query(runs[s], conv)[0] for s in common] for side, runs in (("a", a), ("b", b))}
+    clips = per_query(a[common[0]], conv)[1]
     out = {}
     for m in conv.metrics:
         va, vb = ([v[m] for v in per_seed[side]] for side in ("a", "b"))

@@ -230,13 +230,15 @@ def queries_path(path: Path) -> Path:
 
 
 def write(path: Path, result: Result, queries: QueryRecord | None = None) -> None:
-    """Write ``result`` to ``path`` atomically, after its per-query record ``queries`` (so
-    a result never names a record that is not there)."""
+    """Write ``result`` to ``path`` atomically, after its per-query record ``queries``, bound
+    to it (so a result never names a record that is not there, and a record is never read
+    as another run's)."""
     from benchmark.io import write_json
 
+    content = result.to_json()
     if queries is not None:
-        queries.write(queries_path(path))
-    write_json(path, result.to_json())
+        queries.bound(result.seed, content["config"]).write(queries_path(path))
+    write_json(path, content)
 
 
 def read(path: Path) -> Result:

@@ -103,6 +103,7 @@ def _run(options: RunOptions, ctx: RunContext, claims: contextlib.ExitStack) -> 
     from benchmark.evaluate import score
     from benchmark.features import Features
     from benchmark.model import build_model
+    from benchmark.queries import check_query_sets
     from benchmark.results import claim, discard_run_dir, record, write
     from benchmark.train import Stage
 
@@ -137,6 +138,10 @@ def _run(options: RunOptions, ctx: RunContext, claims: contextlib.ExitStack) -> 
         parts = {role: run.dataset.parts(role) for role in ("train", "validation", "test")}
         for line in run.dataset.report():
             ctx.log(line)
+        # What the test split's scoring counts as relevant, checked now rather than after training.
+        test = Split.union(parts["test"])
+        relevance, sets = run.dataset.relevance(test), run.dataset.query_sets(test)
+        check_query_sets(sets, test.file_names, test.captions)
 
     # Features: expert frames (and frozen caption embeddings), computed once into the cache.
     with clock.stage("features"):
@@ -166,8 +171,7 @@ def _run(options: RunOptions, ctx: RunContext, claims: contextlib.ExitStack) -> 
 
     # Score the selected checkpoint on the test split.
     with clock.stage("evaluate"):
-        test = Split.union(parts["test"])
-        scores = score(model, inputs["test"], test, ctx.device, run.dataset.relevance(test))
+        scores = score(model, inputs["test"], test, ctx.device, relevance, sets)
 
     # Record: the result and the evidence behind it, written once by rank 0.
     splits = {role: Split.union(parts[role]) for role in parts}

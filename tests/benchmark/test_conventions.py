@@ -41,7 +41,7 @@ def test_a_clip_relevant_through_an_identical_caption_turns_irrelevant_for_own_c
     own = r.own_only()
     assert own.clip.tolist() == [0, 0] and own.better.tolist() == [0, 2] and own.tied.tolist() == [1, 0]
     assert own.positions("pessimistic").tolist() == [2, 3]
-    assert scores(r, convention("dcase2022"))["R@1"] == 0 and scores(r, convention("dcase2025"))["R@1"] == 1
+    assert scores(r, convention("dcase2022"))["R@1"] == 0 and scores(r, convention("judged"))["R@1"] == 1
 
 
 def test_positions_under_each_tie_policy():
@@ -86,7 +86,9 @@ def test_dcase2022_equals_todays_scorer_with_ties_and_one_relevant_clip_each():
 
 
 def test_conventions_name_their_metrics_and_refuse_unknown_ones():
-    assert CONVENTIONS["dcase2025"].metrics[0] == "mAP@16" and CONVENTIONS["mteb"].metrics == ("nDCG@10",)
+    assert CONVENTIONS["dcase2025"].metrics == ("mAP@16", "mAP@10") and CONVENTIONS["dcase2025"].queries == "dcase2025"
+    assert CONVENTIONS["mteb"].metrics[0] == "R@5" and CONVENTIONS["mteb"].ties == "id"
+    assert CONVENTIONS["clap"].metrics[0] == "mAP@10" and not CONVENTIONS["clap"].duplicate_captions_relevant
     with pytest.raises(BenchError, match="unknown metric 'mAP@0'"):
         Convention("mine", ("mAP@0",))
     with pytest.raises(BenchError, match="unknown tie policy 'random'"):
@@ -102,3 +104,88 @@ def test_bad_inputs_are_refused():
         ranks(SIMILARITY, [[0], [1], [4]])
     with pytest.raises(BenchError, match="NaN"):
         ranks(np.full((3, 4), np.nan), RELEVANT)
+
+
+def baseline_ap(row: np.ndarray, relevant: list[int], k: int) -> float:
+    """The DCASE 2025 baseline's AP@k of one query, as its on_validation_epoch_end computes
+    it: 0-based ranks by a double argsort of the negated row, sorted, i / (rank + 1) summed
+    while rank < k, divided by the number of relevant files."""
+    rank_of = np.argsort(np.argsort(-row))
+    total = 0.0
+    for i, rank in enumerate(sorted(int(rank_of[c]) for c in relevant), start=1):
+        if rank >= k:
+            break
+        total += i / (rank + 1)
+    return total / len(relevant)
+
+
+def test_map_at_k_is_the_dcase2025_baselines_ap_with_more_relevant_clips_than_k():
+    rng = np.random.default_rng(3)
+    similarity = rng.standard_normal((40, 30))  # no ties
+    relevant = [sorted(rng.choice(30, size=n, replace=False).tolist()) for n in rng.integers(1, 15, size=40)]
+    relevant[0] = list(range(12))  # more relevant clips than k = 10: still divided by 12
+    r = ranks(similarity, relevant, own=[-1] * 40)
+    for k in (10, 16):
+        expected = [baseline_ap(similarity[q], relevant[q], k) for q in range(40)]
+        assert per_query(r, f"mAP@{k}") == pytest.approx(expected, abs=1e-12)
+    # query 0 with its 12 clips ranked first: AP@10 = 10 / 12, not 1
+    top = ranks(np.linspace(1, 0, 30)[None, :], [list(range(12))], own=[-1])
+    assert per_query(top, "mAP@10")[0] == pytest.approx(10 / 12)
+    assert per_query(top, "nDCG@10")[0] == pytest.approx(1.0)  # the ideal ranking is cut at k too
+
+
+def test_ndcg_ideal_ranking_is_cut_at_k():
+    # 3 relevant clips at positions 1, 2 and 5; nDCG@2 = (1 + 1/log2 3) / (1 + 1/log2 3) = 1.
+    r = ranks(np.array([[0.9, 0.8, 0.7, 0.6, 0.5]]), [[0, 1, 4]])
+    assert per_query(r, "nDCG@2")[0] == pytest.approx(1.0)
+    assert per_query(r, "nDCG@5")[0] == pytest.approx((1 + 1 / np.log2(3) + 1 / np.log2(6)) / (1 + 1 / np.log2(3) + 0.5))
+
+
+def mteb_rank(row: np.ndarray, ids: list[str], relevant: int) -> int:
+    """The 1-based rank of the relevant clip as MTEB's mrr and trec_eval sort: by score, then
+    by document id, both descending."""
+    order = sorted(range(len(row)), key=lambda j: (row[j], ids[j].encode()), reverse=True)
+    return order.index(relevant) + 1
+
+
+def test_the_id_tie_policy_ranks_tied_clips_by_id_descending_as_trec_eval():
+    ids = ["b.wav", "a.wav", "d.wav", "c.wav", "e.wav"]
+    rng = np.random.default_rng(4)
+    similarity = rng.integers(0, 3, size=(50, 5)).astype(float)  # many ties
+    own = rng.integers(0, 5, size=50)
+    r = ranks(similarity, [[c] for c in own], ids=ids)
+    expected = [mteb_rank(similarity[q], ids, own[q]) for q in range(50)]
+    assert r.positions("id").tolist() == expected
+    assert per_query(r, "MRR@10", "id").tolist() == [1 / p for p in expected]
+
+
+def test_the_id_tie_policy_with_several_relevant_clips_and_after_own_only():
+    # clips 0..3 all tie; ids descending: d (3), c (2), b (1), a (0); relevant: 0 and 2.
+    ids = ["a", "b", "c", "d"]
+    r = ranks(np.array([[0.5, 0.5, 0.5, 0.5]]), [[0, 2]], ids=ids)
+    assert sorted(r.positions("id").tolist()) == [2, 4]
+    own = r.own_only()  # clip 2 turns irrelevant: clip 0 is behind d, c and b
+    assert own.positions("id").tolist() == [4]
+
+
+def test_the_id_tie_policy_needs_the_ids():
+    with pytest.raises(BenchError, match="keeps ties by id"):
+        ranks(SIMILARITY, RELEVANT).positions("id")
+
+
+def test_a_query_without_its_own_clip_cannot_be_scored_with_its_own_clip_alone():
+    r = ranks(SIMILARITY, RELEVANT, own=[0, -1, 2])
+    assert r.own.tolist() == [True, False, False, True]
+    with pytest.raises(BenchError, match="own clip is not among its relevant clips"):
+        r.own_only()
+
+
+def test_clap_is_laion_claps_mrr_at_10_over_every_caption():
+    rng = np.random.default_rng(5)
+    similarity = rng.standard_normal((60, 12))
+    caption_to_audio = np.repeat(np.arange(12), 5)
+    # LAION-CLAP: ranking = argsort(logit, descending); preds = where(ranking == truth); mean(1/(preds+1) if < 10)
+    preds = np.array([int(np.flatnonzero(np.argsort(-row) == c)[0]) for row, c in zip(similarity, caption_to_audio)])
+    clap = {"mAP@10": np.mean(np.where(preds < 10, 1 / (preds + 1), 0.0)),
+            **{f"R@{k}": np.mean(preds < k) for k in (1, 5, 10)}}
+    assert scores(ranks(similarity, [[c] for c in caption_to_audio]), convention("clap")) == pytest.approx(clap)

@@ -181,7 +181,8 @@ def recorded_result(results, system, seed, signal, draw=0):
     path = result_path(results, "d", system, seed)
     metrics = scores(queries.ranks, convention(DEFAULT))
     write_result(path, Result(system=system, dataset="d", seed=seed, metrics={"text_to_audio": metrics},
-                              convention=DEFAULT, queries={"file": queries_path(path).name, "split": queries.split}),
+                              convention=DEFAULT, queries={"file": queries_path(path).name, "split": queries.split},
+                              n_clips={"test": 40}, n_test_captions=200),
                  queries)
 
 

@@ -8,10 +8,15 @@ import pytest
 from benchmark.conventions import convention, scores
 from benchmark.errors import BenchError
 from benchmark.metrics import retrieval_metrics
-from benchmark.queries import QueryRecord, read, split_identity
+from benchmark.queries import Expected, QueryRecord, Relevance, config_digest, read, split_identity
 
 FILES = [f"clip{i}.wav" for i in range(30)]
 CAPTIONS = [(f"sound {i} one", f"sound {i} two", "a dog barks" if i % 10 == 0 else f"sound {i} three") for i in range(30)]
+
+
+def expect(files=FILES, captions=CAPTIONS, seed=0, config=None):
+    """What a result of this split, seed and configuration says of its record."""
+    return Expected(split_identity(files, captions), seed, config_digest(config or {}), sum(map(len, captions)), len(files))
 
 
 @pytest.fixture
@@ -26,11 +31,11 @@ def test_a_record_scores_again_as_the_run_did_and_reads_back_exactly(tmp_path, s
     assert record.clip_of.tolist() == caption_to_audio.tolist()
     assert record.top.shape == (90, 10) and (similarity[0, record.top[0]] == np.sort(similarity[0])[::-1][:10]).all()
     record.write(tmp_path / "r.queries.npz")
-    again = read(tmp_path / "r.queries.npz", split_identity(FILES, CAPTIONS))
+    again = read(tmp_path / "r.queries.npz", expect())
     for name in ("offsets", "clip", "better", "tied", "score", "own"):
         assert np.array_equal(getattr(again.ranks, name), getattr(record.ranks, name)), name
     assert np.array_equal(again.top, record.top)
-    assert scores(again.ranks, convention("dcase2025")) == scores(record.ranks, convention("dcase2025"))
+    assert scores(again.ranks, convention("judged")) == scores(record.ranks, convention("judged"))
 
 
 def test_identical_captions_on_other_clips_are_kept_as_relevant(similarity):
@@ -43,13 +48,13 @@ def test_identical_captions_on_other_clips_are_kept_as_relevant(similarity):
 def test_missing_damaged_and_foreign_records_are_refused_naming_the_file(tmp_path, similarity):
     path = tmp_path / "r.queries.npz"
     with pytest.raises(BenchError, match=f"per-query record {path} does not exist"):
-        read(path)
+        read(path, expect())
     QueryRecord.from_similarity(similarity, FILES, CAPTIONS).write(path)
     with pytest.raises(BenchError, match="is of another test split"):
-        read(path, split_identity(FILES[::-1], CAPTIONS[::-1]))
+        read(path, expect(FILES[::-1], CAPTIONS[::-1]))
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(BenchError, match=f"per-query record {path} is damaged"):
-        read(path)
+        read(path, expect())
 
 
 def test_the_worst_queries_are_shown_with_what_they_retrieved(tmp_path, similarity):
@@ -57,7 +62,7 @@ def test_the_worst_queries_are_shown_with_what_they_retrieved(tmp_path, similari
 
     record = QueryRecord.from_similarity(similarity, FILES, CAPTIONS)
     record.write(tmp_path / "r.queries.npz")
-    stored = Stored(tmp_path / "r.json", None, read(tmp_path / "r.queries.npz"))
+    stored = Stored(tmp_path / "r.json", None, read(tmp_path / "r.queries.npz", expect()))
     counts = dict(rank_histogram(stored))
     assert sum(counts.values()) == 90 and set(counts) == {"1", "2-5", "6-10", "11-50", "51-100", "101+"}
     rank = record.ranks.own_only().positions("pessimistic")
@@ -112,7 +117,7 @@ def test_graded_judgements_weigh_ndcg_are_kept_in_the_record_and_bad_grades_are_
     assert dict(zip(record.ranks.clip[lo:hi].tolist(), record.ranks.grade[lo:hi].tolist())) == {0: 3.0, 5: 3.0}
     assert relevance.describe()["graded"] is True
     record.write(tmp_path / "q.npz")
-    again = read(tmp_path / "q.npz", record.split)
+    again = read(tmp_path / "q.npz", expect())
     assert again.ranks.grade.tolist() == record.ranks.grade.tolist()
     # Grades weigh nDCG only; with one graded clip below another, by hand:
     halves = Relevance.of(split, False, [{"clip5.wav": 1, "clip0.wav": 2} if q == 0 else {} for q in range(90)])
@@ -127,3 +132,125 @@ def test_graded_judgements_weigh_ndcg_are_kept_in_the_record_and_bad_grades_are_
         assert per_query(r, metric).tolist() == per_query(flat.ranks, metric).tolist()
     with pytest.raises(BenchError, match="grade 'clip5.wav' -1"):
         Relevance.of(split, False, [{"clip5.wav": -1}] + [{}] * 89)
+
+
+def rewrite(path: Path, **changes) -> None:
+    """Write the record at ``path`` again with some arrays replaced, as a hand edit would."""
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files}
+    arrays.update(changes)
+    np.savez_compressed(path, **arrays)
+
+
+def test_a_record_bound_to_its_run_is_refused_for_another_seed_or_configuration(tmp_path, similarity):
+    path = tmp_path / "r.queries.npz"
+    QueryRecord.from_similarity(similarity, FILES, CAPTIONS).bound(1, {"name": "ranking"}).write(path)
+    assert read(path, expect(seed=1, config={"name": "ranking"})).binding["seed"] == 1
+    with pytest.raises(BenchError, match=r"written by a run of another seed \(1 vs the result's 0\)"):
+        read(path, expect(seed=0, config={"name": "ranking"}))
+    with pytest.raises(BenchError, match="written by a run of another configuration"):
+        read(path, expect(seed=1, config={"name": "infonce"}))
+    with pytest.raises(BenchError, match="holds 90 captions of 30 clips, the result 90 of 31"):
+        read(path, Expected(split_identity(FILES, CAPTIONS), 1, config_digest({"name": "ranking"}), 90, 31))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"better": lambda a: a - 5}, "above or tied is negative"),
+    ({"tied": lambda a: a + 40}, "exceeds the clips that are not relevant"),
+    ({"clip": lambda a: a + 30}, "relevant clip lies outside the split"),
+    ({"own": lambda a: np.zeros_like(a)}, "does not list its own clip exactly once"),
+    ({"score": lambda a: np.where(np.arange(len(a)) == 3, np.nan, a).astype(a.dtype)}, "score is not finite"),
+    ({"top": lambda a: a + 100}, "top clip lies outside the split"),
+    ({"offsets": lambda a: a[:-1]}, "holds 89 queries, the result 90 captions"),
+    ({"offsets": lambda a: np.concatenate([a[:-1], [a[-1] + 1]])}, "disagree in length"),
+    ({"ahead": lambda a: a - 1 - a.max()}, "ties by id is out of range"),
+])
+def test_an_altered_record_is_refused_naming_the_file_and_what_disagrees(tmp_path, similarity, change, message):
+    path = tmp_path / "r.queries.npz"
+    QueryRecord.from_similarity(similarity, FILES, CAPTIONS).write(path)
+    with np.load(path) as data:
+        (name, edit), = change.items()
+        altered = edit(data[name])
+    rewrite(path, **{name: altered})
+    with pytest.raises(BenchError, match=f"per-query record {path} .*{message}"):
+        read(path, expect())
+
+
+def test_a_records_own_clips_must_be_the_clips_their_captions_belong_to(tmp_path, similarity):
+    path = tmp_path / "r.queries.npz"
+    record = QueryRecord.from_similarity(similarity, FILES, CAPTIONS, Relevance(duplicates=False))
+    record.write(path)
+    with np.load(path) as data:
+        clip = data["clip"].copy()
+    clip[[0, 3]] = clip[[3, 0]]  # two captions' own clips swapped: ranges and counts still hold
+    rewrite(path, clip=clip)
+    with pytest.raises(BenchError, match="own clip is not the clip it belongs to"):
+        read(path, expect())
+
+
+def test_an_inflated_record_is_refused_before_anything_is_decompressed(tmp_path, similarity):
+    import tracemalloc
+    import zipfile
+
+    path = tmp_path / "r.queries.npz"
+    QueryRecord.from_similarity(similarity, FILES, CAPTIONS).write(path)
+    # 400 MB of zeros compress to well under 1 MB: the zip entry says how much it unpacks to.
+    rewrite(path, better=np.zeros(50_000_000, dtype=np.int64))
+    assert path.stat().st_size < 2_000_000
+    tracemalloc.start()
+    with pytest.raises(BenchError, match=f"per-query record {path} is too large for its split: its member better.npy "
+                                         r"unpacks to 400,000,128 bytes"):
+        read(path, expect())
+    assert tracemalloc.get_traced_memory()[1] < 10_000_000
+    tracemalloc.stop()
+    # A header that lies about its shape (a small entry declaring 8 GB) is refused from the header.
+    lying = tmp_path / "lying.queries.npz"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(lying, "w") as target:
+        for info in source.infolist():
+            if info.filename != "better.npy":
+                target.writestr(info.filename, source.read(info))
+        header = np.lib.format.header_data_from_array_1_0(np.zeros(1, dtype=np.int64))
+        header["shape"] = (10**9,)
+        with target.open("better.npy", "w") as handle:
+            np.lib.format.write_array_header_1_0(handle, header)
+            handle.write(b"\0" * 64)
+    with pytest.raises(BenchError, match="its member better.npy declares 8,000,000,000 bytes"):
+        read(lying, expect())
+
+
+def test_a_datasets_query_set_is_kept_whole_and_scored_with_exactly_its_clips(tmp_path, similarity):
+    from benchmark.conventions import per_query
+    from tests.benchmark.test_conventions import baseline_ap
+
+    # Query "sound 4 two" lists clips 7 and 9, not its own clip 4; "a dog barks" (clips 0,
+    # 10, 20) lists clip 10 and its own clip 0 (first caption with the text).
+    sets = {"dcase2025": [("sound 4 two", ["clip7.wav", "clip9.wav"]), ("a dog barks", ["clip10.wav", "clip0.wav"])]}
+    record = QueryRecord.from_similarity(similarity.astype(np.float64) + np.arange(30) * 1e-6, FILES, CAPTIONS,
+                                         sets=sets)
+    path = tmp_path / "r.queries.npz"
+    record.write(path)
+    again = read(path, expect())
+    ranks, clips = again.scored(convention("dcase2025"))
+    assert clips.tolist() == [4, 0] and again.sets["dcase2025"].rows.tolist() == [13, 2]
+    assert ranks.own.tolist() == [False, False, False, True]  # clip 0 sorts after clip 10 only by score
+    rows = [similarity[13] + np.arange(30) * 1e-6, similarity[2] + np.arange(30) * 1e-6]
+    for k in (10, 16):
+        assert per_query(ranks, f"mAP@{k}").tolist() == pytest.approx(
+            [baseline_ap(rows[0], [7, 9], k), baseline_ap(rows[1], [10, 0], k)], abs=1e-12)
+    plain = QueryRecord.from_similarity(similarity, FILES, CAPTIONS)
+    with pytest.raises(BenchError, match="holds no 'dcase2025' queries"):
+        plain.scored(convention("dcase2025"))
+
+
+@pytest.mark.parametrize("queries, message", [
+    ([("a cat", ["clip1.wav"])], "query 1 \\('a cat'\\) is not a caption of the split"),
+    ([("sound 1 one", ["clip99.wav"])], "lists 'clip99.wav', which is not a file of the split"),
+    ([("sound 1 one", [])], "lists no file"),
+    ([("sound 1 one", ["clip1.wav", "clip1.wav"])], "lists a file twice"),
+    ([("sound 1 one", ["clip1.wav"]), ("sound 1 one", ["clip2.wav"])], "query 2 .* is listed twice"),
+])
+def test_a_query_set_that_does_not_fit_the_split_is_named(queries, message):
+    from benchmark.queries import check_query_sets
+
+    with pytest.raises(BenchError, match=f"query set 'dcase2025', .*{message}"):
+        check_query_sets({"dcase2025": queries}, FILES, CAPTIONS)

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from benchmark.queries import QueryRecord
+from benchmark.queries import Expected, QueryRecord, config_digest
 from benchmark.queries import read as read_queries
 from benchmark.results import COLUMNS, environment, queries_path, read, record, result_path, run_dir, write
 
@@ -67,7 +67,8 @@ def test_a_result_names_its_convention_intervals_and_per_query_record_written_be
     assert result.queries == {"file": "seed-0.queries.npz", "split": scores["queries"].split}
     write(tmp_path / "seed-0.json", result, scores["queries"])
     assert queries_path(tmp_path / "seed-0.json") == tmp_path / "seed-0.queries.npz"
-    assert read_queries(tmp_path / "seed-0.queries.npz", result.queries["split"]).top.shape == (3, 3)
+    expected = Expected(result.queries["split"], 0, config_digest(result.config), 3, 3)
+    assert read_queries(tmp_path / "seed-0.queries.npz", expected).top.shape == (3, 3)
 
 
 BEFORE_RECORDS = Path(__file__).parent / "data" / "result-before-records.json"

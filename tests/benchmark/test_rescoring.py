@@ -1,0 +1,90 @@
+"""Re-scoring stored runs: a record is read only with its own result, and runs that were
+not scored on the same queries, or are not one system's seeds, are never pooled or paired."""
+
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmark.conventions import convention, scores
+from benchmark.errors import BenchError
+from benchmark.queries import QueryRecord
+from benchmark.rescoring import every_seed, load, paired, seeds
+from benchmark.results import Result, write
+
+FILES = [f"clip{i}.wav" for i in range(20)]
+CAPTIONS = [(f"sound {i} one", f"sound {i} two") for i in range(20)]
+
+
+def stored_run(directory: Path, seed: int, *, system: str = "ranking", dataset: str = "synthetic",
+               config: dict | None = None, files=FILES, captions=CAPTIONS, name: str | None = None) -> Path:
+    """A result file and its record, written as a run writes them."""
+    rng = np.random.default_rng([seed, zlib.crc32(system.encode())])  # each system's own scores
+    similarity = rng.standard_normal((sum(map(len, captions)), len(files))).astype(np.float32)
+    record = QueryRecord.from_similarity(similarity, files, captions)
+    metrics = scores(record.ranks, convention("dcase2022"))
+    result = Result(system=system, dataset=dataset, seed=seed, config=config or {"name": system},
+                    metrics={"text_to_audio": metrics, "audio_to_text": {}}, convention="dcase2022",
+                    n_clips={"test": len(files)}, n_test_captions=sum(map(len, captions)),
+                    queries={"file": f"seed-{seed}.queries.npz", "split": record.split})
+    path = directory / dataset / system / (name or f"seed-{seed}.json")
+    write(path, result, record)
+    return path
+
+
+def test_a_stored_run_reads_back_with_its_metrics(tmp_path):
+    run = load(stored_run(tmp_path, 0))
+    assert scores(run.queries.ranks, convention("dcase2022")) == pytest.approx(run.result.text_to_audio, abs=1e-12)
+
+
+def test_a_record_beside_another_seeds_result_is_refused(tmp_path):
+    zero, one = stored_run(tmp_path, 0), stored_run(tmp_path, 1)
+    zero.with_name("seed-0.queries.npz").write_bytes(one.with_name("seed-1.queries.npz").read_bytes())
+    with pytest.raises(BenchError, match=r"seed-0.queries.npz does not match its result: it was written by a run of "
+                                         r"another seed \(1 vs the result's 0\)"):
+        load(zero)
+
+
+def test_a_record_that_does_not_give_its_results_metrics_is_refused(tmp_path):
+    path = stored_run(tmp_path, 0)
+    text = path.read_text().replace('"mAP@10": 0.', '"mAP@10": 0.9', 1)
+    path.write_text(text)
+    with pytest.raises(BenchError, match="does not match its result: it gives mAP@10 .*, the result 0.9"):
+        load(path)
+
+
+def test_two_files_of_one_seed_in_a_systems_directory_are_refused(tmp_path):
+    stored_run(tmp_path, 0)
+    stored_run(tmp_path, 0, name="seed-0-copy.json")
+    with pytest.raises(BenchError, match="are both runs of seed 0; keep one file per seed"):
+        seeds(tmp_path / "synthetic" / "ranking")
+
+
+def test_seeds_of_different_configurations_are_not_pooled_as_one_system(tmp_path):
+    stored_run(tmp_path, 0)
+    stored_run(tmp_path, 1, config={"name": "ranking", "batch_size": 64})
+    with pytest.raises(BenchError, match="differ in configuration; a directory's seeds are pooled as one system"):
+        seeds(tmp_path / "synthetic" / "ranking")
+
+
+def test_runs_of_different_datasets_or_test_splits_are_never_rescored_or_compared_together(tmp_path):
+    a = stored_run(tmp_path, 0)
+    b = stored_run(tmp_path, 0, dataset="synthetic_large")
+    with pytest.raises(BenchError, match="differ in dataset"):
+        every_seed([a, b])
+    other = stored_run(tmp_path, 0, system="infonce", captions=[(c[1], c[0]) for c in CAPTIONS])
+    with pytest.raises(BenchError, match="differ in test split"):
+        paired(seeds(a), seeds(other), convention("dcase2022"))
+
+
+def test_compare_with_a_and_b_swapped_negates_the_difference_and_keeps_the_p_value(tmp_path):
+    a, b = stored_run(tmp_path, 0), stored_run(tmp_path, 0, system="infonce")
+    forward = paired(seeds(a), seeds(b), convention("dcase2022"))
+    backward = paired(seeds(b), seeds(a), convention("dcase2022"))
+    assert forward["mAP@10"][2].difference != 0
+    for metric, (mean_a, mean_b, comparison) in forward.items():
+        assert (backward[metric][0], backward[metric][1]) == (mean_b, mean_a)
+        assert backward[metric][2].difference == pytest.approx(-comparison.difference)
+        assert comparison.difference == pytest.approx(mean_a - mean_b)
+        assert backward[metric][2].p_value == pytest.approx(comparison.p_value)

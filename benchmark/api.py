@@ -53,7 +53,7 @@ __all__ = [
     "build_network",
     # Datasets in Clotho's layout: captions files, listings, audio checks, content fingerprints.
     "MAX_SECONDS", "ClipLimit", "Listed", "Listing", "captions_csv", "write_captions_csv", "list_split",
-    "find_audio", "select_present", "check_audio", "clips_fingerprint", "files_fingerprint",
+    "read_caption_rows", "find_audio", "select_present", "check_audio", "clips_fingerprint", "files_fingerprint",
     # Experts that embed fixed-length windows: where a clip's windows start, and running them in fixed-size batches.
     "window_starts", "embed_windows",
     # Files written whole or not at all, stable hashes for keys, a user's text files read with one-line errors.
@@ -70,7 +70,7 @@ _LAZY: dict[str, str] = {
     for module, names in {
         "benchmark.pretrained": ("PretrainedExpert",),
         "benchmark.data": ("ClothoLayoutDataset", "PreparedDataset", "MAX_SECONDS", "ClipLimit", "Listed", "Listing",
-                           "captions_csv", "write_captions_csv", "list_split", "find_audio", "select_present",
+                           "captions_csv", "write_captions_csv", "list_split", "read_caption_rows", "find_audio", "select_present",
                            "check_audio", "clips_fingerprint", "files_fingerprint"),
         "benchmark.download": ("RemoteFile", "DownloadError", "fetch", "mirror_url", "digests", "offline", "file_sha256"),
         "benchmark.archive": ("extract",),

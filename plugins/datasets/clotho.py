@@ -14,6 +14,11 @@ each folder must hold the release's number of clips. The result key is the relea
 (the clips are its clips), but every result records the audio's origin and that the
 archives were not verified (:meth:`Clotho.source`).
 
+The evaluation split carries the DCASE 2025 task 6 relevance annotations (``metadata_eval.csv``
+of the organisers' baseline repository, pinned to a commit and checked by checksum; ``-D
+annotations=PATH`` takes a local copy, checked alike): 1,037 of its captions, each with the
+files judged relevant to it, scored by the ``dcase2025`` convention.
+
 Splits go by Clotho's names: development, validation, evaluation. DCASE challenge papers
 often call the evaluation split "test"; ``test`` is accepted and means Clotho's
 *evaluation* split (whose captions are public), never the DCASE challenge's captionless
@@ -22,7 +27,9 @@ test audio.
 
 from __future__ import annotations
 
+import ast
 import csv
+import io
 import json
 import os
 import shutil
@@ -34,7 +41,8 @@ from typing import Any
 import numpy as np
 
 from benchmark.api import (BenchError, ClothoLayoutDataset, RemoteFile, Split, atomic_path, captions_csv, check_audio,
-                           digests, fetch, list_split, mirror_url, stable_hash, unknown_name, write_json)
+                           digests, fetch, list_split, mirror_url, read_caption_rows, read_text, stable_hash, unknown_name,
+                           write_json)
 
 ZENODO = "https://zenodo.org/record/{record}/files/{name}?download=1"
 EXTRACTED = ".extracted.json"  # written into a split's audio folder once extraction is complete
@@ -92,6 +100,18 @@ RELEASES = {
     }, {"development": 3839, "validation": 1045, "evaluation": 1045}),
 }
 
+#: The DCASE 2025 task 6 relevance annotations of Clotho's evaluation split, as the
+#: organisers publish them (CPJKU/dcase2025_task6_baseline, resources/metadata_eval.csv,
+#: unchanged since commit 14bd413, May 2025): ``query,audio_filenames``, 1,037 queries.
+DCASE2025_ANNOTATIONS = RemoteFile(
+    "metadata_eval.csv",
+    "https://raw.githubusercontent.com/CPJKU/dcase2025_task6_baseline/c78422fcbed579877919620a30075baccf82bf2b/"
+    "resources/metadata_eval.csv",
+    sha256="b89605991d1f3018088d5ce8619b7da8fe5e52c9cd576394977f141515f7fc65",
+)
+#: Its name in the data directory.
+ANNOTATIONS = "dcase2025_metadata_eval.csv"
+
 #: Written into the data directory: the adopted files that decoded, by size and mtime.
 ADOPTED = ".adopted-{split}.json"
 
@@ -118,6 +138,29 @@ def known_sound(sound_id: str) -> bool:
     """Whether a metadata ``sound_id`` names a Freesound sound: some Clotho rows hold the text
     "Not found" (or nothing) instead, which says nothing about where the clip came from."""
     return sound_id.strip().isdigit()
+
+
+def read_annotations(path: Path) -> list[tuple[str, list[str]]]:
+    """The DCASE 2025 annotations at ``path``: each query (stripped, as bench reads Clotho's
+    captions) with its relevant file names, read as the organisers' code reads them (a
+    Python list literal per row, parsed as a literal only). A row that is not a query and a
+    list of file names is one line naming the file and line."""
+    rows = list(csv.reader(io.StringIO(read_text(path), newline="")))
+    if not rows or [h.strip() for h in rows[0]] != ["query", "audio_filenames"]:
+        raise BenchError(f"{path}: expected the columns query,audio_filenames of DCASE 2025's metadata_eval.csv")
+    out = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        try:
+            files = ast.literal_eval(row[1]) if len(row) == 2 else None
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            files = None
+        if not row[0].strip() or not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            raise BenchError(f"{path}, line {line}: expected a query and a list of file names such as "
+                             "\"['a.wav', 'b.wav']\"")
+        out.append((row[0].strip(), files))
+    return out
 
 
 class Clotho(ClothoLayoutDataset):
@@ -277,9 +320,14 @@ class ClothoV2(Clotho):
 
     def __init__(
         self, release: str = "2.1", protocol: str | dict[str, str] = "standard", keep_archives: bool = False,
-        audio_dir: str | None = None,
+        audio_dir: str | None = None, annotations: str | None = None,
     ) -> None:
         super().__init__(keep_archives, audio_dir)
+        # Not an option of the result key: a local copy must be the published file.
+        self.annotations = Path(str(annotations)).expanduser().resolve() if annotations else None
+        if self.annotations is not None and not self.annotations.is_file():
+            raise BenchError(f"annotations {self.annotations} is not a file; give the path of DCASE 2025's "
+                             "metadata_eval.csv, or leave the option out to download it")
         release = str(release).removeprefix("v")
         if release not in ("2", "2.1"):
             raise unknown_name("release", release, ("2", "2.1"))
@@ -306,6 +354,50 @@ class ClothoV2(Clotho):
 
     def options(self) -> dict[str, Any]:
         return {"release": self.release.version, "protocol": self._protocol_option}
+
+    def prepare(self, data_dir: Path) -> None:
+        """The release's files, and the DCASE 2025 annotations of its evaluation split."""
+        super().prepare(data_dir)
+        self._annotations(data_dir)
+
+    def _annotations(self, data_dir: Path) -> Path:
+        """The DCASE 2025 annotations in the data directory: the local copy given (refused
+        unless it is the published file) or one in ``audio_dir`` that is, else downloaded and
+        checked."""
+        target = data_dir / ANNOTATIONS
+        beside = Path(self.audio_dir) / DCASE2025_ANNOTATIONS.name if self.audio_dir else None
+        offered = self.annotations or (beside if beside is not None and beside.is_file() else None)
+        if offered is not None and not target.exists():
+            if digests(offered)["sha256"] != DCASE2025_ANNOTATIONS.sha256:
+                if offered == self.annotations:
+                    raise BenchError(f"annotations {offered} is not DCASE 2025's metadata_eval.csv (its sha256 differs "
+                                     f"from the published {DCASE2025_ANNOTATIONS.sha256}); give the organisers' file")
+            else:
+                with atomic_path(target) as tmp:
+                    shutil.copyfile(offered, tmp)
+        return fetch(DCASE2025_ANNOTATIONS, target, url=mirror_url("BENCH_DATA_MIRROR", f"dcase2025/{DCASE2025_ANNOTATIONS.name}"),
+                     what="DCASE 2025 annotations file", hint=" (or give a copy with -D annotations=PATH)")
+
+    def query_sets(self, data_dir: Path, split: Split) -> dict[str, list[tuple[str, list[str]]]]:
+        """On the evaluation split, DCASE 2025's annotated queries (``dcase2025``); a listed
+        file name that differs from the split's only by surrounding spaces is the split's."""
+        if split.name != "evaluation":
+            return {}
+        names = {name.strip(): name for name in split.file_names}
+        return {"dcase2025": [(query, [names.get(f.strip(), f) for f in files])
+                              for query, files in read_annotations(self._annotations(data_dir))]}
+
+    def caption_split(self, data_dir: Path, split: str) -> Split:
+        """The split's files and captions from its captions CSV alone (and, for the evaluation
+        split, the annotations): no audio is downloaded or read."""
+        split = ALIASES.get(split, split)
+        if split not in self.release.splits:
+            raise unknown_name(f"Clotho v{self.release.version} split", split, self.release.splits)
+        rows = read_caption_rows(self._csv(f"clotho_captions_{split}.csv", data_dir), self.ragged_captions)
+        if split == "evaluation":
+            self._annotations(data_dir)
+        folder = self.audio_folder(data_dir, split)
+        return Split(split, tuple(folder / row.name.strip() for row in rows), tuple(row.captions for row in rows))
 
 
 class ClothoV1(Clotho):

@@ -191,3 +191,18 @@ def probed(dataset, role: str, cache: Path):
     from benchmark.features import expert_features
 
     return expert_features("probe", Probe(), dataset.storage_key, dataset.split(role), cache)
+
+
+def build_annotations(path: Path, file_names: list[str], captions: list[list[str]]) -> str:
+    """A DCASE 2025 annotations file (``query,audio_filenames``, a Python list per row) over
+    a split's clips: clip ``i``'s first caption lists clip ``i`` and the next one, but the
+    last query lists only another clip, as 46 real queries do. Returns its sha256."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = len(file_names)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["query", "audio_filenames"])
+        for i in range(n - 1):
+            writer.writerow([captions[i][0], repr([file_names[i], file_names[(i + 1) % n]])])
+        writer.writerow([captions[n - 1][0], repr([file_names[0]])])
+    return hashlib.sha256(path.read_bytes()).hexdigest()

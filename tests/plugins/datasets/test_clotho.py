@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import py7zr
 import pytest
@@ -10,12 +11,13 @@ import soundfile
 
 from bench_plugins.datasets import clotho
 from benchmark.cli import main
+from benchmark.data import read_caption_rows
 from benchmark.data import open_dataset
 from benchmark.errors import BenchError
 from benchmark.plugins import get_plugin_manager
 from tests.httpserver import RangeHandler, serve
 from tests.plugins.datasets.fixtures import (
-    build_clotho_release, build_extracted_clotho, md5, prepared, refused_before_extraction,
+    build_annotations, build_clotho_release, build_extracted_clotho, clip_name, md5, prepared, refused_before_extraction,
 )
 
 V2_SIZES = {"development": 16, "validation": 5, "evaluation": 5}
@@ -29,6 +31,10 @@ def mirror(tmp_path, monkeypatch):
     for version, sizes in (("2.1", V2_SIZES), ("1", V1_SIZES)):
         checksums = build_clotho_release(served / f"clotho_v{version}", sizes)
         monkeypatch.setitem(clotho.RELEASES, version, clotho.Release(version, 0, checksums, dict(sizes)))
+    names = [clip_name("evaluation", i) for i in range(V2_SIZES["evaluation"])]
+    captions = [[f"A evaluation sound, number {i}, heard in take {k}." for k in range(1, 6)] for i in range(len(names))]
+    sha256 = build_annotations(served / "dcase2025" / "metadata_eval.csv", names, captions)
+    monkeypatch.setattr(clotho, "DCASE2025_ANNOTATIONS", replace(clotho.DCASE2025_ANNOTATIONS, sha256=sha256))
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("BENCH_OFFLINE", raising=False)
     with serve(served) as url:
@@ -185,6 +191,9 @@ def extracted(tmp_path, monkeypatch):
     root = tmp_path / "my clotho"
     checksums = build_extracted_clotho(root, ADOPT_SIZES)
     monkeypatch.setitem(clotho.RELEASES, "2.1", clotho.Release("2.1", 0, checksums, dict(ADOPT_SIZES)))
+    rows = read_caption_rows(root / "clotho_captions_evaluation.csv")
+    sha256 = build_annotations(root / "metadata_eval.csv", [r.name.strip() for r in rows], [list(r.captions) for r in rows])
+    monkeypatch.setattr(clotho, "DCASE2025_ANNOTATIONS", replace(clotho.DCASE2025_ANNOTATIONS, sha256=sha256))
     monkeypatch.setenv("BENCH_OFFLINE", "1")
     return root
 
@@ -301,3 +310,50 @@ def test_not_found_sound_ids_are_not_one_sound_shared_by_every_split(extracted, 
     )
     leaked = json.loads((dataset.data_dir / "leakage.json").read_text())
     assert sorted(leaked) == ["10005", "10006"] and leaked["10005"][1] == "validation/Birds, wind &amp; sea validation 3.wav"
+
+
+def test_the_evaluation_split_carries_dcase2025s_annotated_queries(mirror, tmp_path):
+    dataset = prepared("clotho_v2", tmp_path / "data")
+    assert (tmp_path / "data" / "clotho_v2" / clotho.ANNOTATIONS).is_file()
+    test = dataset.split("test")
+    sets = dataset.query_sets(test)
+    names = test.file_names
+    assert list(sets) == ["dcase2025"] and len(sets["dcase2025"]) == len(names)
+    assert sets["dcase2025"][0] == (test.captions[0][0], [names[0], names[1]])
+    assert sets["dcase2025"][-1] == (test.captions[-1][0], [names[0]])  # its own clip not listed
+    assert dataset.query_sets(dataset.split("validation")) == {}
+
+
+def test_a_local_copy_of_the_annotations_is_used_offline_and_another_file_refused(mirror, tmp_path, monkeypatch):
+    copy = tmp_path / "metadata_eval.csv"
+    copy.write_bytes((mirror / "dcase2025" / "metadata_eval.csv").read_bytes())
+    prepared("clotho_v2", tmp_path / "data")  # everything else in place
+    (tmp_path / "data" / "clotho_v2" / clotho.ANNOTATIONS).unlink()
+    monkeypatch.setenv("BENCH_OFFLINE", "1")
+    with pytest.raises(BenchError, match=r"needs the DCASE 2025 annotations file metadata_eval.csv.*-D annotations=PATH"):
+        prepared("clotho_v2", tmp_path / "data")
+    assert prepared("clotho_v2", tmp_path / "data", annotations=str(copy)).query_sets  # offline, from the copy
+    (tmp_path / "data" / "clotho_v2" / clotho.ANNOTATIONS).unlink()
+    copy.write_text(copy.read_text().replace("number 1", "number 2"))
+    with pytest.raises(BenchError, match=f"annotations {copy} is not DCASE 2025's metadata_eval.csv"):
+        prepared("clotho_v2", tmp_path / "data", annotations=str(copy))
+    with pytest.raises(BenchError, match="annotations .*missing.csv is not a file"):
+        prepared("clotho_v2", tmp_path / "data", annotations=str(tmp_path / "missing.csv"))
+
+
+@pytest.mark.parametrize("row", ['a query,"[\'a.wav\', 3]"', 'a query,"__import__(\'os\')"', 'a query,"[\'a.wav\'"', ',"[\'a.wav\']"'])
+def test_an_annotations_row_that_is_not_a_query_and_its_files_is_named(tmp_path, row):
+    path = tmp_path / "metadata_eval.csv"
+    path.write_text(f"query,audio_filenames\nfine,\"['a.wav']\"\n{row}\n")
+    with pytest.raises(BenchError, match=f"{path}, line 3: expected a query and a list of file names"):
+        clotho.read_annotations(path)
+
+
+def test_the_caption_split_needs_no_audio(mirror, tmp_path):
+    dataset = open_dataset(get_plugin_manager(), "clotho_v2", {}, tmp_path / "data")
+    split = dataset.caption_split("test")
+    assert len(split) == V2_SIZES["evaluation"] and split.captions[0][0] == "A evaluation sound, number 0, heard in take 1."
+    files = {p.name for p in (tmp_path / "data" / "clotho_v2").iterdir() if not p.name.startswith(".")}
+    assert files <= {"clotho_captions_evaluation.csv", clotho.ANNOTATIONS, f"{clotho.ANNOTATIONS}.verified",
+                     "clotho_captions_evaluation.csv.verified"}  # no archive, no audio folder
+    assert clotho.ANNOTATIONS in files

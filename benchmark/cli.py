@@ -71,14 +71,20 @@ def _dataset_args(args: argparse.Namespace) -> tuple[dict[str, Any], Path | None
     return _key_values(args.dataset_option, "--dataset-option"), args.data_dir
 
 
-def _prepared_dataset(args: argparse.Namespace, manager: PluginManager) -> PreparedDataset:
-    """The ``--dataset`` of a command, with its options, prepared on disk."""
+def _dataset(args: argparse.Namespace, manager: PluginManager) -> PreparedDataset:
+    """The ``--dataset`` of a command with its options, its data directory writable."""
     from benchmark import paths
     from benchmark.data import open_dataset
 
     options, data_dir = _dataset_args(args)
     dataset = open_dataset(manager, args.dataset, options, data_dir or paths.data_root())
     paths.ensure_writable(dataset.data_dir, "data directory")
+    return dataset
+
+
+def _prepared_dataset(args: argparse.Namespace, manager: PluginManager) -> PreparedDataset:
+    """The ``--dataset`` of a command, with its options, prepared on disk."""
+    dataset = _dataset(args, manager)
     dataset.prepare()
     return dataset
 
@@ -284,6 +290,41 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    from benchmark import external, predictions
+    from benchmark.rescoring import choose
+    from benchmark.results import result_path, write
+
+    conv = choose(args.convention)
+    system = args.system or f"external-{args.predictions.stem}"
+    read = predictions.read(args.predictions, args.queries, args.files)  # every cell checked first
+    dataset = _dataset(args, _manager())
+    path = result_path(args.output, dataset.key, system, 0)
+    if path.exists() and not args.force:
+        raise BenchError(f"{path} exists; give another --system name, or --force to replace it")
+    scored = external.score(read, dataset, conv, system)
+    write(path, scored.result, scored.queries)
+    bounds = scored.result.intervals or {}
+    print(f"{system} on {dataset.key} ({len(read.queries)} query rows, {len(read.files)} files), "
+          f"convention {conv.name}:")
+    print("  " + "  ".join(f"{m} {v:.4f} [{bounds[m][0]:.4f}, {bounds[m][1]:.4f}]"
+                           for m, v in scored.result.text_to_audio.items()))
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from benchmark import external, predictions
+    from benchmark.rescoring import load
+
+    stored = load(args.result)
+    queries, files, scores = external.export(stored.queries, args.format)
+    output = args.output or args.result.with_name(f"{args.result.stem}.{args.format}.csv")
+    predictions.write_csv(output, queries, files, scores)
+    print(f"wrote {output}: {len(queries)} queries x {len(files)} files")
+    return 0
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     from benchmark.rescoring import load, rank_histogram, worst
 
@@ -430,6 +471,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("result", type=Path, metavar="RESULT", help="a result file (seed-N.json)")
     p.add_argument("--worst", type=int, default=10, help="how many of the worst captions to show (default 10)")
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser(
+        "score", help="score predictions made by any toolkit (a DCASE 2025 submission CSV, or a .npy matrix)",
+        description="Score similarities computed elsewhere on a dataset's test split, needing no audio: a DCASE 2025 "
+                    "submission CSV (header 'index,<file>,...', a row per query) or a .npy matrix with --queries and "
+                    "--files lists. Writes a result and per-query record marked external.",
+    )
+    p.add_argument("predictions", type=Path, metavar="PREDICTIONS", help="a .csv submission or a .npy matrix")
+    dataset_options(p)
+    p.add_argument("--convention", default="dcase2022",
+                   help="dcase2022 (default: every caption), dcase2025 (the annotated queries), mteb, clap or judged")
+    p.add_argument("--queries", type=Path, help="for a .npy matrix: its queries, one per line, in row order")
+    p.add_argument("--files", type=Path, help="for a .npy matrix: its audio file names, one per line, in column order")
+    p.add_argument("--system", help="the name its result goes under (default external-<file stem>)")
+    p.add_argument("--output", type=Path, default=paths.RESULTS, help="results directory (default ./results)")
+    p.add_argument("--force", action="store_true", help="replace an existing result of that name")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("export", help="write a run's predictions as a submission file (DCASE 2025 CSV)")
+    p.add_argument("result", type=Path, metavar="RESULT", help="a result file (seed-N.json) whose record keeps them")
+    p.add_argument("--format", default="dcase2025", choices=["dcase2025"],
+                   help="dcase2025: the task's submission CSV of its annotated queries")
+    p.add_argument("--output", type=Path, help="the CSV to write (default beside the result: seed-N.dcase2025.csv)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("compare", help="paired comparison of two systems on the same test queries")
     p.add_argument("a", type=Path, metavar="RESULT_A", help="a result file, or a system's directory of seeds")

@@ -270,18 +270,34 @@ class QueryRecord:
         """The record of a ``(n_captions, n_clips)`` similarity matrix over a split's clips
         and captions (queries clip by clip, in order), keeping as relevant what ``relevance``
         says besides each caption's own clip, and the dataset's query ``sets``."""
-        relevant, grades = relevance.clips(captions), relevance.grades(captions)
-        k = min(TOP, similarity.shape[1])
-        top = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(similarity, top, axis=1), axis=1, kind="stable")
-        top = np.take_along_axis(top, order, axis=1).astype(np.int32)
         texts = [text for clip in captions for text in clip]
         row_of: dict[str, np.ndarray] = {}
         for row, text in enumerate(texts):
             row_of.setdefault(text, similarity[row])
-        built = {name: QuerySet.build(name, queries, file_names, captions, row_of) for name, queries in (sets or {}).items()}
-        return cls(ranks(similarity, relevant, grades, ids=list(file_names)), top, split_identity(file_names, captions),
-                   tuple(file_names), tuple(tuple(c) for c in captions), built)
+        return cls.from_rows(row_of, file_names, captions, relevance, sets, similarity)
+
+    @classmethod
+    def from_rows(cls, row_of: Mapping[str, np.ndarray], file_names: Sequence[str], captions: Sequence[Sequence[str]],
+                  relevance: Relevance = Relevance(), sets: Mapping[str, QueryList] | None = None,
+                  similarity: np.ndarray | None = None) -> QueryRecord:
+        """The record of similarities given per query text (``row_of[text]`` over the split's
+        clips): every caption is ranked when every caption's text has a row (or the caption
+        rows come whole in ``similarity``), and each query set whose queries all have one."""
+        texts = [text for clip in captions for text in clip]
+        if similarity is None and all(text in row_of for text in texts):
+            similarity = np.stack([row_of[text] for text in texts]) if texts else np.zeros((0, len(file_names)))
+        caption_ranks = top = None
+        if similarity is not None:
+            relevant, grades = relevance.clips(captions), relevance.grades(captions)
+            k = min(TOP, similarity.shape[1])
+            top = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+            order = np.argsort(-np.take_along_axis(similarity, top, axis=1), axis=1, kind="stable")
+            top = np.take_along_axis(top, order, axis=1).astype(np.int32)
+            caption_ranks = ranks(similarity, relevant, grades, ids=list(file_names))
+        built = {name: QuerySet.build(name, queries, file_names, captions, row_of) for name, queries in (sets or {}).items()
+                 if all(text in row_of for text, _ in queries)}
+        return cls(caption_ranks, top, split_identity(file_names, captions), tuple(file_names),
+                   tuple(tuple(c) for c in captions), built)
 
     def bound(self, seed: int, config: Mapping[str, Any]) -> QueryRecord:
         """This record bound to the result of run ``seed`` with resolved ``config``."""

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from benchmark.errors import BenchError, first_problem
 
@@ -175,15 +175,25 @@ class Result(BaseModel):
     #: The settings that decide whether the run repeats bit for bit (:func:`determinism_settings`);
     #: absent from older files.
     determinism: Optional[dict[str, Any]] = None
+    #: For predictions scored by ``bench score`` rather than a run of bench: the file, its
+    #: sha256 and format; absent from bench's own runs.
+    external: Optional[dict[str, Any]] = None
     created: str = ""
 
-    @field_validator("metrics")
-    @classmethod
-    def _scored(cls, metrics: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
-        missing = [c for c in COLUMNS if c not in metrics.get("text_to_audio", {})]
+    @model_validator(mode="after")
+    def _scored(self) -> Result:
+        """A result scored as DCASE 2022 (every bench run) carries its four columns; one
+        scored under another convention carries that convention's metrics."""
+        from benchmark.conventions import CONVENTIONS, DEFAULT
+
+        name = self.convention or DEFAULT
+        if name not in CONVENTIONS:
+            raise ValueError(f"unknown metric convention {name!r}")
+        wanted = COLUMNS if name == DEFAULT else CONVENTIONS[name].metrics
+        missing = [c for c in wanted if c not in self.metrics.get("text_to_audio", {})]
         if missing:
             raise ValueError(f"text_to_audio lacks {', '.join(missing)}")
-        return metrics
+        return self
 
     @property
     def text_to_audio(self) -> dict[str, float]:
@@ -198,7 +208,7 @@ class Result(BaseModel):
 
 #: Keys a result file may lack: no pre-training, or written before the key existed.
 OPTIONAL = ("pretrain", "device_requested", "device_fallback", "determinism", "convention", "intervals", "queries",
-            "relevance")
+            "relevance", "external")
 
 
 def determinism_settings() -> dict[str, Any]:

@@ -90,6 +90,17 @@ def align(predictions: Predictions, split: Split, sets: Mapping[str, QueryList],
     return {text: predictions.scores[i, columns] for text, i in rows.items()}
 
 
+def evaluate(predictions: Predictions, split: Split, sets: Mapping[str, QueryList], conv: Convention,
+             relevance: Relevance, dataset: str) -> tuple[QueryRecord, dict[str, np.ndarray], np.ndarray]:
+    """The record of ``predictions`` on ``split`` (with the dataset's query ``sets``), the
+    per-query values of ``conv``'s metrics and each query's clip."""
+    check_query_sets(sets, split.file_names, split.captions)
+    record = QueryRecord.from_rows(align(predictions, split, sets, conv, dataset), split.file_names, split.captions,
+                                   relevance, sets)
+    ranks, clips = record.scored(conv)
+    return record, values(ranks, conv), clips
+
+
 def score(predictions: Predictions, dataset: PreparedDataset, conv: Convention, system: str) -> Scored:
     """Score ``predictions`` on ``dataset``'s test split under ``conv``: the result (marked
     external, with 95% bootstrap intervals) and its per-query record."""
@@ -99,12 +110,8 @@ def score(predictions: Predictions, dataset: PreparedDataset, conv: Convention, 
 
     split = dataset.caption_split("test")
     sets = dataset.query_sets(split)
-    check_query_sets(sets, split.file_names, split.captions)
     relevance = dataset.relevance(split) if conv.duplicate_captions_relevant else Relevance(duplicates=False)
-    record = QueryRecord.from_rows(align(predictions, split, sets, conv, dataset.key), split.file_names, split.captions,
-                                   relevance, sets)
-    ranks, clips = record.scored(conv)
-    per_query = values(ranks, conv)
+    record, per_query, clips = evaluate(predictions, split, sets, conv, relevance, dataset.key)
     config = {"name": system, "external": True}
     n_captions = sum(len(c) for c in split.captions)
     result = Result(

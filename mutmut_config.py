@@ -28,6 +28,11 @@ TESTS: dict[str, tuple[str, ...]] = {
     "plugins/fusions/moee.py": ("tests/plugins/test_moee.py",),
     "plugins/heads/pooling.py": ("tests/plugins/test_pooling_heads.py",),
     "plugins/heads/transformer.py": ("tests/plugins/test_transformer_head.py",),
+    "benchmark/conventions.py": ("tests/benchmark/test_conventions.py", "tests/benchmark/test_queries.py"),
+    "benchmark/queries.py": ("tests/benchmark/test_queries.py", "tests/benchmark/test_rescoring.py"),
+    "benchmark/rescoring.py": ("tests/benchmark/test_rescoring.py", "tests/benchmark/test_queries.py"),
+    "benchmark/predictions.py": ("tests/benchmark/test_predictions.py", "tests/benchmark/test_external.py"),
+    "benchmark/external.py": ("tests/benchmark/test_external.py",),
 }
 
 #: Surviving mutants judged equivalent: no input can tell them from the code. By module,

@@ -40,6 +40,9 @@ marks a row whose mAP@10 a paired permutation test over the same queries cannot 
 the best row's at the 5% level.
 """
 
+#: The column rows are ranked by, where it is not the first: DCASE 2022's mAP@10.
+_RANKED_BY = {COLUMNS: "mAP@10"}
+
 #: Significance level of the "≈ best" mark.
 LEVEL = 0.05
 
@@ -54,9 +57,28 @@ def row_label(result: Result) -> str:
         label += " (cpu setup)"
     if any(expert.get("weights") == "random" for expert in result.config.get("experts", [])):
         label += " (random expert weights)"
+    if result.external:
+        label += " (external)"
     if result.overrides:
         label += " " + " ".join(f"`--set {o}`" for o in result.overrides)
     return label
+
+
+def table_name(result: Result) -> str:
+    """The table a result is listed in: its dataset, and the convention it was scored
+    under when that is not the default (numbers of two conventions never share a table)."""
+    from benchmark.conventions import DEFAULT
+
+    scored = result.convention or DEFAULT
+    return result.dataset if scored == DEFAULT else f"{result.dataset}, scored as {scored}"
+
+
+def columns(result: Result) -> tuple[str, ...]:
+    """The metric columns of a result's table: DCASE 2022's four, or its convention's."""
+    from benchmark.conventions import DEFAULT, convention
+
+    scored = result.convention or DEFAULT
+    return COLUMNS if scored == DEFAULT else convention(scored).metrics
 
 
 def experts_label(result: Result) -> str:
@@ -71,7 +93,7 @@ def collect(results_dirs: Sequence[Path]) -> dict[str, dict[tuple[str, str], lis
     for directory in results_dirs:
         where = f" [{directory}]" if len(results_dirs) > 1 else ""
         for path, result in iter_results(directory):
-            table[result.dataset][row_label(result) + where, experts_label(result)].append((path, result))
+            table[table_name(result)][row_label(result) + where, experts_label(result)].append((path, result))
     return table
 
 
@@ -92,14 +114,16 @@ def _records(runs: list[tuple[Path, Result]]) -> dict[int, Stored] | None:
 
 
 def _intervals(records: dict[int, Stored] | None) -> dict[str, tuple[float, float]]:
-    """The 95% bootstrap interval of each column over a row's pooled seeds (none without records)."""
+    """The 95% bootstrap interval of each column over a row's pooled seeds, under the
+    convention its results were scored with (none without records)."""
     if records is None:
         return {}
     from benchmark.conventions import DEFAULT, convention
     from benchmark.rescoring import pooled
     from benchmark.uncertainty import intervals
 
-    values, clips = pooled(list(records.values()), convention(DEFAULT))
+    first = next(iter(records.values())).result
+    values, clips = pooled(list(records.values()), convention(first.convention or DEFAULT))
     return intervals(values, clips)
 
 
@@ -172,37 +196,41 @@ def render(results_dirs: Sequence[Path], reported_file: Path | None = None) -> s
     for dataset in sorted(set(table) | set(reported)):
         parts.append(f"## {dataset}\n")
         rows = []
+        shown = COLUMNS
         for system, runs in table.get(dataset, {}).items():
             results = [result for _, result in runs]
+            shown = columns(results[0])
             records = _records(runs)
             bounds = _intervals(records)
-            means = {c: statistics.fmean(r.text_to_audio[c] for r in results) for c in COLUMNS}
-            cells = {c: _cell([r.text_to_audio[c] for r in results], bounds.get(c)) for c in COLUMNS}
+            means = {c: statistics.fmean(r.text_to_audio[c] for r in results) for c in shown}
+            cells = {c: _cell([r.text_to_audio[c] for r in results], bounds.get(c)) for c in shown}
             seeds = sorted(r.seed for r in results)
             rows.append((system, means, cells, seeds, results[0], records))
-        rows.sort(key=lambda row: -row[1]["mAP@10"])
+        rows.sort(key=lambda row: -row[1][_RANKED_BY.get(shown, shown[0])])
         body = []
         if rows:
-            best = {c: max(row[1][c] for row in rows) for c in COLUMNS}
+            best = {c: max(row[1][c] for row in rows) for c in shown}
             for (system, experts), means, cells, seeds, example, records in rows:
-                marked = [f"**{cells[c]}**" if means[c] == best[c] else cells[c] for c in COLUMNS]
+                marked = [f"**{cells[c]}**" if means[c] == best[c] else cells[c] for c in shown]
                 if records is not rows[0][5] and _like_best(rows[0][5], records):
                     system += " ≈ best"
                 body.append([system, experts, *marked, len(seeds), example.batch_size_used or ""])
             chance, protocol, n_clips = rows[0][4].chance, rows[0][4].protocol, rows[0][4].n_clips
+            odds = ", ".join(f"{c} {chance[c]:.3f}" for c in shown if c in chance)
             parts.append(
                 f"Protocol `{protocol.get('name', 'standard')}`: trained on `{protocol.get('train', '?')}` "
                 f"({n_clips.get('train')} clips), checkpoint selected on `{protocol.get('validation', '?')}`, "
-                f"tested on `{protocol.get('test', 'test')}` ({n_clips.get('test')} clips). Chance: "
-                + ", ".join(f"{c} {chance[c]:.3f}" for c in COLUMNS if c in chance)
-                + ".\n"
+                f"tested on `{protocol.get('test', 'test')}` ({n_clips.get('test')} clips)."
+                + (f" Chance: {odds}." if odds else "")
+                + "\n"
             )
         else:
             parts.append("No measured runs yet; published numbers only.\n")
         published, footnotes = _reported_rows(reported.get(dataset, []))
-        headers = ["system", "experts", *COLUMNS, "seeds", "batch"]
+        headers = ["system", "experts", *shown, "seeds", "batch"]
         # Metric cells are kept as written (0.470, not 0.47).
-        parts.append(tabulate(body + published, headers=headers, tablefmt="github", disable_numparse=[2, 3, 4, 5]) + "\n")
+        parts.append(tabulate(body + published, headers=headers, tablefmt="github",
+                              disable_numparse=list(range(2, 2 + len(shown)))) + "\n")
         if footnotes:
             parts.append(footnotes + "\n")
     return "\n".join(parts)

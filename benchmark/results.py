@@ -192,7 +192,7 @@ class Result(BaseModel):
         wanted = COLUMNS if name == DEFAULT else CONVENTIONS[name].metrics
         missing = [c for c in wanted if c not in self.metrics.get("text_to_audio", {})]
         if missing:
-            raise ValueError(f"text_to_audio lacks {', '.join(missing)}")
+            raise ValueError(f"metrics: text_to_audio lacks {', '.join(missing)}")
         return self
 
     @property
@@ -266,7 +266,7 @@ def read(path: Path) -> Result:
     except (OSError, ValueError) as exc:  # JSON, UTF-8 and schema errors are ValueErrors
         if isinstance(exc, ValidationError):
             _, where, message = first_problem(exc)
-            reason = f"{where}: {message}"
+            reason = f"{where}: {message}" if where else message
         else:
             reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise BenchError(

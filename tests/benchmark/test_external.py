@@ -49,10 +49,16 @@ def test_a_dcase2025_submission_scores_as_the_organisers_rule(mirror, tmp_path, 
         assert result["metrics"]["text_to_audio"][f"mAP@{k}"] == pytest.approx(organisers, abs=1e-9)
     assert result["convention"] == "dcase2025" and result["external"]["format"] == "dcase2025-csv"
     assert "mAP@16" in capsys.readouterr().out
-    # rescore, inspect-free paths read it like a run's, with intervals
+    # rescore reads it like a run's, with intervals; the leaderboard lists it in a table of its convention
     assert main(["rescore", str(tmp_path / "results" / "clotho_v2" / "team"), "--convention", "dcase2025"]) == 0
     out = capsys.readouterr().out
     assert f"{result['metrics']['text_to_audio']['mAP@16']:.3f}" in out
+    from benchmark.leaderboard import render
+
+    board = render([tmp_path / "results"])
+    assert "## clotho_v2, scored as dcase2025" in board and "| system " in board and "mAP@16" in board
+    row = next(line for line in board.splitlines() if "`team`" in line)
+    assert "(external)" in row and f"{result['metrics']['text_to_audio']['mAP@16']:.3f} [" in row
 
 
 def test_predictions_of_every_caption_score_under_dcase2022_and_export_round_trips(mirror, tmp_path):  # noqa: F811

@@ -272,10 +272,11 @@ def cmd_rescore(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from benchmark.rescoring import paired, seeds
+    from benchmark.rescoring import common_seeds, paired, seeds
 
     conv = _convention(args)
-    compared = paired(seeds(args.a), seeds(args.b), conv)
+    a, b = seeds(args.a), seeds(args.b)
+    compared = paired(a, b, conv)
     rows = [
         [metric, f"{a:.3f}", f"{b:.3f}", f"{c.difference:+.3f} [{c.low:+.3f}, {c.high:+.3f}]", f"{c.p_value:.3f}"]
         for metric, (a, b, c) in compared.items()
@@ -284,7 +285,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     test = ("a paired t-test over matching seeds (training randomness counted)" if by_seeds else
             "a paired permutation test over the queries of one seed (whether these two models differ; "
             "training randomness is not counted: compare two or more seeds for that)")
+    common = common_seeds(a, b)
+    unpaired = sorted(set(a) ^ set(b))
     print(f"A: {args.a}\nB: {args.b}\nconvention {conv.name}, ties {conv.ties}; {test}")
+    print(f"paired seeds: {', '.join(map(str, common))}"
+          + (f" (left out, run by one side only: {', '.join(map(str, unpaired))})" if unpaired else ""))
     print(tabulate(rows, headers=["metric", "A", "B", "A - B [95% interval]", "p"], tablefmt="github",
                    disable_numparse=True))
     return 0

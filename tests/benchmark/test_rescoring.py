@@ -88,3 +88,14 @@ def test_compare_with_a_and_b_swapped_negates_the_difference_and_keeps_the_p_val
         assert backward[metric][2].difference == pytest.approx(-comparison.difference)
         assert comparison.difference == pytest.approx(mean_a - mean_b)
         assert backward[metric][2].p_value == pytest.approx(comparison.p_value)
+
+
+def test_compare_says_which_seeds_it_paired_and_which_it_left_out(tmp_path, capsys):
+    from benchmark.cli import main
+
+    for seed in (0, 1, 2):
+        stored_run(tmp_path, seed)
+    for seed in (1, 2, 3):
+        stored_run(tmp_path, seed, system="infonce")
+    assert main(["compare", str(tmp_path / "synthetic" / "ranking"), str(tmp_path / "synthetic" / "infonce")]) == 0
+    assert "paired seeds: 1, 2 (left out, run by one side only: 0, 3)" in capsys.readouterr().out

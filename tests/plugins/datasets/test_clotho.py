@@ -177,6 +177,14 @@ def test_bench_run_records_the_protocol_and_shares_features_between_protocols(mi
     assert report["protocol"]["name"] == "report" and report["n_clips"] == {"train": 21, "validation": 5, "test": 5}
     # One cache entry per physical split and expert: the report protocol's union reused them.
     assert len(list((tmp_path / "cache" / "experts" / "logmel").iterdir())) == 3
+    # The run's record keeps DCASE 2025's annotated queries: scored as the task does, and exported.
+    result = tmp_path / "results" / "clotho_v2" / "cider_relax" / "seed-0.json"
+    capsys.readouterr()
+    assert main(["rescore", str(result), "--convention", "dcase2025"]) == 0
+    assert "mAP@16" in capsys.readouterr().out
+    assert main(["export", str(result)]) == 0
+    exported = result.with_name("seed-0.dcase2025.csv").read_text().splitlines()
+    assert len(exported) == 1 + V2_SIZES["evaluation"] and exported[0].startswith("index,")
 
 
 # -- a copy the user extracted, adopted with -D audio_dir=DIR ---------------------------

@@ -331,18 +331,24 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from benchmark.rescoring import load, rank_histogram, worst
+    from benchmark.rescoring import choose, load, rank_histogram, worst
 
+    if args.worst < 0:
+        raise BenchError(f"--worst {args.worst}: give how many of the worst queries to show, 0 or more")
     stored = load(args.result)
-    misses = worst(stored, args.worst)  # refused before printing anything for a record without captions
-    counts = rank_histogram(stored)
+    conv = choose(args.convention or stored.result.convention or "dcase2022")
+    misses = worst(stored, args.worst, conv=conv)  # refused before printing anything for a record without captions
+    counts = rank_histogram(stored, conv)
     total = sum(n for _, n in counts)
-    print(f"rank of each caption's own clip ({total} captions):")
+    own = conv.queries == "captions" and not conv.duplicate_captions_relevant
+    what = "each caption's own clip" if own else f"each {conv.name} query's first relevant clip"
+    print(f"rank of {what} ({total} queries):")
     for bucket, n in counts:
         print(f"  {bucket:>7}  {n:6d}  {'#' * round(40 * n / max(total, 1))}")
-    print(f"\nthe {args.worst} captions whose clip ranked lowest:")
+    print(f"\nthe {len(misses)} queries whose {'clip' if own else 'first relevant clip'} ranked lowest:")
     for miss in misses:
-        print(f"\n  {miss.caption!r}\n    its clip {miss.clip} ranked {miss.rank}; retrieved first:")
+        print(f"\n  {miss.caption!r}\n    {'its clip' if own else 'relevant'} {miss.clip} ranked {miss.rank}; "
+              "retrieved first:")
         for n, (name, caption) in enumerate(miss.retrieved, start=1):
             print(f"    {n}. {name}: {caption!r}")
     return 0
@@ -474,7 +480,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("inspect", help="where a run's captions rank their clips, and the worst of them with what they retrieved")
     p.add_argument("result", type=Path, metavar="RESULT", help="a result file (seed-N.json)")
-    p.add_argument("--worst", type=int, default=10, help="how many of the worst captions to show (default 10)")
+    p.add_argument("--worst", type=int, default=10, help="how many of the worst queries to show (default 10)")
+    p.add_argument("--convention", help="whose queries and relevant clips (default: the one the result was scored with)")
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser(

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from benchmark.conventions import DEFAULT, Convention, check_metric, convention, values
+from benchmark.conventions import CAPTIONS, DEFAULT, Convention, check_metric, convention, values
 from benchmark.errors import BenchError
 from benchmark.queries import Expected, QueryRecord, config_digest
 from benchmark.queries import read as read_queries
@@ -155,21 +155,31 @@ def _comparable(a: Stored, b: Stored) -> None:
                              "only runs on the same test queries can be compared")
 
 
-#: Rank buckets of :func:`rank_histogram`: (lowest, highest) rank of the own clip.
+#: Rank buckets of :func:`rank_histogram`: (lowest, highest) rank of the first relevant clip.
 BUCKETS = ((1, 1), (2, 5), (6, 10), (11, 50), (51, 100), (101, None))
 
 
-def rank_histogram(stored: Stored) -> list[tuple[str, int]]:
-    """How many queries rank their own clip in each of :data:`BUCKETS` (ties pessimistic)."""
-    rank = stored.queries.own_rank
+def first_ranks(stored: Stored, conv: Convention) -> tuple[np.ndarray, np.ndarray]:
+    """For each query ``conv`` scores, where its first relevant clip ranks (under ``conv``'s
+    relevance and ties; on the captions under DCASE 2022, its own clip's rank) and which
+    clip that is."""
+    ranks, _ = stored.queries.scored(conv)
+    if conv.queries == CAPTIONS and not conv.duplicate_captions_relevant:
+        ranks = ranks.own_only()
+    return ranks.positions(conv.ties)[ranks.offsets[:-1]], ranks.clip[ranks.offsets[:-1]]
+
+
+def rank_histogram(stored: Stored, conv: Convention | None = None) -> list[tuple[str, int]]:
+    """How many queries rank their first relevant clip in each of :data:`BUCKETS`."""
+    rank, _ = first_ranks(stored, conv or convention(DEFAULT))
     return [(f"{lo}" if lo == hi else f"{lo}+" if hi is None else f"{lo}-{hi}",
              int(((rank >= lo) & (rank <= (hi or np.inf))).sum())) for lo, hi in BUCKETS]
 
 
 @dataclass(frozen=True)
 class Miss:
-    """A query that ranked its own clip low: its caption, that clip and its rank, and the
-    first clips it retrieved instead (file name and first caption)."""
+    """A query that ranked its relevant clips low: its text, its first relevant clip and
+    that clip's rank, and the first clips it retrieved instead (file name and first caption)."""
 
     caption: str
     clip: str
@@ -177,14 +187,20 @@ class Miss:
     retrieved: list[tuple[str, str]]
 
 
-def worst(stored: Stored, n: int = 10, shown: int = 5) -> list[Miss]:
-    """The ``n`` queries whose own clip ranked lowest (ties pessimistic), worst first."""
+def worst(stored: Stored, n: int = 10, shown: int = 5, conv: Convention | None = None) -> list[Miss]:
+    """The ``n`` queries of ``conv`` (default DCASE 2022's: every caption, its own clip)
+    whose first relevant clip ranked lowest, worst first."""
+    conv = conv or convention(DEFAULT)
     record = stored.queries
     if not record.captions:
         raise BenchError(f"the per-query record of {stored.path} keeps no captions (written by an earlier bench)")
-    rank = record.own_rank
-    texts = [caption for clip in record.captions for caption in clip]
-    order = np.argsort(-rank, kind="stable")[:n]
-    clip_of = record.clip_of
-    return [Miss(texts[q], record.file_names[clip_of[q]], int(rank[q]),
-                 [(record.file_names[c], record.captions[c][0]) for c in record.top[q][:shown]]) for q in order]
+    rank, clip = first_ranks(stored, conv)
+    texts = [caption for clip_captions in record.captions for caption in clip_captions]
+    if conv.queries == CAPTIONS:
+        rows, retrieved = np.arange(len(texts)), record.top
+    else:
+        chosen = record.sets[conv.queries]
+        rows, retrieved = chosen.rows, np.argsort(-chosen.scores, axis=1, kind="stable")[:, :shown]
+    order = np.argsort(-rank, kind="stable")[:max(n, 0)]
+    return [Miss(texts[rows[q]], record.file_names[clip[q]], int(rank[q]),
+                 [(record.file_names[c], record.captions[c][0]) for c in retrieved[q][:shown]]) for q in order]

@@ -67,7 +67,7 @@ def test_a_run_keeps_its_per_query_record_and_scores_again_without_the_model(tra
     assert "| mAP@10   | " in (out := capsys.readouterr().out) and "+0.000 [+0.000, +0.000] | 1.000" in out
     assert bench("inspect", path, "--worst", "2") == 0
     out = capsys.readouterr().out
-    assert f"rank of each caption's own clip ({result['n_test_captions']} captions):" in out
+    assert f"rank of each caption's own clip ({result['n_test_captions']} queries):" in out
     assert out.count("; retrieved first:") == 2 and "\n    1. " in out and "\n    5. " in out
     assert bench("plot", "recall", path, "--output", tmp_path / "recall.png") == 0
     assert (tmp_path / "recall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -76,6 +76,7 @@ def test_a_run_keeps_its_per_query_record_and_scores_again_without_the_model(tra
     assert bench("rescore", path.parent) == 0 and str(path) in capsys.readouterr().out
     assert bench("plot", "recall", path.parent, "--output", tmp_path / "seeds.png") == 0
     assert (tmp_path / "seeds.png").is_file()
+    assert bench("inspect", path, "--worst", "-1") == 2 and "--worst -1: give how many" in capsys.readouterr().err
     assert bench("inspect", path.parent) == 2
     assert f"{path.parent} is a directory, not a result file: name one of its result files" in capsys.readouterr().err
     assert bench("rescore", tmp_path / "absent.json") == 2

@@ -146,3 +146,8 @@ def test_export_names_a_record_without_the_query_set(mirror, tmp_path, capsys): 
     assert rows[0] == ["index", *NAMES] and [r[0] for r in rows[1:]] == queries
     assert main(["rescore", str(result)]) == 2  # a record of the annotated queries alone has no captions to score
     assert "holds only the dcase2025 queries" in capsys.readouterr().err
+    # inspect shows its queries: the last one lists clip 0 only, which all scores put last (rank 5)
+    assert main(["inspect", str(result), "--worst", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "rank of each dcase2025 query's first relevant clip (5 queries):" in out
+    assert f"{queries[-1]!r}\n    relevant {NAMES[0]} ranked 5; retrieved first:\n    1. {NAMES[4]}" in out

@@ -4,8 +4,8 @@ checkout's files in place, one mutant at a time, and restores them: do not edit 
 meanwhile), then lists the survivors.
 
 Each module's mutants are judged by the tests of that module, so a run takes minutes. Lines
-that only build a message (``raise ...(...)``, a string continuing one) are not mutated: a
-changed word in an error message is not a wrong result.
+that only build a message (``raise ...(...)``, a string continuing one) or a description
+(``source="..."``) are not mutated: a changed word in a message is not a wrong result.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ EQUIVALENT: dict[str, tuple[str, ...]] = {
     ),
 }
 
-_MESSAGE = re.compile(r"""^(raise \w+\(|f?["'])""")
+_MESSAGE = re.compile(r"""^(raise \w+\(|f?["']|source=f?["'])""")
 
 
 def _pytest(tests: Iterable[str]) -> str:

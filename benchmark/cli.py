@@ -331,6 +331,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from benchmark.conventions import CAPTIONS
     from benchmark.rescoring import choose, load, rank_histogram, worst
 
     if args.worst < 0:
@@ -340,7 +341,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     misses = worst(stored, args.worst, conv=conv)  # refused before printing anything for a record without captions
     counts = rank_histogram(stored, conv)
     total = sum(n for _, n in counts)
-    own = conv.queries == "captions" and not conv.duplicate_captions_relevant
+    own = conv.queries == CAPTIONS and not conv.duplicate_captions_relevant
     what = "each caption's own clip" if own else f"each {conv.name} query's first relevant clip"
     print(f"rank of {what} ({total} queries):")
     for bucket, n in counts:

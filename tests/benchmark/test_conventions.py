@@ -189,3 +189,42 @@ def test_clap_is_laion_claps_mrr_at_10_over_every_caption():
     clap = {"mAP@10": np.mean(np.where(preds < 10, 1 / (preds + 1), 0.0)),
             **{f"R@{k}": np.mean(preds < k) for k in (1, 5, 10)}}
     assert scores(ranks(similarity, [[c] for c in caption_to_audio]), convention("clap")) == pytest.approx(clap)
+
+
+def test_conventions_and_ranks_cannot_be_changed_once_made():
+    import dataclasses
+
+    from benchmark.conventions import DEFAULT, Ranks
+
+    assert DEFAULT == "dcase2022"  # what every run is scored and recorded under
+    mine = Convention("mine", ("R@1",))
+    assert (mine.ties, mine.duplicate_captions_relevant, mine.queries) == ("pessimistic", False, "captions")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        CONVENTIONS["dcase2022"].ties = "optimistic"  # shared by every caller
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ranks(SIMILARITY, RELEVANT).better = np.zeros(4)
+    # Ranks made by hand (as a plugin or a reader would) need no grades and no ties by id.
+    hand = Ranks(np.array([0, 1, 3]), np.array([0, 1, 2]), np.array([0, 1, 2]), np.array([1, 0, 0]),
+                 np.array([0.9, 0.7, 0.6]), np.array([True, True, False]))
+    assert per_query(hand, "nDCG@10").tolist() == pytest.approx([1 / np.log2(3), (1 / np.log2(3) + 1 / np.log2(5)) /
+                                                                 (1 + 1 / np.log2(3))])
+
+
+def test_own_only_adds_the_twins_ties_to_the_irrelevant_clips_ties():
+    # Own clip 0 ties with irrelevant clip 3 and with clip 2, relevant through an identical caption.
+    r = ranks(np.array([[0.5, 0.1, 0.5, 0.5]]), [[0, 2]])
+    own = r.own_only()
+    assert own.tied.tolist() == [2] and own.better.tolist() == [0]
+    assert own.positions("pessimistic").tolist() == [3] and own.positions("optimistic").tolist() == [1]
+
+
+def test_the_id_tie_policy_with_several_queries_of_several_relevant_clips():
+    ids = ["e", "d", "c", "b", "a"]  # descending id order is index order
+    similarity = np.array([[0.5, 0.5, 0.9, 0.5, 0.1],
+                           [0.3, 0.8, 0.8, 0.8, 0.8]])
+    r = ranks(similarity, [[0, 3], [3, 4]], own=[-1, -1], ids=ids)
+    # query 0: clip 2 first, then the ties 0, 1, 3 in that order: relevant at 2 and 4;
+    # query 1: the ties 1, 2, 3, 4: relevant at 3 and 4.
+    assert [sorted(r.positions("id")[lo:hi].tolist()) for lo, hi in zip(r.offsets[:-1], r.offsets[1:])] == [[2, 4], [3, 4]]
+    expected = [[mteb_rank(similarity[q], ids, c) for c in clips] for q, clips in enumerate([[0, 3], [3, 4]])]
+    assert expected == [[2, 4], [3, 4]]

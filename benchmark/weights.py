@@ -87,9 +87,12 @@ def load_failure(exc: BaseException) -> str:
     import re
 
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
-    found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    # torch <= 2.12: "Unsupported global: GLOBAL x.y"; 2.13: "unsupported GLOBAL x.y whose module x is blocked"
+    found = re.search(r"[Uu]nsupported (?:global: )?GLOBAL (\S+)", text)
     if found:
         return f"it holds a pickled {found.group(1)}, and bench loads only tensors and plain data, never code"
+    if "weights_only" in text or "Weights only" in text:  # a refusal whose wording bench does not know
+        return "it holds pickled objects beyond tensors and plain data, which bench never loads"
     first = (text.strip().splitlines() or [type(exc).__name__])[0][:200]
     return f"{first}: it is truncated, corrupt or not a PyTorch checkpoint"
 

@@ -102,6 +102,27 @@ def test_a_checkpoint_holding_pickled_objects_is_refused_in_one_line_without_tor
         load_checkpoint(path)
 
 
+class Shell:
+    """A payload that would run a command when unpickled (its module is one torch blocks)."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo this must never run",))
+
+
+def test_a_checkpoint_that_would_run_code_is_named_as_such_never_with_advice_to_load_it_unsafely(tmp_path):
+    import torch
+
+    path = tmp_path / "evil.pth"
+    torch.save({"weights": torch.zeros(2), "run": Shell()}, path)
+    with pytest.raises(BenchError) as caught:
+        load_checkpoint(path)
+    message = str(caught.value)
+    assert "it holds a pickled posix.system, and bench loads only tensors and plain data, never code" in message
+    assert "weights_only" not in message and "truncated" not in message and "Re-running" not in message
+
+
 def test_a_weights_option_is_recorded_as_the_seed_the_published_checksums_or_the_files_digest(tmp_path):
     from benchmark.weights import RANDOM_SEED, weights_identity
 

@@ -326,6 +326,21 @@ def test_pretraining_then_fine_tuning(tmp_path):
     assert result["pretrain"]["n_clips"] == TINY["n_development"]
     run_dir = path.with_suffix(".run")
     assert (run_dir / "pretrain" / "last.pt").is_file() and (run_dir / "finetune" / "last.pt").is_file()
+    # Each stage's loss was prepared on its own training data, and the result says what it derived from each.
+    pretrained, tuned = (r["loss_evidence"]["cider_thresholds"] for r in (result["pretrain"], result))
+    assert pretrained["values"] != tuned["values"] and pretrained["method"] == tuned["method"] == "exact"
+
+
+def test_a_cider_relax_run_records_the_thresholds_it_used_as_the_cache_keeps_them(tmp_path):
+    args = ["run", "--system", "cider_relax", "--dataset", "synthetic", *dataset_args(TINY), "--output", tmp_path / "out",
+            "--cache-dir", tmp_path / "cache", "--set", "schedule.epochs=1", "--set", "batch_size=8", *LOGMEL]
+    assert bench(*args) == 0
+    (path,) = (tmp_path / "out").glob("*/cider_relax-set-*/seed-0.json")
+    evidence = json.loads(path.read_text())["loss_evidence"]["cider_thresholds"]
+    (cached,) = (tmp_path / "cache").rglob("percentiles-*.json")  # the training split's, the one this cache holds
+    assert evidence == json.loads(cached.read_text()) and evidence["percentiles"] == [80, 90, 99]
+    n = TINY["n_development"]
+    assert (evidence["method"], evidence["population"], evidence["rank_error"]) == ("exact", n * (n - 1) // 2, 0.0)
 
 
 def test_plot_relax_writes_a_png(tmp_path, capsys):
@@ -472,6 +487,7 @@ def test_a_zero_shot_system_trains_nothing_and_is_scored_and_marked_as_such(tmp_
     (path,) = tmp_path.glob("synthetic*/ranking-set-*/seed-0.json")
     result = read(path)
     assert result.checkpoint == {"epoch": 0, "zero_shot": True, "rule": RULE} and result.history == []
+    assert result.loss_evidence is None  # no loss, nothing derived
     assert 0 <= result.metrics["text_to_audio"]["mAP@10"] <= 1 and result.batch_size_used is None
     assert not (tmp_path / path.parent / "seed-0.run" / "last.pt").exists()
     assert "(zero-shot)" in row_label(result)

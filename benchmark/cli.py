@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from benchmark.data import PreparedDataset
     from benchmark.plan import RunOptions
     from benchmark.plugins import PluginManager
+    from benchmark.rescoring import Stored
 
 
 def _key_values(pairs: Sequence[str], flag: str) -> dict[str, Any]:
@@ -122,8 +123,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if not from_environment().main:  # under torchrun, rank 0 reports
         return 0
+    from benchmark.plan import run_label
+
     t2a, a2t, chance = result.text_to_audio, result.metrics["audio_to_text"], result.chance
-    print(f"{result.system} on {result.dataset} (seed {result.seed}), {result.n_clips['test']} test clips:")
+    print(f"{run_label(result.system, result.overrides)} on {result.dataset} (seed {result.seed}), "
+          f"{result.n_clips['test']} test clips:")
     print("  text->audio  " + "  ".join(f"{k} {v:.3f}" for k, v in t2a.items()))
     print("  audio->text  " + "  ".join(f"{k} {v:.3f}" for k, v in a2t.items()))
     print("  chance       " + "  ".join(f"{k} {v:.3f}" for k, v in chance.items()))
@@ -256,6 +260,7 @@ def _convention(args: argparse.Namespace) -> Convention:
 def cmd_rescore(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
+    from benchmark.plan import run_label
     from benchmark.rescoring import every_seed, rescore
 
     conv = _convention(args)
@@ -263,10 +268,19 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     rows = []
     for one in stored:
         scores = rescore(one, conv)
-        rows.append([str(one.path), *(f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in scores.values())])
+        rows.append([str(one.path), run_label(one.result.system, one.result.overrides),
+                     *(f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in scores.values())])
     print(f"convention {conv.name}, ties {conv.ties}; 95% bootstrap intervals over clips")
-    print(tabulate(rows, headers=["result", *conv.metrics], tablefmt="github", disable_numparse=True))
+    print(tabulate(rows, headers=["result", "system", *conv.metrics], tablefmt="github", disable_numparse=True))
     return 0
+
+
+def _systems(runs: dict[int, Stored]) -> str:
+    """What a result file or a directory of seeds holds: its system with any ``--set``
+    overrides (each one named, where seeds of one directory differ)."""
+    from benchmark.plan import run_label
+
+    return "; ".join(dict.fromkeys(run_label(run.result.system, run.result.overrides) for run in runs.values()))
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -275,8 +289,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from benchmark.rescoring import common_seeds, paired, seeds
 
     conv = _convention(args)
-    a, b = seeds(args.a), seeds(args.b)
-    compared = paired(a, b, conv)
+    runs_a, runs_b = seeds(args.a), seeds(args.b)
+    compared = paired(runs_a, runs_b, conv)
     rows = [
         [metric, f"{a:.3f}", f"{b:.3f}", f"{c.difference:+.3f} [{c.low:+.3f}, {c.high:+.3f}]", f"{c.p_value:.3f}"]
         for metric, (a, b, c) in compared.items()
@@ -285,9 +299,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     test = ("a paired t-test over matching seeds (training randomness counted)" if by_seeds else
             "a paired permutation test over the queries of one seed (whether these two models differ; "
             "training randomness is not counted: compare two or more seeds for that)")
-    common = common_seeds(a, b)
-    unpaired = sorted(set(a) ^ set(b))
-    print(f"A: {args.a}\nB: {args.b}\nconvention {conv.name}, ties {conv.ties}; {test}")
+    common = common_seeds(runs_a, runs_b)
+    unpaired = sorted(set(runs_a) ^ set(runs_b))
+    print(f"A: {args.a} ({_systems(runs_a)})\nB: {args.b} ({_systems(runs_b)})")
+    print(f"convention {conv.name}, ties {conv.ties}; {test}")
     print(f"paired seeds: {', '.join(map(str, common))}"
           + (f" (left out, run by one side only: {', '.join(map(str, unpaired))})" if unpaired else ""))
     print(tabulate(rows, headers=["metric", "A", "B", "A - B [95% interval]", "p"], tablefmt="github",

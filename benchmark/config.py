@@ -254,22 +254,33 @@ def training_summary(config: dict[str, Any]) -> str:
                           else "under the dataset's protocol (-D protocol=…)")
 
 
-def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """Apply ``dotted.key=value`` overrides; values are parsed as YAML (``3``, ``true``, ``[a, b]``)."""
-    config = copy.deepcopy(config)
+def parse_overrides(overrides: Sequence[str]) -> list[tuple[str, Any]]:
+    """``dotted.key=value`` overrides as ``(dotted.key, value)`` pairs in the order given, each
+    value parsed as YAML (``3``, ``true``, ``[a, b]``): what they mean, whatever their spelling.
+    A malformed one, or one of an unknown top-level key, is refused naming it."""
+    pairs = []
     for override in overrides:
         key, sep, raw_value = override.partition("=")
         if not sep or not key:
             raise BenchError(f"--set {override!r}: expected KEY=VALUE, e.g. schedule.epochs=5")
-        parts = key.strip().split(".")
-        if parts[0] not in KNOWN:
-            raise BenchError(f"--set {override!r}: unknown key {parts[0]!r}; known keys: {', '.join(KNOWN)}")
+        key = key.strip()
+        if key.split(".")[0] not in KNOWN:
+            raise BenchError(f"--set {override!r}: unknown key {key.split('.')[0]!r}; known keys: {', '.join(KNOWN)}")
+        pairs.append((key, parse_value(raw_value, f"--set {override!r}")))
+    return pairs
+
+
+def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``dotted.key=value`` overrides (:func:`parse_overrides`), in order."""
+    config = copy.deepcopy(config)
+    for key, value in parse_overrides(overrides):
+        parts = key.split(".")
         node = config
         for part in parts[:-1]:
             if not isinstance(node.get(part), dict):
                 node[part] = {}
             node = node[part]
-        node[parts[-1]] = parse_value(raw_value, f"--set {override!r}")
+        node[parts[-1]] = value
     return config
 
 

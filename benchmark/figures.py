@@ -4,12 +4,14 @@ R@k curves of several runs on one axis."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from benchmark.errors import BenchError
+from benchmark.plan import run_label
 from benchmark.rescoring import Stored
 
 #: The ks of a recall curve.
@@ -22,8 +24,33 @@ def recall_curve(stored: Stored, ks: np.ndarray = KS) -> np.ndarray:
     return (rank[None, :] <= ks[:, None]).mean(axis=1)
 
 
+@dataclass(frozen=True)
+class Curve:
+    """One run's line in a recall figure."""
+
+    label: str  # the system with its --set overrides, the seed and the dataset
+    colour: str  # one per system (overrides included) and dataset
+    style: str  # one per seed of it
+    recall: np.ndarray
+
+
+def curves(runs: Sequence[Stored]) -> list[Curve]:
+    """The lines of a recall figure of ``runs``: a run with ``--set`` overrides is named with
+    them and drawn in a colour of its own, since it is another system than the one registered."""
+    colours: dict[tuple[str, str], int] = {}
+    drawn: Counter[tuple[str, str]] = Counter()
+    out = []
+    for run in runs:
+        system = (run_label(run.result.system, run.result.overrides), run.result.dataset)
+        colour, style = colours.setdefault(system, len(colours)), ("-", "--", ":", "-.")[drawn[system] % 4]
+        drawn[system] += 1
+        out.append(Curve(f"{system[0]}, seed {run.result.seed} ({run.result.dataset})", f"C{colour % 10}", style,
+                         recall_curve(run)))
+    return out
+
+
 def plot_recall(runs: Sequence[Stored], output: Path) -> None:
-    """R@k for k = 1…50 of every run in ``runs``, one line each, into the PNG ``output``."""
+    """R@k for k = 1…50 of every run in ``runs``, one line each (:func:`curves`), into the PNG ``output``."""
     try:
         import matplotlib
     except ImportError:
@@ -32,14 +59,8 @@ def plot_recall(runs: Sequence[Stored], output: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(7, 4.5), dpi=120)
-    colours: dict[tuple[str, str], int] = {}  # one colour per system and dataset, a line style per seed of it
-    drawn: Counter[tuple[str, str]] = Counter()
-    for run in runs:
-        system = (run.result.system, run.result.dataset)
-        colour, style = colours.setdefault(system, len(colours)), ("-", "--", ":", "-.")[drawn[system] % 4]
-        drawn[system] += 1
-        axis.plot(KS, recall_curve(run), color=f"C{colour % 10}", linestyle=style,
-                  label=f"{run.result.system}, seed {run.result.seed} ({run.result.dataset})")
+    for curve in curves(runs):
+        axis.plot(KS, curve.recall, color=curve.colour, linestyle=curve.style, label=curve.label)
     axis.set(xlabel="k", ylabel="text-to-audio R@k", ylim=(0, 1), xlim=(1, KS[-1]))
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)

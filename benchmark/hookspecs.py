@@ -108,7 +108,11 @@ def register_losses(register: Register) -> None:
     a loss that takes captions one by one skips the padded slots. A loss that needs
     per-dataset statistics implements ``prepare(context)``, called once before training
     with a :class:`benchmark.api.LossContext` (under torchrun, on rank 0 first, so disk
-    caches are filled once). Under torchrun the batch is
+    caches are filled once). A loss that derives values from that data (thresholds,
+    statistics) reports them with ``evidence() -> dict[str, Any]``: JSON values, called
+    once after ``prepare``, recorded in the result as ``loss_evidence`` so a number shows
+    what it rests on (the ranking loss: its CIDEr thresholds and how they were
+    estimated). Under torchrun the batch is
     the global one, gathered from every rank, and the clip indices are global: a loss
     needs no distributed code of its own.
     """

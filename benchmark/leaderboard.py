@@ -29,7 +29,13 @@ measured); the best mean of each column is in bold.
 "(cpu setup)" marks runs on a CPU with the system's `cpu_overrides` (a smaller batch, a
 frozen caption encoder); the batch column gives the batch actually used. "(random expert
 weights)" marks runs whose pretrained experts had random weights (`--expert-weights
-random`): a smoke test of the pipeline, not a score of the system. The experts column
+random`): a smoke test of the pipeline, not a score of the system. "(unverified audio)"
+marks runs on audio not checked against the dataset's release (a Clotho copy the user
+extracted, adopted with `-D audio_dir`: file names, counts and decoding checked, not the
+archives' checksums), which never share a row with runs on verified audio. "(external)"
+marks predictions made by another toolkit and scored by `bench score`. Results scored under
+another convention (`dcase2025`: the task's annotated queries) get a table of their own,
+named for it, with that convention's metrics. The experts column
 names the audio experts a run used, so runs of a system from before and after a change of
 its experts never share a row. Rows marked "reported" are numbers published by papers
 (`leaderboard/reported.yaml`, with their source and how their setting differs), not runs
@@ -57,6 +63,8 @@ def row_label(result: Result) -> str:
         label += " (cpu setup)"
     if any(expert.get("weights") == "random" for expert in result.config.get("experts", [])):
         label += " (random expert weights)"
+    if result.dataset_source.get("archives_verified") is False:  # the audio may not be the release's
+        label += " (unverified audio)"
     if result.external:
         label += " (external)"
     if result.overrides:

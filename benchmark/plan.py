@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from benchmark import paths
 
@@ -50,6 +50,25 @@ class Plan:
             return None
         return (f"system {self.config['name']!r} follows the {wanted!r} protocol of its source; this run uses "
                 f"{used!r} (pass -D protocol={wanted} where the dataset has it, to run the source's setting)")
+
+
+def system_dir(system: str, overrides: Sequence[str]) -> str:
+    """The directory of a system's results under its dataset's: the system's name, then
+    ``-set-`` and a short stable hash of its ``--set`` overrides (as parsed, in order) when
+    there are any, so a run with overrides never takes the place of the system as registered,
+    as a dataset with non-default options is ``<name>-<hash>``."""
+    if not overrides:
+        return system
+    from benchmark.config import parse_overrides
+    from benchmark.io import stable_hash
+
+    return f"{system}-set-{stable_hash(parse_overrides(overrides), 8)}"
+
+
+def run_label(system: str, overrides: Sequence[str]) -> str:
+    """How a run is named to a reader (plot legends, ``bench compare``): the system and its
+    ``--set`` overrides as given, e.g. ``ranking --set schedule.epochs=5``."""
+    return " ".join([system, *(f"--set {override}" for override in overrides)])
 
 
 #: What a run's log and a sweep's status line say when :func:`auto_fell_back`.

@@ -169,6 +169,10 @@ class Result(BaseModel):
     relevance: Optional[dict[str, bool]] = None
     checkpoint: dict[str, Any] = Field(default_factory=dict)
     history: list[dict[str, float]] = Field(default_factory=list)
+    #: What the loss derived from the training data (its ``evidence()``: the ranking loss's
+    #: CIDEr thresholds and whether they are exact or sampled, with the bound); absent from
+    #: older files, zero-shot runs and losses without it.
+    loss_evidence: Optional[dict[str, Any]] = None
     pretrain: Optional[dict[str, Any]] = None
     timings_s: dict[str, Union[int, float]] = Field(default_factory=dict)
     environment: dict[str, Any] = Field(default_factory=dict)
@@ -208,7 +212,7 @@ class Result(BaseModel):
 
 #: Keys a result file may lack: no pre-training, or written before the key existed.
 OPTIONAL = ("pretrain", "device_requested", "device_fallback", "determinism", "convention", "intervals", "queries",
-            "relevance", "external")
+            "relevance", "loss_evidence", "external")
 
 
 def determinism_settings() -> dict[str, Any]:
@@ -309,6 +313,7 @@ def record(options: RunOptions, run: Plan, features: Features, outcome: tuple[Tr
             "resumed_from_epoch": trainer.resumed_from, "path": str(selected.path),
         } if selected else {"epoch": 0, "zero_shot": True, "rule": ZERO_SHOT},
         history=trainer.history if trainer else [], environment=environment(), determinism=determinism_settings(),
+        loss_evidence=trainer.loss_evidence if trainer else None,
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     )
 

@@ -11,7 +11,7 @@ from benchmark import paths
 from benchmark.context import Log, RunContext
 from benchmark.distributed import barrier, check_shared, decided_by_rank0
 from benchmark.errors import BenchError
-from benchmark.plan import AUTO_FALLBACK, Plan, RunOptions, auto_fell_back
+from benchmark.plan import AUTO_FALLBACK, Plan, RunOptions, auto_fell_back, system_dir
 
 if TYPE_CHECKING:
     from benchmark.plugins import PluginManager
@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 
 def plan(options: RunOptions, manager: PluginManager, device_type: str) -> Plan:
-    """Resolve the system and the dataset and locate the result (nothing is prepared)."""
+    """Resolve the system and the dataset and locate the result (nothing is prepared): a
+    run with ``--set`` overrides has a directory of its own (:func:`benchmark.plan.system_dir`)."""
     from benchmark.config import component, resolve_system
     from benchmark.data import open_dataset
     from benchmark.results import result_path, run_dir
@@ -31,7 +32,7 @@ def plan(options: RunOptions, manager: PluginManager, device_type: str) -> Plan:
     dataset = open_dataset(manager, options.dataset, options.dataset_options, data_root)
     pretrain = tuple(open_dataset(manager, spec["name"], spec.get("options", {}), data_root)  # a bad one is named now
                      for spec in map(component, (config["pretrain"] or {}).get("datasets", [])))
-    where = (options.output, dataset.key, options.system, options.seed)
+    where = (options.output, dataset.key, system_dir(options.system, options.overrides), options.seed)
     return Plan(config, dataset, result_path(*where), run_dir(*where), pretrain)
 
 

@@ -37,10 +37,30 @@ def loss_context(key: str, splits: dict[str, list[Split]], cache_root: Path) -> 
     return LossContext(key, captions, cache_root, clips)
 
 
+def loss_evidence(loss: Any) -> dict[str, Any] | None:
+    """What ``loss`` derived from the data, its ``evidence()`` (see
+    :func:`benchmark.hookspecs.register_losses`), checked to be a mapping of JSON values now,
+    before training, rather than when the result is written; None for a loss without it."""
+    import json
+
+    report = getattr(loss, "evidence", None)
+    if report is None:
+        return None
+    evidence = report()
+    if not isinstance(evidence, dict):
+        raise BenchError(f"evidence() returned a {type(evidence).__name__}; it must return a dict of JSON values")
+    try:
+        json.dumps(evidence, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise BenchError(f"evidence() returned values that are not JSON ({exc}); return plain numbers, strings, "
+                         "lists and dicts") from None
+    return evidence
+
+
 def train(ctx: RunContext, config: dict[str, Any], model: RetrievalModel, stage: Stage,
           data: LossContext) -> tuple[Trainer, Selected]:
-    """One training stage with a fresh loss (prepared on ``data``) and optimiser; returns the
-    trainer and its selection."""
+    """One training stage with a fresh loss (prepared on ``data``, its evidence taken) and
+    optimiser; returns the trainer and its selection."""
     from benchmark.registry import label
     from benchmark.train import Trainer
 
@@ -51,7 +71,10 @@ def train(ctx: RunContext, config: dict[str, Any], model: RetrievalModel, stage:
                 with naming(label("losses", config["loss"]["name"])):
                     loss.prepare(data)
             barrier()
+    with naming(label("losses", config["loss"]["name"])):
+        evidence = loss_evidence(loss)
     trainer = Trainer(model, loss, config, stage, ctx)
+    trainer.loss_evidence = evidence
     ranks = f" on {ctx.dist.world_size} ranks" if ctx.dist.distributed else ""
     ctx.log(f"training on {data.dataset}: {len(stage.train)} clips, batch {trainer.batch_size}{ranks}, "
             f"{stage.epochs} epochs, {ctx.device.type}")
@@ -101,4 +124,5 @@ def pretrain(ctx: RunContext, run: Plan, model: RetrievalModel, features: Featur
         "epochs": stage.epochs,
         "checkpoint": {"epoch": selected.epoch, "selected_by": selected.monitor, "value": selected.value},
         "history": trainer.history,
+        **({"loss_evidence": trainer.loss_evidence} if trainer.loss_evidence is not None else {}),
     }

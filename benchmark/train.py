@@ -122,6 +122,9 @@ class Trainer:
                 self.model, device_ids=[device] if device.type == "cuda" else None, find_unused_parameters=True
             )
         self.checkpoints = self.config["checkpoint"]
+        #: What the loss derived from the training data (:func:`benchmark.stages.loss_evidence`,
+        #: set by :func:`benchmark.stages.train`); None for a loss that reports nothing.
+        self.loss_evidence: dict[str, Any] | None = None
         self.fingerprint = stable_hash(
             {"config": {k: v for k, v in config.items() if k != "description"}, "epochs": self.epochs, "n": len(train)}
         )

@@ -64,7 +64,7 @@ def test_a_run_uses_the_plugins_expert(installed, tmp_path):
     done = bench(installed, "run", "--system", "example_ranking", "--dataset", "synthetic", *dataset_args(TINY),
                  "--set", "schedule.epochs=2", "--set", "batch_size=8", "--output", tmp_path)
     assert done.returncode == 0, done.stderr
-    (path,) = tmp_path.glob("*/example_ranking/seed-0.json")
+    (path,) = tmp_path.glob("*/example_ranking-set-*/seed-0.json")
     result = json.loads(path.read_text())
     assert result["config"]["experts"] == [{"name": "spectral_stats", "frame_rate": 10.0}]
     assert result["config"]["inherits"] == ["ranking", "cider_relax"]

@@ -62,6 +62,8 @@ class PercentileEstimate:
     seed: int | None = None
 
     def as_dict(self) -> dict:
+        """The values and how they were obtained, as JSON values (the cache file, a result's
+        ``loss_evidence``)."""
         return asdict(self)
 
 

@@ -15,7 +15,8 @@ The relaxed loss holds, per split and on the CPU (never as buffers), either the 
 ``c_ij`` matrix of a split of up to ``DENSE_CLIPS`` clips (bounded memory, a lookup per
 step) or its CIDEr vectors (linear in its clips), from which each batch's ``B x B`` block is
 computed; the block is put on the device of the similarities. ``threshold_estimate``
-says how the percentiles were obtained (exact, or sampled with a bound).
+says how the percentiles were obtained (exact, or sampled with a bound), and
+:meth:`RankingLoss.evidence` hands both to the result.
 """
 
 from __future__ import annotations
@@ -70,6 +71,16 @@ class RankingLoss(nn.Module):
         self.threshold_estimate = cache.estimate(context.captions["train"], self.relax_settings["percentiles"],
                                                  self.pairs["train"])
         self.thresholds = self.threshold_estimate.values
+
+    def evidence(self) -> dict[str, Any]:
+        """What the loss derived from the training data, for the result's ``loss_evidence``:
+        the relax function's CIDEr thresholds at its percentiles and how they were obtained
+        (exact over all pairs, or sampled with its rank-error bound and confidence), as the
+        cache file keeps them; nothing for the plain loss."""
+        if self.threshold_estimate is None or self.relax_settings is None:
+            return {}
+        percentiles = list(self.relax_settings["percentiles"])
+        return {"cider_thresholds": {"percentiles": percentiles, **self.threshold_estimate.as_dict()}}
 
     def margins(self, batch: LossInput) -> torch.Tensor | float:
         """``m * r(c_ij)`` for every pair in the batch (a scalar when not relaxed)."""

@@ -8,6 +8,7 @@ import pytest
 
 from benchmark.cache import MARKER
 from benchmark.cli import main
+from benchmark.plan import system_dir
 from tests.conftest import TINY, dataset_args
 
 SMALL = {"n_development": 160, "n_validation": 40, "n_evaluation": 40, "min_seconds": 0.5, "max_seconds": 1.0}
@@ -28,12 +29,14 @@ def trained(tmp_path_factory):
     output = tmp_path_factory.mktemp("results")
     code = bench("run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(SMALL), *FAST, *LOGMEL, "--output", output)
     assert code == 0
-    (path,) = output.glob("*/ranking/seed-0.json")
+    (path,) = output.glob("*/ranking*/seed-0.json")
     return output, path, json.loads(path.read_text())
 
 
 def test_a_run_writes_one_complete_result(trained):
     _, path, result = trained
+    # A run with --set overrides has a place of its own: never the system's as registered.
+    assert path.parent.name == system_dir("ranking", FAST[1::2] + LOGMEL[1::2]) != "ranking"
     assert result["system"] == "ranking" and result["seed"] == 0 and result["dataset_name"] == "synthetic"
     assert set(result["metrics"]["text_to_audio"]) == {"R@1", "R@5", "R@10", "mAP@10"}
     assert set(result["metrics"]["audio_to_text"]) == {"R@1", "R@5", "R@10"}
@@ -60,11 +63,15 @@ def test_a_run_keeps_its_per_query_record_and_scores_again_without_the_model(tra
     assert result["relevance"] == {"own_clip": True, "identical_captions": True, "judged": False, "graded": False}
     assert all(low <= stored[metric] <= high for metric, (low, high) in result["intervals"].items())
     assert bench("rescore", path) == 0
-    assert f"| {stored['mAP@10']:.3f} [{result['intervals']['mAP@10'][0]:.3f}, " in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"| {stored['mAP@10']:.3f} [{result['intervals']['mAP@10'][0]:.3f}, " in out
+    label = "ranking --set schedule.epochs=10 --set batch_size=64 --set optimizer.lr=1e-3 --set experts=[{name: logmel, "
+    assert f"| {label}frame_rate: 2.0}}] " in out  # the run is named with its overrides
     assert bench("rescore", path, "--convention", "mteb", "--ties", "optimistic") == 0
     assert "nDCG@10" in capsys.readouterr().out
     assert bench("compare", path, path.parent) == 0  # a run against itself: no difference
     assert "| mAP@10   | " in (out := capsys.readouterr().out) and "+0.000 [+0.000, +0.000] | 1.000" in out
+    assert f"A: {path} ({label}frame_rate: 2.0}}])\nB: {path.parent} ({label}" in out
     assert bench("inspect", path, "--worst", "2") == 0
     out = capsys.readouterr().out
     assert f"rank of each caption's own clip ({result['n_test_captions']} queries):" in out
@@ -87,16 +94,24 @@ def test_a_run_keeps_its_per_query_record_and_scores_again_without_the_model(tra
     assert f"result {older} has no per-query record" in capsys.readouterr().err
 
 
-def test_an_existing_result_is_reused_and_never_overwritten_without_force(trained, capsys):
+def test_an_existing_result_is_reused_and_never_overwritten_without_force(trained, tmp_path, capsys):
+    import shutil
+
     output, path, _ = trained
     before = path.read_bytes()
-    code = bench("run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(SMALL), *FAST, *LOGMEL, "--output", output)
+    args = ["run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(SMALL), *FAST, *LOGMEL]
+    code = bench(*args, "--output", output)
     assert code == 0 and path.read_bytes() == before
     captured = capsys.readouterr()
     assert f"result {path} already exists: not re-running" in captured.err and "R@10" in captured.out
-    code = bench("run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(SMALL), *FAST, *LOGMEL,
-                 "--set", "loss.margin=0.3", "--output", output)
-    assert code == 2 and path.read_bytes() == before
+    # In its place, a result of another configuration (the system file changed since) is refused.
+    copy = tmp_path / "out"
+    shutil.copytree(output, copy, ignore=shutil.ignore_patterns("*.run"))
+    theirs = json.loads(before)
+    theirs["config"]["loss"]["margin"] = 0.3
+    (mine := copy / path.relative_to(output)).write_text(json.dumps(theirs))
+    code = bench(*args, "--output", copy)
+    assert code == 2 and json.loads(mine.read_text()) == theirs
     assert "exists for a different configuration" in capsys.readouterr().err
 
 
@@ -157,7 +172,7 @@ def test_a_result_of_another_configuration_written_during_training_is_not_overwr
 
     def fit_while_another_writes(self):
         selected = fit(self)
-        (result,) = (tmp_path / "out").glob("*/ranking")
+        (result,) = (tmp_path / "out").glob("*/ranking-set-*")
         (result / "seed-0.json").write_text(json.dumps(theirs))
         return selected
 
@@ -169,7 +184,7 @@ def test_a_result_of_another_configuration_written_during_training_is_not_overwr
     captured = capsys.readouterr()
     assert code == 2 and "exists for a different configuration" in captured.err
     assert "--device auto found no CUDA device: running on the CPU" in captured.err  # said, not silent
-    (result,) = (tmp_path / "out").glob("*/ranking/seed-0.json")
+    (result,) = (tmp_path / "out").glob("*/ranking-set-*/seed-0.json")
     assert json.loads(result.read_text()) == theirs
 
 
@@ -189,7 +204,7 @@ def test_the_reference_system_runs_offline_with_random_expert_weights(tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error: expert 'openl3': needs the weights file") and "--expert-weights random" in err
     assert bench(*args, *RANDOM) == 0
-    (path,) = tmp_path.glob("*/cider_relax/seed-0.json")
+    (path,) = tmp_path.glob("*/cider_relax-set-*/seed-0.json")
     result = json.loads(path.read_text())
     assert [e["name"] for e in result["config"]["experts"]] == ["openl3", "panns", "vggsound", "vggish"]
     assert all(e["weights"] == "random" for e in result["config"]["experts"]) and result["expert_weights"] == "random"
@@ -305,13 +320,28 @@ def test_pretraining_then_fine_tuning(tmp_path):
     args = ["run", "--system", "cider_relax", "--dataset", "synthetic", *dataset_args(TINY), "--output", tmp_path,
             "--set", pretrain, "--set", "schedule.epochs=1", "--set", "batch_size=8", *LOGMEL]
     assert bench(*args) == 0
-    (path,) = tmp_path.glob("*/cider_relax/seed-0.json")
+    (path,) = tmp_path.glob("*/cider_relax-set-*/seed-0.json")
     result = json.loads(path.read_text())
     assert result["pretrain"]["datasets"][0].startswith("synthetic-") and result["pretrain"]["epochs"] == 2
     assert len(result["pretrain"]["history"]) == 2 and len(result["history"]) == 1
     assert result["pretrain"]["n_clips"] == TINY["n_development"]
     run_dir = path.with_suffix(".run")
     assert (run_dir / "pretrain" / "last.pt").is_file() and (run_dir / "finetune" / "last.pt").is_file()
+    # Each stage's loss was prepared on its own training data, and the result says what it derived from each.
+    pretrained, tuned = (r["loss_evidence"]["cider_thresholds"] for r in (result["pretrain"], result))
+    assert pretrained["values"] != tuned["values"] and pretrained["method"] == tuned["method"] == "exact"
+
+
+def test_a_cider_relax_run_records_the_thresholds_it_used_as_the_cache_keeps_them(tmp_path):
+    args = ["run", "--system", "cider_relax", "--dataset", "synthetic", *dataset_args(TINY), "--output", tmp_path / "out",
+            "--cache-dir", tmp_path / "cache", "--set", "schedule.epochs=1", "--set", "batch_size=8", *LOGMEL]
+    assert bench(*args) == 0
+    (path,) = (tmp_path / "out").glob("*/cider_relax-set-*/seed-0.json")
+    evidence = json.loads(path.read_text())["loss_evidence"]["cider_thresholds"]
+    (cached,) = (tmp_path / "cache").rglob("percentiles-*.json")  # the training split's, the one this cache holds
+    assert evidence == json.loads(cached.read_text()) and evidence["percentiles"] == [80, 90, 99]
+    n = TINY["n_development"]
+    assert (evidence["method"], evidence["population"], evidence["rank_error"]) == ("exact", n * (n - 1) // 2, 0.0)
 
 
 def test_plot_relax_writes_a_png(tmp_path, capsys):
@@ -329,7 +359,7 @@ def test_baselines_run_end_to_end(system, loss, tmp_path):
     code = bench("run", "--system", system, "--dataset", "synthetic", *dataset_args(TINY), "--set", "schedule.epochs=2",
                  *two_experts, "--output", tmp_path)
     assert code == 0
-    result = json.loads(next(tmp_path.glob(f"*/{system}/seed-0.json")).read_text())
+    result = json.loads(next(tmp_path.glob(f"*/{system}-set-*/seed-0.json")).read_text())
     assert result["config"]["loss"]["name"] == loss and len(result["experts"]) == 2
     assert result["text_encoder"]["model"] == "all-MiniLM-L6-v2"  # the caption side is recorded
     assert all(0.0 <= v <= 1.0 for v in result["metrics"]["text_to_audio"].values())
@@ -357,7 +387,7 @@ def test_a_run_writes_to_the_users_results_never_to_the_committed_record(tmp_pat
     monkeypatch.chdir(tmp_path)
     args = ["run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(TINY), *LOGMEL, "--set", "schedule.epochs=1"]
     assert bench(*args) == 0
-    assert list(tmp_path.glob("results/*/ranking/seed-0.json")) and not (tmp_path / "leaderboard").exists()
+    assert list(tmp_path.glob("results/*/ranking-set-*/seed-0.json")) and not (tmp_path / "leaderboard").exists()
 
 
 def test_messages_name_a_plugin_kind_in_the_singular(capsys):
@@ -379,13 +409,14 @@ def test_a_run_whose_result_another_live_process_is_producing_stops_naming_it(tm
         from benchmark.results import result_path
 
         key = open_dataset(get_plugin_manager(), "synthetic", TINY, tmp_path).key
-        claim = result_path(tmp_path, key, "ranking", 0).with_name("seed-0.json.claim")
+        place = system_dir("ranking", [*LOGMEL[1::2], "schedule.epochs=1"])
+        claim = result_path(tmp_path, key, place, 0).with_name("seed-0.json.claim")
         claim.parent.mkdir(parents=True)
         claim.write_text(json.dumps({"host": socket.gethostname(), "pid": holder.pid}))
         assert bench(*args) == 2
         err = capsys.readouterr().err
         assert f"is being produced by process {holder.pid} on {socket.gethostname()} (claim {claim})" in err
-        assert "training" not in err and not list(tmp_path.glob("*/ranking/seed-0.json"))
+        assert "training" not in err and not list(tmp_path.glob("*/ranking*/seed-0.json"))
     finally:
         holder.kill()
         holder.wait()
@@ -393,7 +424,8 @@ def test_a_run_whose_result_another_live_process_is_producing_stops_naming_it(tm
 
 
 @pytest.mark.slow
-def test_two_conflicting_runs_started_together_end_with_one_result_and_one_refusal(tmp_path):
+def test_two_runs_of_different_overrides_started_together_each_end_with_a_result_of_its_own(tmp_path):
+    """Runs that differ in a --set override are other systems: neither waits for, refuses or replaces the other."""
     import os
     import subprocess
     import sys
@@ -405,14 +437,13 @@ def test_two_conflicting_runs_started_together_end_with_one_result_and_one_refus
     runs = [subprocess.Popen([*base, "--set", f"optimizer.lr={lr}"], env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True) for lr in ("0.0001", "0.003")]
     outcomes = [(run.wait(timeout=600), run.stderr.read()) for run in runs]
-    codes = sorted(code for code, _ in outcomes)
-    assert codes == [0, 2], outcomes
-    refused = next(err for code, err in outcomes if code == 2)
-    assert "is being produced by process" in refused or "exists for a different configuration" in refused
-    (result,) = tmp_path.glob("*/ranking/seed-0.json")
-    lr = json.loads(result.read_text())["config"]["optimizer"]["lr"]
-    winner = next(err for code, err in outcomes if code == 0)
-    assert "training: 3/3 epochs" in winner and lr in (1e-4, 3e-3) and not list(tmp_path.rglob("*.claim"))
+    assert [code for code, _ in outcomes] == [0, 0], outcomes
+    assert all("training: 3/3 epochs" in err for _, err in outcomes)
+    for lr in ("0.0001", "0.003"):
+        place = system_dir("ranking", [*LOGMEL[1::2], "schedule.epochs=3", f"optimizer.lr={lr}"])
+        (result,) = tmp_path.glob(f"*/{place}/seed-0.json")
+        assert json.loads(result.read_text())["config"]["optimizer"]["lr"] == float(lr)
+    assert not list(tmp_path.rglob("*.claim"))
 
 
 def test_bench_mine_runs_a_registered_miner_with_its_options_and_refuses_an_unknown_one(tmp_path, monkeypatch, capsys):
@@ -454,9 +485,10 @@ def test_a_zero_shot_system_trains_nothing_and_is_scored_and_marked_as_such(tmp_
                  "--device", "cpu", "--output", tmp_path)
     assert code == 0
     assert "zero-shot: ranking trains nothing" in capsys.readouterr().err
-    (path,) = tmp_path.glob("synthetic*/ranking/seed-0.json")
+    (path,) = tmp_path.glob("synthetic*/ranking-set-*/seed-0.json")
     result = read(path)
     assert result.checkpoint == {"epoch": 0, "zero_shot": True, "rule": RULE} and result.history == []
+    assert result.loss_evidence is None  # no loss, nothing derived
     assert 0 <= result.metrics["text_to_audio"]["mAP@10"] <= 1 and result.batch_size_used is None
     assert not (tmp_path / path.parent / "seed-0.run" / "last.pt").exists()
     assert "(zero-shot)" in row_label(result)

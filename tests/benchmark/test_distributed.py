@@ -110,7 +110,7 @@ def test_torchrun_with_two_ranks_reaches_the_single_process_metrics(tmp_path):
     torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
     double = finished(bench_process([*RUN, "--output", tmp_path / "two"], tmp_path / "home-two", torchrun))
     assert "batch 16 on 2 ranks" in double and double.count("text->audio") == 1  # rank 0 reports
-    one, two = (json.loads(next((tmp_path / d).glob("*/ranking/seed-0.json")).read_text()) for d in ("one", "two"))
+    one, two = (json.loads(next((tmp_path / d).glob("*/ranking-set-*/seed-0.json")).read_text()) for d in ("one", "two"))
     assert two["world_size"] == 2 and one["world_size"] == 1
     for a, b in zip(one["history"], two["history"], strict=True):
         for key in ("train_loss", "val_loss", "m1", "m2"):
@@ -164,18 +164,18 @@ def test_a_rank_that_dies_stops_the_job_and_a_restart_resumes(tmp_path):
     history = None
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and job.poll() is None:
-        history = next((tmp_path / "results").glob("*/ranking/seed-0.run/history.json"), None)
+        history = next((tmp_path / "results").glob("*/ranking-set-*/seed-0.run/history.json"), None)
         if history is not None and len(json.loads(history.read_text())) >= 2:
             break
         time.sleep(0.2)
     assert history is not None and job.poll() is None, "the job did not reach epoch 2"
     os.kill(worker_ranks(job.pid)[1], signal.SIGKILL)  # rank 1 dies mid-training
     out, _ = job.communicate(timeout=120)
-    assert job.returncode != 0 and not list((tmp_path / "results").glob("*/ranking/seed-0.json")), out
+    assert job.returncode != 0 and not list((tmp_path / "results").glob("*/ranking-set-*/seed-0.json")), out
     done = json.loads(history.read_text())[-1]["epoch"]
     restarted = finished(bench_process(args, tmp_path / "home", torchrun))
     assert f"resumed from the checkpoint of epoch {done}" in restarted
-    result = json.loads(next((tmp_path / "results").glob("*/ranking/seed-0.json")).read_text())
+    result = json.loads(next((tmp_path / "results").glob("*/ranking-set-*/seed-0.json")).read_text())
     assert [h["epoch"] for h in result["history"]] == list(range(1, 13)) and result["checkpoint"]["resumed_from_epoch"] == done
 
 

@@ -100,6 +100,21 @@ def test_random_expert_weights_are_marked_and_different_experts_get_their_own_ro
     assert len(rows) == 2 and any("| logmel " in r and re.search(r"\|\s+2 \|", r) for r in rows)
 
 
+def test_runs_on_audio_not_verified_against_the_release_are_marked_and_get_their_own_rows(tmp_path):
+    from benchmark.leaderboard import HEADER, row_label
+
+    adopted = {"audio_dir": "/data/my clotho", "archives_verified": False}
+    assert row_label(result(dataset_source=adopted)) == "`cider_relax` (unverified audio)"
+    assert row_label(result(dataset_source={"archives_verified": True})) == "`cider_relax`"
+    for seed, source in enumerate([{"archives_verified": True}, {"archives_verified": True}, adopted]):
+        fake_result(tmp_path, "clotho_v2", "cider_relax", seed, 0.3, 0.5)
+        path = result_path(tmp_path, "clotho_v2", "cider_relax", seed)
+        write_json(path, {**__import__("json").loads(path.read_text()), "dataset_source": source})
+    rows = [line for line in render([tmp_path]).splitlines() if "`cider_relax`" in line]
+    assert len(rows) == 2 and re.search(r"`cider_relax` \(unverified audio\) .*\|\s+1 \|", rows[1])
+    assert '"(unverified audio)"\nmarks runs on audio not checked against the dataset\'s release' in HEADER
+
+
 REPORTED = """
 - dataset: clotho_v2
   system: paper system

@@ -34,7 +34,8 @@ def finished_run(device_requested, device_type):
                           result=Path("seed-0.json"))
     features = SimpleNamespace(settings=dict, text_encoder=SimpleNamespace(settings=dict),
                                context=SimpleNamespace(world_size=1), device=torch.device(device_type))
-    trainer = SimpleNamespace(batch_size=8, device=torch.device(device_type), resumed_from=None, history=[])
+    trainer = SimpleNamespace(batch_size=8, device=torch.device(device_type), resumed_from=None, history=[],
+                              loss_evidence={"cider_thresholds": {"values": [0.1, 0.2, 0.3], "method": "exact"}})
     selected = SimpleNamespace(epoch=1, monitor="mAP@10", value=0.5, path=Path("best.pt"))
     queries = QueryRecord.from_similarity(np.eye(3, dtype=np.float32), ["a.wav", "b.wav", "c.wav"], [["a"], ["b"], ["c"]])
     scores = {"text_to_audio": dict.fromkeys(COLUMNS, 0.5), "audio_to_text": {}, "chance": {}, "n_captions": 5,
@@ -69,6 +70,16 @@ def test_a_result_names_its_convention_intervals_and_per_query_record_written_be
     assert queries_path(tmp_path / "seed-0.json") == tmp_path / "seed-0.queries.npz"
     expected = Expected(result.queries["split"], 0, config_digest(result.config), 3, 3)
     assert read_queries(tmp_path / "seed-0.queries.npz", expected).top.shape == (3, 3)
+
+
+def test_a_result_records_what_the_loss_derived_from_the_data(tmp_path):
+    options, run, features, (trainer, selected, scores), splits = finished_run("cpu", "cpu")
+    result = record(options, run, features, (trainer, selected, scores), splits)
+    assert result.loss_evidence == trainer.loss_evidence
+    write(tmp_path / "seed-0.json", result)
+    assert read(tmp_path / "seed-0.json").loss_evidence == trainer.loss_evidence
+    zero_shot = record(options, run, features, (None, None, scores), splits)
+    assert zero_shot.loss_evidence is None and "loss_evidence" not in zero_shot.to_json()
 
 
 BEFORE_RECORDS = Path(__file__).parent / "data" / "result-before-records.json"

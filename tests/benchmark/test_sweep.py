@@ -15,7 +15,7 @@ import pytest
 from benchmark import sweep as sweep_module
 from benchmark.cli import main
 from benchmark.errors import BenchError
-from benchmark.plan import RunOptions
+from benchmark.plan import RunOptions, system_dir
 from benchmark.sweep import Point, grid, run_point, sweep, task_options
 from tests.conftest import TINY, dataset_args
 
@@ -40,10 +40,27 @@ def test_a_sweep_runs_the_grid_once_and_skips_finished_runs(tmp_path, capsys):
     assert len(results(tmp_path)) == 2 and not list(tmp_path.rglob("*.claim"))
     assert main(args) == 0
     assert "2 runs: 2 exists" in capsys.readouterr().out
-    # The same points with another configuration: their results are not this sweep's.
-    assert main([*args, "--set", "optimizer.lr=0.003"]) == 1
-    captured = capsys.readouterr()
-    assert "2 runs: 2 failed" in captured.out and "exists for a different configuration" in captured.err
+    # The same points with one more override are other systems, with places of their own.
+    assert main([*args, "--set", "optimizer.lr=0.003"]) == 0
+    assert "2 runs: 2 ran" in capsys.readouterr().out
+    assert len(results(tmp_path)) == 4 and len({path.split("/")[1] for path in results(tmp_path)}) == 4
+
+
+def test_a_finished_run_with_overrides_is_found_in_its_own_place_and_skipped(tmp_path):
+    from benchmark.plugins import get_plugin_manager
+    from benchmark.results import Result, write
+    from benchmark.runner import plan
+
+    point = Point("ranking", "synthetic", 7)
+    on_cpu = replace(base(tmp_path), device="cpu")
+    run = plan(replace(on_cpu, system="ranking", dataset="synthetic", seed=7), get_plugin_manager(), "cpu")
+    scores = dict.fromkeys(("R@1", "R@5", "R@10", "mAP@10"), 0.5)
+    write(run.result, Result(system="ranking", dataset=run.dataset.key, seed=7, config=run.config, overrides=OVERRIDES,
+                             metrics={"text_to_audio": scores}))
+    status = run_point(point, on_cpu)
+    assert status["status"] == "exists"
+    assert status["result"] == str(tmp_path / run.dataset.key / system_dir("ranking", OVERRIDES) / "seed-7.json")
+    assert system_dir("ranking", OVERRIDES).startswith("ranking-set-")
 
 
 @pytest.mark.slow
@@ -57,7 +74,7 @@ def test_a_live_claim_is_respected_and_a_dead_ones_taken_over(tmp_path):
 
     point = Point("ranking", "synthetic", 7)
     dataset = open_dataset(get_plugin_manager(), "synthetic", TINY, data_root())
-    claim_file = result_path(tmp_path, dataset.key, "ranking", 7).with_name("seed-7.json.claim")
+    claim_file = result_path(tmp_path, dataset.key, system_dir("ranking", OVERRIDES), 7).with_name("seed-7.json.claim")
     claim_file.parent.mkdir(parents=True)
     holder = subprocess.Popen(["sleep", "60"])
     try:
@@ -84,7 +101,7 @@ def test_two_sweeps_on_one_results_directory_never_run_a_point_twice(tmp_path):
     ran = sum(err.count(": ran in") + err.count("  ran in") for _, err in outs)
     assert ran == 2, outs  # every point once, across both sweeps
     assert len(results(tmp_path)) == 2 and not list(tmp_path.rglob("*.claim"))
-    for path in tmp_path.glob("*/ranking/seed-*.json"):
+    for path in tmp_path.glob("*/ranking-set-*/seed-*.json"):
         assert json.loads(path.read_text())["seed"] in (1, 2)  # whole, readable result files
 
 
@@ -103,7 +120,7 @@ def test_ray_backend_on_a_local_instance(tmp_path):
 
     for status in statuses:  # this machine has no GPU: auto fell back to the CPU, and says so
         assert status["device"] == "cpu" and status["device_fallback"] is True
-    for path in tmp_path.glob("*/ranking/seed-*.json"):
+    for path in tmp_path.glob("*/ranking-set-*/seed-*.json"):
         saved = json.loads(path.read_text())
         assert (saved["device"], saved["device_requested"], saved["device_fallback"]) == ("cpu", "auto", True)
 

@@ -63,5 +63,5 @@ def test_a_hear_module_runs_end_to_end_from_the_cli(fake_hear, tmp_path):
     args = ["run", "--system", "ranking", "--dataset", "synthetic", *dataset_args(TINY), "--output", str(tmp_path),
             "--set", "experts=[{name: hear, module: fake_hear}]", "--set", "schedule.epochs=1", "--set", "batch_size=8"]
     assert main(args) == 0
-    (path,) = tmp_path.glob("*/ranking/seed-0.json")
+    (path,) = tmp_path.glob("*/ranking-set-*/seed-0.json")
     assert json.loads(path.read_text())["experts"]["hear"]["module"] == "fake_hear"

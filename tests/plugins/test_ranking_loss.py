@@ -173,3 +173,42 @@ def test_the_cider_relaxation_uses_every_caption_of_clips_with_different_counts(
     similarity, mask = padded([len(train[i]) for i in index], seed=4)
     means = [[similarity[i, j, : mask[j].sum()].mean().item() for j in range(6)] for i in range(6)]
     assert loss(LossInput(similarity, index, mask=mask)).item() == pytest.approx(reference(means, (0.2 * r).tolist()), rel=1e-5)
+
+
+RELAX = {"percentiles": [80, 90, 99], "values": [1.0, 0.7, 0.4]}
+
+
+def cached_percentiles(cache_dir):
+    """The one percentiles file the CIDEr cache under ``cache_dir`` holds."""
+    import json
+
+    (path,) = cache_dir.rglob("percentiles-80-90-99.json")
+    return json.loads(path.read_text())
+
+
+def test_the_relaxed_loss_reports_its_exact_thresholds_as_the_cache_keeps_them(tmp_path):
+    from benchmark.api import LossContext
+
+    assert RankingLoss(0.2).evidence() == {}  # the plain loss derives nothing from the data
+    train = [[f"a bell rings number {i}", f"bell {i % 3} rings"] for i in range(20)]
+    loss = RankingLoss(0.2, relax=RELAX)
+    loss.prepare(LossContext("toy", {"train": train, "validation": [["wind"]] * 5}, tmp_path))
+    evidence = loss.evidence()["cider_thresholds"]
+    assert evidence == cached_percentiles(tmp_path) and evidence["values"] == loss.thresholds
+    assert (evidence["method"], evidence["pairs"], evidence["population"]) == ("exact", 190, 190)
+    assert (evidence["rank_error"], evidence["confidence"], evidence["percentiles"]) == (0.0, 1.0, [80, 90, 99])
+
+
+def test_sampled_thresholds_are_reported_with_their_bound(tmp_path, monkeypatch):
+    from benchmark.api import LossContext
+    from bench_plugins.losses import pair_quantiles, ranking, relax
+
+    monkeypatch.setattr(ranking, "DENSE_CLIPS", 0)  # the vectors, not the matrix: the estimate decides
+    monkeypatch.setattr(relax, "estimate", lambda pairs, qs: pair_quantiles.sampled(pairs, qs, epsilon=0.05))
+    train = [[f"a bell rings number {i}", f"bell {i % 3} rings"] for i in range(20)]
+    loss = RankingLoss(0.2, relax=RELAX)
+    loss.prepare(LossContext("toy", {"train": train, "validation": [["wind"]] * 5}, tmp_path))
+    evidence = loss.evidence()["cider_thresholds"]
+    assert evidence == cached_percentiles(tmp_path) and evidence["values"] == loss.thresholds
+    assert evidence["method"] == "sampled" and evidence["pairs"] == pair_quantiles.sample_size(0.05, 0.01)
+    assert (evidence["rank_error"], evidence["confidence"], evidence["seed"]) == (5.0, 0.99, 0)

@@ -171,8 +171,9 @@ def test_bench_run_records_the_protocol_and_shares_features_between_protocols(mi
     assert main(args) == 0
     assert "leakage check: 4 Freesound sounds" in capsys.readouterr().err
     assert main([*args, "-D", "protocol=report"]) == 0
-    standard = json.loads((tmp_path / "results" / "clotho_v2" / "cider_relax" / "seed-0.json").read_text())
-    report = json.loads((tmp_path / "results" / "clotho_v2-report" / "cider_relax" / "seed-0.json").read_text())
+    results = tmp_path / "results"  # runs with --set overrides: cider_relax-set-<hash>
+    (standard,) = [json.loads(p.read_text()) for p in (results / "clotho_v2").glob("cider_relax-set-*/seed-0.json")]
+    (report,) = [json.loads(p.read_text()) for p in (results / "clotho_v2-report").glob("cider_relax-set-*/seed-0.json")]
     assert standard["protocol"] == {"name": "standard", **clotho.ClothoV2.PROTOCOLS["standard"]}
     assert report["protocol"]["name"] == "report" and report["n_clips"] == {"train": 21, "validation": 5, "test": 5}
     # One cache entry per physical split and expert: the report protocol's union reused them.

@@ -54,7 +54,7 @@ def test_harvest_mine_download_and_pretrain_run_end_to_end_without_a_clotho_soun
             "--set", f"pretrain={{datasets: [{mined_set}], epochs: 1}}", "--set", "experts=[{name: logmel, frame_rate: 2.0}]",
             "--set", "schedule.epochs=1", "--set", "batch_size=4", "--output", tmp_path / "out"]])
     assert code == 0
-    result = json.loads(next((tmp_path / "out").glob("synthetic*/ranking/seed-0.json")).read_text())
+    result = json.loads(next((tmp_path / "out").glob("synthetic*/ranking-set-*/seed-0.json")).read_text())
     (key,) = result["pretrain"]["datasets"]
     assert key.startswith("freesound_mined-") and "-data-" in key and result["pretrain"]["n_clips"] >= 5
     data = home / "datasets" / "freesound_mined"

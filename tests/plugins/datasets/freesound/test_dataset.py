@@ -305,7 +305,7 @@ def test_a_run_trains_and_scores_on_the_mined_previews(world, tmp_path, monkeypa
                                   "--set", "experts=[{name: logmel, frame_rate: 2.0}]", "--set", "schedule.epochs=1",
                                   "--set", "batch_size=4", "--cache-dir", tmp_path / "cache", "--output", tmp_path / "out"]])
     assert code == 0
-    (path,) = (tmp_path / "out").glob("freesound_mined-*/ranking/seed-0.json")
+    (path,) = (tmp_path / "out").glob("freesound_mined-*/ranking-set-*/seed-0.json")
     result = json.loads(path.read_text())
     assert result["dataset_name"] == "freesound_mined" and result["n_test_captions"] == 2
     assert result["protocol"]["train"] == "train" and result["protocol"]["test"] == "validation"
@@ -324,6 +324,6 @@ def test_a_system_pretrains_on_the_mined_previews_before_its_own_dataset(world, 
                                   "--set", "experts=[{name: logmel, frame_rate: 2.0}]", "--set", "schedule.epochs=1",
                                   "--set", "batch_size=4", "--cache-dir", tmp_path / "cache", "--output", tmp_path / "out"]])
     assert code == 0
-    result = json.loads(next((tmp_path / "out").glob("synthetic*/ranking/seed-0.json")).read_text())
+    result = json.loads(next((tmp_path / "out").glob("synthetic*/ranking-set-*/seed-0.json")).read_text())
     (key,) = result["pretrain"]["datasets"]
     assert key.startswith("freesound_mined-") and "-data-" in key and result["pretrain"]["n_clips"] == N - 2

@@ -97,6 +97,18 @@ EQUIVALENT: dict[str, tuple[str, ...]] = {
         "`collaborative = None` for False: both falsy",
     ),
     "plugins/heads/pooling.py": ("`dim=-1` -> `dim=+1` in the concatenation: 2-D tensors",),
+    "benchmark/conventions.py": (
+        "`source` default '' -> 'XXXX' or None: a convention's description, never computed with",
+        "the separator of the duplicate-caption key ' ' -> 'XX XX': identical texts still share a key, different ones"
+        " do not",
+        "`np.ndarray | None` -> `&` twice: annotations, never evaluated",
+        "`np.unique(query[~own])` -> `query[own]` in own_only: every query has its own clip, so the loop visits a"
+        " superset, and a query without others adds nothing",
+        "own_only dropping the grades: with one relevant clip nDCG is grade-free (g / log2(p + 1) over g), and the"
+        " other metrics never read grades",
+        "`chunk` 512 -> 513: the rows are counted in other slices, to the same totals",
+        "the nDCG discount table one entry longer (k + 3): only its first k entries are read",
+    ),
     "plugins/heads/transformer.py": (
         "`need_weights=True`: the attention weights are computed and discarded",
         "`steps > max_positions` -> `>=`: pooling a sequence to its own length is the identity",

@@ -228,3 +228,49 @@ def test_the_id_tie_policy_with_several_queries_of_several_relevant_clips():
     assert [sorted(r.positions("id")[lo:hi].tolist()) for lo, hi in zip(r.offsets[:-1], r.offsets[1:])] == [[2, 4], [3, 4]]
     expected = [[mteb_rank(similarity[q], ids, c) for c in clips] for q, clips in enumerate([[0, 3], [3, 4]])]
     assert expected == [[2, 4], [3, 4]]
+
+
+def test_hand_made_ranks_without_ties_by_id_refuse_the_id_policy():
+    from benchmark.conventions import Ranks
+
+    hand = Ranks(np.array([0, 1]), np.array([0]), np.array([0]), np.array([0]), np.array([0.9]), np.array([True]))
+    with pytest.raises(BenchError, match="keeps ties by id"):
+        hand.positions("id")
+
+
+def test_the_id_policy_counts_relevant_clips_scored_higher_of_the_same_query():
+    ids = ["a", "b", "c", "d"]
+    # query 0: relevant 0 (0.9) and 2 (0.5, tied with 1 and 3): 2 ranks behind 0 and then id d, c: position 3
+    r = ranks(np.array([[0.1, 0.2, 0.3, 0.4], [0.9, 0.5, 0.5, 0.5]]), [[3], [0, 2]], own=[-1, -1], ids=ids)
+    assert r.positions("id").tolist() == [1, 1, 3]
+
+
+def test_expected_positions_over_several_queries():
+    # query 0: one relevant clip, alone; query 1: relevant 0 and 1 tie with irrelevant 2 and 3.
+    r = ranks(np.array([[0.9, 0.1, 0.1, 0.1, 0.1], [0.5, 0.5, 0.5, 0.5, 0.1]]), [[0], [0, 1]])
+    assert r.positions("expected") == pytest.approx([1, 1 + 2 / 3, 2 + 4 / 3])
+
+
+def test_bad_similarities_and_grades_are_refused():
+    with pytest.raises(BenchError, match=r"similarity must be \(n_queries, n_clips\) with 2 queries"):
+        ranks(SIMILARITY, [[0], [1]])
+    for grades in ([[0], [1, 1], [1]], [[np.nan], [1, 1], [1]], [[-1], [1, 1], [1]], [[1], [1], [1]]):
+        with pytest.raises(BenchError, match="one positive number per relevant clip"):
+            ranks(SIMILARITY, RELEVANT, grades)
+
+
+def test_mrr_at_k_counts_a_first_relevant_clip_at_k_and_not_after():
+    r = ranks(SIMILARITY, RELEVANT)  # first relevant clips at 2, 2, 2 (pessimistic)
+    assert per_query(r, "MRR@2").tolist() == [0.5, 0.5, 0.5]
+    assert per_query(r, "MRR@1").tolist() == [0, 0, 0]
+
+
+def test_graded_ndcg_of_a_later_query_with_more_relevant_clips_than_k():
+    # query 1 ranks clips 1, 2, 3 (grades 3, 2, 1) in that order, then clip 0.
+    r = ranks(np.array([[0.9, 0.1, 0.2, 0.3], [0.1, 0.9, 0.8, 0.7]]), [[0], [1, 2, 3]], [[1.0], [3.0, 2.0, 1.0]])
+    assert per_query(r, "nDCG@1").tolist() == pytest.approx([1.0, 1.0])
+    assert per_query(r, "nDCG@2").tolist() == pytest.approx([1.0, 1.0])
+    # reversed grades: ranked 1, 2, 3 with grades 1, 2, 3; the ideal is 3, 2 at k = 2
+    rev = ranks(np.array([[0.9, 0.1, 0.2, 0.3], [0.1, 0.9, 0.8, 0.7]]), [[0], [1, 2, 3]], [[1.0], [1.0, 2.0, 3.0]])
+    assert per_query(rev, "nDCG@1")[1] == pytest.approx(1 / 3)
+    assert per_query(rev, "nDCG@2")[1] == pytest.approx((1 + 2 / np.log2(3)) / (3 + 2 / np.log2(3)))

@@ -254,3 +254,72 @@ def test_a_query_set_that_does_not_fit_the_split_is_named(queries, message):
 
     with pytest.raises(BenchError, match=f"query set 'dcase2025', .*{message}"):
         check_query_sets({"dcase2025": queries}, FILES, CAPTIONS)
+
+
+SETS = {"dcase2025": [("sound 4 two", ["clip7.wav", "clip9.wav"]), ("a dog barks", ["clip10.wav"])]}
+
+
+@pytest.mark.parametrize("name, edit, message", [
+    ("set.dcase2025.offsets", lambda a: a + 1, "its relevant clips are not listed per query"),
+    ("set.dcase2025.offsets", lambda a: a[:-1], "its relevant clips are not listed per query"),
+    ("set.dcase2025.scores", lambda a: np.where(a > 0, np.inf, a), "its scores are not finite"),
+    ("set.dcase2025.scores", lambda a: a[:, :-1], "its scores are not finite, one row per query and a column per clip"),
+    ("set.dcase2025.rows", lambda a: a + 90, "a query or clip lies outside the split"),
+    ("set.dcase2025.rows", lambda a: a - 14, "a query or clip lies outside the split"),
+    ("set.dcase2025.clips", lambda a: a + 30, "a query or clip lies outside the split"),
+    ("set.dcase2025.clips", lambda a: a - 8, "a query or clip lies outside the split"),
+])
+def test_an_altered_query_set_is_refused(tmp_path, similarity, name, edit, message):
+    path = tmp_path / "r.queries.npz"
+    QueryRecord.from_similarity(similarity, FILES, CAPTIONS, sets=SETS).write(path)
+    with np.load(path) as data:
+        altered = edit(data[name])
+    rewrite(path, **{name: altered})
+    with pytest.raises(BenchError, match=f"per-query record {path} is inconsistent .*query set 'dcase2025': {message}"):
+        read(path, expect())
+
+
+def test_a_record_of_an_earlier_bench_reads_without_binding_or_ties_by_id(tmp_path, similarity):
+    import json
+
+    path = tmp_path / "r.queries.npz"
+    record = QueryRecord.from_similarity(similarity, FILES, CAPTIONS)
+    record.write(path)
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files if name not in ("ahead", "meta")}
+        meta = json.loads(str(data["meta"]))
+    meta["version"] = 1
+    del meta["binding"], meta["sets"]
+    np.savez_compressed(path, meta=np.array(json.dumps(meta)), **arrays)
+    old = read(path, expect(seed=7, config={"any": 1}))  # nothing binds it: the metrics check in load() does
+    assert old.binding == {} and old.sets == {} and old.ranks.ahead is None
+    assert np.array_equal(old.ranks.tied, record.ranks.tied)
+    meta["version"] = 3
+    np.savez_compressed(path, meta=np.array(json.dumps(meta)), **arrays)
+    with pytest.raises(BenchError, match="has version 3; this bench reads versions 1, 2"):
+        read(path, expect())
+
+
+def test_a_record_with_a_member_it_should_not_have_is_refused(tmp_path, similarity):
+    path = tmp_path / "r.queries.npz"
+    QueryRecord.from_similarity(similarity, FILES, CAPTIONS).write(path)
+    rewrite(path, extra=np.zeros(3))
+    with pytest.raises(BenchError, match="is damaged or not a record \\(unexpected member extra.npy\\)"):
+        read(path, expect())
+
+
+def test_the_size_caps_follow_the_split(tmp_path, similarity):
+    from benchmark.queries import _caps
+
+    caps = _caps(expect())  # 90 captions of 30 clips
+    assert caps["offsets"] == 8 * 91 and caps["top"] == 8 * 90 * 10 and caps["clip"] == 8 * 90 * 30
+    assert caps["set.rows"] == 8 * 90 and caps["set.scores"] == 8 * 90 * 30 and caps["meta"] == 4 * (2**20 + 1024 * 120)
+    # a record exactly at its split's size reads; one query more than the result has is refused
+    path = tmp_path / "r.queries.npz"
+    QueryRecord.from_similarity(similarity, FILES, CAPTIONS).write(path)
+    read(path, expect())
+    with np.load(path) as data:
+        top = data["top"]
+    rewrite(path, top=np.concatenate([top, top[:1]]))
+    with pytest.raises(BenchError, match="top clips are not one row per query"):
+        read(path, expect())

@@ -109,6 +109,12 @@ EQUIVALENT: dict[str, tuple[str, ...]] = {
         "`chunk` 512 -> 513: the rows are counted in other slices, to the same totals",
         "the nDCG discount table one entry longer (k + 3): only its first k entries are read",
     ),
+    "benchmark/queries.py": (
+        "`Judgement = None` and `QueryList = None`: aliases read only in annotations, which are never evaluated",
+        "`tuple[...] | None` -> `&`: an annotation",
+        "the grade 1.0 -> 2.0 given to relevant clips without judgements: grades are read only when the judgements"
+        " are graded, and without judgements they are not",
+    ),
     "plugins/heads/transformer.py": (
         "`need_weights=True`: the attention weights are computed and discarded",
         "`steps > max_positions` -> `>=`: pooling a sequence to its own length is the identity",

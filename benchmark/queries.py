@@ -49,7 +49,6 @@ READABLE = (1, 2)
 #: Clips kept per query, best first: enough to show the top 5 and draw R@k for k <= 10
 #: without the ranks; R@k beyond that comes from the ranks.
 TOP = 10
-_RANKS = ("offsets", "clip", "better", "tied", "score", "own")
 _OPTIONAL = ("grade", "ahead")
 _SET = ("rows", "offsets", "clips", "scores")
 #: A dataset's judgements for one caption: the other relevant clips' file names (each as

@@ -1,5 +1,6 @@
 """Per-query records: written whole, read back exactly, refused when missing, damaged or foreign."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -323,3 +324,84 @@ def test_the_size_caps_follow_the_split(tmp_path, similarity):
     rewrite(path, top=np.concatenate([top, top[:1]]))
     with pytest.raises(BenchError, match="top clips are not one row per query"):
         read(path, expect())
+
+
+def test_the_identities_written_into_records_and_results_keep_their_form():
+    """Split identities and configuration digests are stored in files: their form never changes."""
+    assert split_identity(["a.wav", "b.wav"], [["x", "y"], ["z"]]) == {"files": "f6e46674a05ffd7e",
+                                                                       "captions": "731dd3615b3d4e95"}
+    assert config_digest({"name": "ranking", "lr": 0.001}) == "c5aa6eb7f8efcf4d"
+    assert config_digest({"t": (1, 2)}) == config_digest({"t": [1, 2]})  # as the result's JSON holds it
+
+
+def test_records_and_their_parts_cannot_be_changed_once_made(similarity):
+    import dataclasses
+
+    record = QueryRecord.from_similarity(similarity, FILES, CAPTIONS, sets=SETS)
+    for thing, field in ((record, "top"), (record.sets["dcase2025"], "rows"), (Relevance(), "graded"),
+                         (expect(), "seed")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(thing, field, None)
+
+
+def test_every_rows_top_clips_are_its_best_in_order(similarity):
+    record = QueryRecord.from_similarity(similarity + np.arange(30) * 1e-4, FILES, CAPTIONS)
+    best = np.argsort(-(similarity + np.arange(30) * 1e-4), axis=1, kind="stable")[:, :10]
+    assert np.array_equal(record.top, best)
+
+
+def test_a_record_from_rows_by_text_ranks_the_captions_or_only_the_sets_it_covers(similarity):
+    texts = [t for c in CAPTIONS for t in c]
+    row_of = {}
+    for row, text in enumerate(texts):
+        row_of.setdefault(text, similarity[row])
+    whole = QueryRecord.from_rows(row_of, FILES, CAPTIONS, sets=SETS)
+    direct = QueryRecord.from_similarity(np.stack([row_of[t] for t in texts]), FILES, CAPTIONS, sets=SETS)
+    for name in ("clip", "better", "tied", "ahead"):
+        assert np.array_equal(getattr(whole.ranks, name), getattr(direct.ranks, name)), name
+    assert np.array_equal(whole.top, direct.top)
+    only = QueryRecord.from_rows({t: row_of[t] for t, _ in SETS["dcase2025"]}, FILES, CAPTIONS, sets=SETS)
+    assert only.ranks is None and only.top is None and list(only.sets) == ["dcase2025"]
+    assert np.array_equal(only.sets["dcase2025"].scores, direct.sets["dcase2025"].scores)
+    with pytest.raises(BenchError, match="holds only the dcase2025 queries"):
+        only.caption_ranks()
+    none = QueryRecord.from_rows({"sound 4 two": similarity[13]}, FILES, CAPTIONS, sets=SETS)
+    assert none.ranks is None and none.sets == {}  # a set is kept only when every query has its row
+
+
+def test_a_query_sets_ranks_keep_ties_by_id_and_an_empty_set_is_kept_empty(tmp_path):
+    files, captions = ["a.wav", "b.wav", "c.wav"], [("x",), ("y",), ("z",)]
+    similarity = np.array([[0.5, 0.5, 0.5], [0.1, 0.2, 0.3], [0.3, 0.2, 0.1]])
+    record = QueryRecord.from_similarity(similarity, files, captions, sets={"s": [("x", ["a.wav"])], "empty": []})
+    ranks, clips = record.scored(replace(convention("dcase2025"), queries="s", ties="id"))
+    assert ranks.positions("id").tolist() == [3] and clips.tolist() == [0]  # c, b, then a
+    assert record.sets["empty"].scores.shape == (0, 3)
+    record.write(tmp_path / "r.queries.npz")
+    again = read(tmp_path / "r.queries.npz", Expected(record.split, 0, config_digest({}), 3, 3))
+    assert again.sets["empty"].scores.shape == (0, 3)
+
+
+def test_judgements_of_lists_and_grades_mixed_and_captions_judged_nothing():
+    from benchmark.api import Split
+
+    split = Split("test", tuple(Path(f) for f in FILES), tuple(tuple(c) for c in CAPTIONS))
+    assert Relevance().graded is False and Relevance().describe()["graded"] is False
+    assert QueryRecord.from_similarity(np.zeros((90, 30)), FILES, CAPTIONS).ranks.grade is None
+    # caption 0 judged by a list (grade 1), caption 1 graded, the rest judged nothing: graded.
+    judged = [["clip5.wav"], {"clip6.wav": 3.0}] + [[] for _ in range(88)]
+    relevance = Relevance.of(split, False, judged)
+    grades = relevance.grades(CAPTIONS)
+    assert grades[0] == [1.0, 1.0] and grades[1] == [3.0, 3.0] and grades[2] == [1.0]
+    with pytest.raises(BenchError, match="grade 'clip5.wav' nan"):
+        Relevance.of(split, False, [{"clip5.wav": float("nan")}] + [{}] * 89)
+    with pytest.raises(BenchError, match="grade 'clip5.wav' 'high'"):
+        Relevance.of(split, False, [{"clip5.wav": "high"}] + [{}] * 89)
+
+
+def test_a_record_made_by_hand_has_no_sets_and_binds_to_its_sizes():
+    from benchmark.conventions import ranks as rank
+
+    r = rank(np.eye(3), [[0], [1], [2]])
+    record = QueryRecord(r, np.zeros((3, 3), dtype=np.int32), split_identity(["a", "b", "c"], [["x"], ["y"], ["z"]]))
+    assert record.sets == {} and record.clip_of.tolist() == [0, 1, 2]
+    assert record.bound(4, {}).binding == {"seed": 4, "config": config_digest({}), "n_captions": 3, "n_clips": 0}

@@ -114,6 +114,8 @@ EQUIVALENT: dict[str, tuple[str, ...]] = {
         "`tuple[...] | None` -> `&`: an annotation",
         "the grade 1.0 -> 2.0 given to relevant clips without judgements: grades are read only when the judgements"
         " are graded, and without judgements they are not",
+        "the zip entry's 4 KiB allowance for the npy header, `>` -> `>=` or 4096 -> 4097: a byte either way; the"
+        " header's declared size is then checked against the cap exactly",
     ),
     "plugins/heads/transformer.py": (
         "`need_weights=True`: the attention weights are computed and discarded",

@@ -284,14 +284,11 @@ class QueryRecord:
         rows come whole in ``similarity``), and each query set whose queries all have one."""
         texts = [text for clip in captions for text in clip]
         if similarity is None and all(text in row_of for text in texts):
-            similarity = np.stack([row_of[text] for text in texts]) if texts else np.zeros((0, len(file_names)))
+            similarity = np.array([row_of[text] for text in texts]).reshape(len(texts), len(file_names))
         caption_ranks = top = None
         if similarity is not None:
             relevant, grades = relevance.clips(captions), relevance.grades(captions)
-            k = min(TOP, similarity.shape[1])
-            top = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
-            order = np.argsort(-np.take_along_axis(similarity, top, axis=1), axis=1, kind="stable")
-            top = np.take_along_axis(top, order, axis=1).astype(np.int32)
+            top = np.argsort(-similarity, axis=1, kind="stable")[:, :TOP].astype(np.int32)  # ties: the lower index
             caption_ranks = ranks(similarity, relevant, grades, ids=list(file_names))
         built = {name: QuerySet.build(name, queries, file_names, captions, row_of) for name, queries in (sets or {}).items()
                  if all(text in row_of for text, _ in queries)}
@@ -446,9 +443,9 @@ def _check(record: QueryRecord, expected: Expected) -> None:
         _check_ranks(r, n_clips, record.clip_of if record.captions else None)
         if record.top is None or record.top.ndim != 2 or len(record.top) != r.n_queries:
             raise ValueError("its top clips are not one row per query")
-    if record.top is not None and record.top.size and (record.top.min() < 0 or record.top.max() >= max(n_clips, 1)):
+    if record.top is not None and record.top.size and (record.top.min() < 0 or record.top.max() >= n_clips):
         raise ValueError("a top clip lies outside the split")
-    n_rows = len(record.clip_of) if (record.captions or r is not None) else 0
+    n_rows = sum(len(c) for c in record.captions)  # a record with query sets keeps its captions
     for name, s in record.sets.items():
         n = len(s.rows)
         if s.offsets.shape != (n + 1,) or s.offsets[0] != 0 or (np.diff(s.offsets) < 1).any() or s.offsets[-1] != len(s.clips):

@@ -405,3 +405,43 @@ def test_a_record_made_by_hand_has_no_sets_and_binds_to_its_sizes():
     record = QueryRecord(r, np.zeros((3, 3), dtype=np.int32), split_identity(["a", "b", "c"], [["x"], ["y"], ["z"]]))
     assert record.sets == {} and record.clip_of.tolist() == [0, 1, 2]
     assert record.bound(4, {}).binding == {"seed": 4, "config": config_digest({}), "n_captions": 3, "n_clips": 0}
+
+
+@pytest.mark.parametrize("name, edit, message", [
+    ("set.dcase2025.rows", lambda a: a - a + 90, "a query or clip lies outside the split"),
+    ("set.dcase2025.clips", lambda a: a - a + 30, "a query or clip lies outside the split"),
+    ("set.dcase2025.offsets", lambda a: np.array([0, 1, 2, 3]), "its relevant clips are not listed per query"),
+    ("top", lambda a: a - a + 30, "a top clip lies outside the split"),
+    ("top", lambda a: a[:, 0], "its top clips are not one row per query"),
+    ("top", np.asfortranarray, "is not a plain array"),
+])
+def test_a_record_one_past_its_bounds_is_refused(tmp_path, similarity, name, edit, message):
+    path = tmp_path / "r.queries.npz"
+    QueryRecord.from_similarity(similarity, FILES, CAPTIONS, sets=SETS).write(path)
+    with np.load(path) as data:
+        altered = edit(data[name])
+    rewrite(path, **{name: altered})
+    with pytest.raises(BenchError, match=f"per-query record {path} is (inconsistent|damaged).*{message}"):
+        read(path, expect())
+
+
+def test_a_stray_member_named_like_a_query_sets_part_is_refused(tmp_path, similarity):
+    path = tmp_path / "r.queries.npz"
+    QueryRecord.from_similarity(similarity, FILES, CAPTIONS).write(path)
+    rewrite(path, **{"evil.other.rows": np.zeros(3)})
+    with pytest.raises(BenchError, match="unexpected member evil.other.rows.npy"):
+        read(path, expect())
+
+
+def test_a_record_of_query_sets_alone_and_one_made_by_hand_write_and_read_back(tmp_path, similarity):
+    from benchmark.conventions import ranks as rank
+    from benchmark.queries import _caps
+
+    assert _caps(expect())["set.offsets"] == 8 * 91
+    only = QueryRecord.from_rows({t: similarity[0] for t, _ in SETS["dcase2025"]}, FILES, CAPTIONS, sets=SETS)
+    only.write(tmp_path / "sets.queries.npz")
+    again = read(tmp_path / "sets.queries.npz", expect())
+    assert again.ranks is None and again.top is None and list(again.sets) == ["dcase2025"]
+    hand = QueryRecord(rank(np.eye(3), [[0], [1], [2]]), np.zeros((3, 3), dtype=np.int32), split_identity([], []))
+    hand.write(tmp_path / "hand.queries.npz")
+    assert read(tmp_path / "hand.queries.npz", Expected(split_identity([], []), 0, "", 3, 3)).captions == ()

@@ -99,3 +99,91 @@ def test_compare_says_which_seeds_it_paired_and_which_it_left_out(tmp_path, caps
         stored_run(tmp_path, seed, system="infonce")
     assert main(["compare", str(tmp_path / "synthetic" / "ranking"), str(tmp_path / "synthetic" / "infonce")]) == 0
     assert "paired seeds: 1, 2 (left out, run by one side only: 0, 3)" in capsys.readouterr().out
+
+
+def test_a_convention_chosen_with_other_metrics_or_ties_is_named_for_it():
+    from benchmark.rescoring import choose
+
+    chosen = choose("dcase2022", ["MRR@10", "R-precision"], "optimistic")
+    assert (chosen.name, chosen.metrics, chosen.ties) == ("dcase2022+custom", ("MRR@10", "R-precision"), "optimistic")
+    assert choose("mteb") == convention("mteb") and choose("clap", ties="expected").name == "clap"
+    with pytest.raises(BenchError, match="unknown metric 'MRR'"):
+        choose("dcase2022", ["MRR"])
+
+
+def test_rescore_gives_each_metrics_mean_inside_its_interval(tmp_path):
+    from benchmark.rescoring import rescore
+
+    run = load(stored_run(tmp_path, 0))
+    scored = rescore(run, convention("dcase2022"))
+    assert list(scored) == ["mAP@10", "R@1", "R@5", "R@10"]
+    for metric, (mean, low, high) in scored.items():
+        assert mean == pytest.approx(run.result.text_to_audio[metric], abs=1e-12) and low <= mean <= high and low < high
+
+
+def test_a_record_within_the_tolerance_of_its_results_metrics_reads(tmp_path):
+    import json
+
+    path = stored_run(tmp_path, 0)
+    content = json.loads(path.read_text())
+    content["metrics"]["text_to_audio"]["mAP@10"] += 5e-7  # float32 rounding on the way, not another run
+    path.write_text(json.dumps(content))
+    load(path)
+    content["metrics"]["text_to_audio"]["mAP@10"] += 5e-6
+    path.write_text(json.dumps(content))
+    with pytest.raises(BenchError, match="does not match its result"):
+        load(path)
+
+
+def test_a_result_without_a_record_is_named_with_how_to_give_it_one(tmp_path):
+    import json
+
+    path = stored_run(tmp_path, 0)
+    content = json.loads(path.read_text())
+    del content["queries"]
+    path.write_text(json.dumps(content))
+    with pytest.raises(BenchError, match="has no per-query record .* the run only scores"):
+        load(path)
+
+
+def test_pooled_seeds_are_one_after_the_other_with_their_clips(tmp_path):
+    from benchmark.rescoring import pooled
+
+    runs = [load(stored_run(tmp_path, seed)) for seed in (0, 1)]
+    values, clips = pooled(runs, convention("dcase2022"))
+    assert len(values["mAP@10"]) == 80 and clips.tolist() == np.repeat(np.arange(20), 2).tolist() * 2
+    assert values["mAP@10"].mean() == pytest.approx(np.mean([r.result.text_to_audio["mAP@10"] for r in runs]))
+
+
+def test_with_two_seeds_each_the_comparison_is_over_seeds_and_with_one_over_queries(tmp_path):
+    for seed in (0, 1):
+        stored_run(tmp_path, seed)
+        stored_run(tmp_path, seed, system="infonce")
+    a, b = seeds(tmp_path / "synthetic" / "ranking"), seeds(tmp_path / "synthetic" / "infonce")
+    over_seeds = paired(a, b, convention("dcase2022"))["mAP@10"]
+    means = [np.mean([run.result.text_to_audio["mAP@10"] for run in side.values()]) for side in (a, b)]
+    assert over_seeds[:2] == pytest.approx(means) and over_seeds[2].test == "seeds"
+    one = paired({0: a[0]}, {0: b[0]}, convention("dcase2022"))["mAP@10"]
+    assert one[2].test != "seeds"
+    assert one[2].difference == pytest.approx(a[0].result.text_to_audio["mAP@10"] - b[0].result.text_to_audio["mAP@10"])
+
+
+def test_the_rank_histogram_puts_each_rank_in_its_bucket(tmp_path):
+    from benchmark.rescoring import Stored, rank_histogram, worst
+
+    n = 120
+    wanted = [1, 2, 5, 6, 10, 11, 50, 51, 100, 101, 120]
+    similarity = np.tile(np.linspace(1, 0, n, dtype=np.float32), (n, 1))
+    for q, rank in enumerate(wanted):  # query q's own clip q takes the score of position `rank`
+        row = np.delete(np.linspace(1, 0, n, dtype=np.float32), rank - 1)
+        similarity[q] = np.insert(row, q, np.float32(np.linspace(1, 0, n)[rank - 1]))
+    for q in range(len(wanted), n):
+        similarity[q] = np.where(np.arange(n) == q, 2.0, similarity[q])
+    record = QueryRecord.from_similarity(similarity, [f"c{i}.wav" for i in range(n)], [(f"q{i}",) for i in range(n)])
+    stored = Stored(tmp_path / "r.json", None, record)
+    assert record.own_rank[:len(wanted)].tolist() == wanted
+    assert rank_histogram(stored) == [("1", 1 + n - len(wanted)), ("2-5", 2), ("6-10", 2), ("11-50", 2), ("51-100", 2),
+                                      ("101+", 2)]
+    misses = worst(stored, 2)
+    assert [m.rank for m in misses] == [120, 101] and misses[0].caption == "q10" and misses[0].clip == "c10.wav"
+    assert worst(stored, 0) == []

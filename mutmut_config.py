@@ -117,6 +117,12 @@ EQUIVALENT: dict[str, tuple[str, ...]] = {
         "the zip entry's 4 KiB allowance for the npy header, `>` -> `>=` or 4096 -> 4097: a byte either way; the"
         " header's declared size is then checked against the cap exactly",
     ),
+    "benchmark/rescoring.py": (
+        "the test-split size 0 -> 1 for a result that lacks it: every record of a split of more than one clip is"
+        " refused either way",
+        "`> TOLERANCE` -> `>=`: a difference of exactly 1e-6 apart",
+        "the word 'protocol' in the reason two runs are not comparable (message text)",
+    ),
     "plugins/heads/transformer.py": (
         "`need_weights=True`: the attention weights are computed and discarded",
         "`steps > max_positions` -> `>=`: pooling a sequence to its own length is the identity",

@@ -459,7 +459,7 @@ def _check(record: QueryRecord, expected: Expected) -> None:
 def _check_ranks(r: Ranks, n_clips: int, clip_of: np.ndarray | None) -> None:
     """Shapes, ranges and counts of a record's ranks, consistent with each other and the split."""
     n = len(r.clip)
-    if r.offsets.ndim != 1 or len(r.offsets) < 1 or r.offsets[0] != 0 or r.offsets[-1] != n or (np.diff(r.offsets) < 1).any():
+    if r.offsets.ndim != 1 or r.offsets[0] != 0 or r.offsets[-1] != n or (np.diff(r.offsets) < 1).any():
         raise ValueError("its arrays disagree in length")
     arrays = (r.better, r.tied, r.score, r.own, *(a for a in (r.grade, r.ahead) if a is not None))
     if any(a.shape != (n,) for a in arrays):
@@ -473,8 +473,7 @@ def _check_ranks(r: Ranks, n_clips: int, clip_of: np.ndarray | None) -> None:
         raise ValueError("a count of ties by id is out of range")
     if not np.isfinite(r.score).all() or (r.grade is not None and not (r.grade > 0).all()):
         raise ValueError("a score is not finite or a grade not positive")
-    own = np.add.reduceat(r.own.astype(np.int64), r.offsets[:-1]) if n else np.zeros(0)
-    if (own != 1).any():
+    if (np.add.reduceat(r.own.astype(np.int64), r.offsets[:-1]) != 1).any():
         raise ValueError("a caption does not list its own clip exactly once")
     if clip_of is not None and (len(clip_of) != r.n_queries or (r.clip[r.own] != clip_of).any()):
         raise ValueError("a caption's own clip is not the clip it belongs to")

@@ -445,3 +445,28 @@ def test_a_record_of_query_sets_alone_and_one_made_by_hand_write_and_read_back(t
     hand = QueryRecord(rank(np.eye(3), [[0], [1], [2]]), np.zeros((3, 3), dtype=np.int32), split_identity([], []))
     hand.write(tmp_path / "hand.queries.npz")
     assert read(tmp_path / "hand.queries.npz", Expected(split_identity([], []), 0, "", 3, 3)).captions == ()
+
+
+def test_counts_one_past_what_the_split_allows_are_refused(tmp_path, similarity):
+    path = tmp_path / "r.queries.npz"
+    from benchmark.api import Split
+
+    split = Split("t", tuple(Path(f) for f in FILES), tuple(tuple(c) for c in CAPTIONS))
+    record = QueryRecord.from_similarity(similarity, FILES, CAPTIONS, Relevance.of(split, False, [{"clip5.wav": 2.0}] + [{}] * 89))
+    record.write(path)
+    with np.load(path) as data:
+        arrays = {name: data[name].copy() for name in ("clip", "tied", "ahead", "grade", "better")}
+    counts = np.diff(record.ranks.offsets)
+    entry = int(np.flatnonzero(counts == 1)[0] + counts[:np.flatnonzero(counts == 1)[0]].sum())
+    for name, value, message in (
+            ("clip", 30, "relevant clip lies outside the split"),
+            ("tied", 30 - 1 - arrays["better"][entry] + 1, "exceeds the clips that are not relevant"),
+            ("ahead", 30, "ties by id is out of range"),
+            ("grade", 0.0, "grade not positive")):
+        altered = arrays[name].copy()
+        altered[entry if name != "grade" else 0] = value
+        rewrite(path, **{name: altered})
+        with pytest.raises(BenchError, match=message):
+            read(path, expect())
+        rewrite(path, **{name: arrays[name]})
+    read(path, expect())

@@ -119,6 +119,11 @@ def test_rescore_gives_each_metrics_mean_inside_its_interval(tmp_path):
     assert list(scored) == ["mAP@10", "R@1", "R@5", "R@10"]
     for metric, (mean, low, high) in scored.items():
         assert mean == pytest.approx(run.result.text_to_audio[metric], abs=1e-12) and low <= mean <= high and low < high
+    from benchmark.rescoring import per_query
+    from benchmark.uncertainty import intervals
+
+    values, clips = per_query(run, convention("dcase2022"))
+    assert {m: scored[m][1:] for m in scored} == intervals(values, clips, seed=0)  # seeded 0: the same every time
 
 
 def test_a_record_within_the_tolerance_of_its_results_metrics_reads(tmp_path):
@@ -129,7 +134,7 @@ def test_a_record_within_the_tolerance_of_its_results_metrics_reads(tmp_path):
     content["metrics"]["text_to_audio"]["mAP@10"] += 5e-7  # float32 rounding on the way, not another run
     path.write_text(json.dumps(content))
     load(path)
-    content["metrics"]["text_to_audio"]["mAP@10"] += 5e-6
+    content["metrics"]["text_to_audio"]["mAP@10"] += 1e-6  # 1.5e-6 off in all
     path.write_text(json.dumps(content))
     with pytest.raises(BenchError, match="does not match its result"):
         load(path)
@@ -187,3 +192,49 @@ def test_the_rank_histogram_puts_each_rank_in_its_bucket(tmp_path):
     misses = worst(stored, 2)
     assert [m.rank for m in misses] == [120, 101] and misses[0].caption == "q10" and misses[0].clip == "c10.wav"
     assert worst(stored, 0) == []
+
+
+def test_a_result_of_a_query_set_alone_loads_under_its_own_convention(tmp_path):
+    """An external DCASE 2025 result: its record holds the annotated queries only."""
+    similarity = np.random.default_rng(9).standard_normal((40, 20))
+    sets = {"dcase2025": [(CAPTIONS[i][0], [FILES[i], FILES[(i + 3) % 20]]) for i in range(10)]}
+    record = QueryRecord.from_rows({CAPTIONS[i][0]: similarity[2 * i] for i in range(10)}, FILES, CAPTIONS, sets=sets)
+    ranks, _ = record.scored(convention("dcase2025"))
+    from benchmark.conventions import values
+
+    metrics = {m: float(v.mean()) for m, v in values(ranks, convention("dcase2025")).items()}
+    result = Result(system="team", dataset="synthetic", seed=0, config={"name": "team", "external": True},
+                    metrics={"text_to_audio": metrics, "audio_to_text": {}}, convention="dcase2025",
+                    n_clips={"test": 20}, n_test_captions=40, queries={"file": "seed-0.queries.npz", "split": record.split})
+    path = tmp_path / "synthetic" / "team" / "seed-0.json"
+    write(path, result, record)
+    assert load(path).queries.ranks is None
+
+
+def test_records_and_misses_are_frozen_and_worst_shows_ten_by_default(tmp_path):
+    import dataclasses
+
+    from benchmark.rescoring import Miss, worst
+
+    run = load(stored_run(tmp_path, 0))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.path = None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Miss("a", "b", 1, []).rank = 2
+    assert len(worst(run)) == 10
+
+
+def test_inspecting_under_dcase2022_ranks_the_own_clip_even_where_a_twin_caption_ranks_first(tmp_path):
+    from benchmark.rescoring import Stored, first_ranks, rank_histogram, worst
+
+    files = ["a.wav", "b.wav", "c.wav"]
+    captions = [("a dog barks",), ("a dog barks",), ("rain",)]  # clips 0 and 1 share a caption
+    similarity = np.array([[0.1, 0.9, 0.5], [0.2, 0.3, 0.9], [0.9, 0.1, 0.2]], dtype=np.float32)
+    stored = Stored(tmp_path / "r.json", None, QueryRecord.from_similarity(similarity, files, captions))
+    rank, clip = first_ranks(stored, convention("dcase2022"))
+    assert rank.tolist() == [3, 2, 2] and clip.tolist() == [0, 1, 2]
+    judged = first_ranks(stored, convention("judged"))  # the twin counts: query 0 finds clip 1 first
+    assert judged[0].tolist() == [1, 2, 2] and judged[1].tolist() == [1, 1, 2]
+    assert rank_histogram(stored) == [("1", 0), ("2-5", 3), ("6-10", 0), ("11-50", 0), ("51-100", 0), ("101+", 0)]
+    assert [(m.caption, m.clip, m.rank) for m in worst(stored, 3)] == [("a dog barks", "a.wav", 3),
+                                                                       ("a dog barks", "b.wav", 2), ("rain", "c.wav", 2)]

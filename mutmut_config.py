@@ -123,6 +123,16 @@ EQUIVALENT: dict[str, tuple[str, ...]] = {
         "`> TOLERANCE` -> `>=`: a difference of exactly 1e-6 apart",
         "the word 'protocol' in the reason two runs are not comparable (message text)",
     ),
+    "benchmark/predictions.py": (
+        "the words 'query' and 'file' handed to the list readers (message text, three places)",
+        "`allow_pickle=True` with `mmap_mode='r'`: an object array cannot be memory-mapped, so it is refused either"
+        " way and no pickle is loaded",
+        "the dtype kinds 'fiu' -> 'XXfiuXX': 'X' is no dtype's kind",
+    ),
+    "benchmark/external.py": (
+        "the hint after a column that is not a file of the split, and the 'nor a query of' clause (message text,"
+        " six mutants)",
+    ),
     "plugins/heads/transformer.py": (
         "`need_weights=True`: the attention weights are computed and discarded",
         "`steps > max_positions` -> `>=`: pooling a sequence to its own length is the identity",

@@ -151,3 +151,12 @@ def test_export_names_a_record_without_the_query_set(mirror, tmp_path, capsys): 
     out = capsys.readouterr().out
     assert "rank of each dcase2025 query's first relevant clip (5 queries):" in out
     assert f"{queries[-1]!r}\n    relevant {NAMES[0]} ranked 5; retrieved first:\n    1. {NAMES[4]}" in out
+
+
+def test_an_external_scoring_is_frozen():
+    import dataclasses
+
+    from benchmark.external import Scored
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Scored(None, None).result = None

@@ -69,3 +69,17 @@ def test_a_matrix_reads_with_its_lists_and_a_mismatch_is_named(tmp_path):
         read(tmp_path / "m.npy", tmp_path / "q.txt", tmp_path / "f.txt")
     with pytest.raises(BenchError, match="does not exist"):
         read(tmp_path / "none.csv")
+
+
+def test_one_file_reads_a_matrix_needs_both_lists_and_predictions_are_frozen(tmp_path):
+    import dataclasses
+
+    (tmp_path / "p.csv").write_text("index,a.wav\nq,0.25\n")
+    one = read_csv(tmp_path / "p.csv")
+    assert one.files == ("a.wav",) and one.scores.tolist() == [[0.25]]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        one.scores = None
+    np.save(tmp_path / "m.npy", np.zeros((1, 1)))
+    (tmp_path / "q.txt").write_text("q\n")
+    with pytest.raises(BenchError, match="name its query and file lists with --queries and --files"):
+        read(tmp_path / "m.npy", queries=tmp_path / "q.txt")

@@ -164,6 +164,7 @@ def test_a_record_bound_to_its_run_is_refused_for_another_seed_or_configuration(
     ({"top": lambda a: a + 100}, "top clip lies outside the split"),
     ({"offsets": lambda a: a[:-1]}, "holds 89 queries, the result 90 captions"),
     ({"offsets": lambda a: np.concatenate([a[:-1], [a[-1] + 1]])}, "disagree in length"),
+    ({"offsets": lambda a: a.reshape(-1, 1)}, "disagree in length"),
     ({"ahead": lambda a: a - 1 - a.max()}, "ties by id is out of range"),
 ])
 def test_an_altered_record_is_refused_naming_the_file_and_what_disagrees(tmp_path, similarity, change, message):

@@ -238,3 +238,23 @@ def test_inspecting_under_dcase2022_ranks_the_own_clip_even_where_a_twin_caption
     assert rank_histogram(stored) == [("1", 0), ("2-5", 3), ("6-10", 0), ("11-50", 0), ("51-100", 0), ("101+", 0)]
     assert [(m.caption, m.clip, m.rank) for m in worst(stored, 3)] == [("a dog barks", "a.wav", 3),
                                                                        ("a dog barks", "b.wav", 2), ("rain", "c.wav", 2)]
+
+
+def test_the_worst_queries_of_a_query_set_show_what_its_scores_ranked_first(tmp_path):
+    from benchmark.rescoring import Stored, worst
+
+    similarity = np.random.default_rng(9).standard_normal((40, 20))
+    sets = {"dcase2025": [(CAPTIONS[i][0], [FILES[(i + 3) % 20]]) for i in range(10)]}
+    record = QueryRecord.from_rows({CAPTIONS[i][0]: similarity[2 * i] for i in range(10)}, FILES, CAPTIONS, sets=sets)
+    misses = worst(Stored(tmp_path / "r.json", None, record), 10, conv=convention("dcase2025"))
+    for miss in misses:
+        q = int(miss.caption.split()[1])
+        assert miss.clip == FILES[(q + 3) % 20]
+        assert [name for name, _ in miss.retrieved] == [FILES[c] for c in np.argsort(-similarity[2 * q])[:5]]
+        assert miss.rank == 1 + int((similarity[2 * q] > similarity[2 * q, (q + 3) % 20]).sum())
+
+
+def test_a_paired_comparison_is_seeded_0_unless_told(tmp_path):
+    a, b = stored_run(tmp_path, 0), stored_run(tmp_path, 0, system="infonce")
+    default = paired(seeds(a), seeds(b), convention("dcase2022"))
+    assert default == paired(seeds(a), seeds(b), convention("dcase2022"), seed=0)

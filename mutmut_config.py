@@ -131,7 +131,7 @@ EQUIVALENT: dict[str, tuple[str, ...]] = {
     ),
     "benchmark/external.py": (
         "the hint after a column that is not a file of the split, and the 'nor a query of' clause (message text,"
-        " six mutants)",
+        " seven mutants)",
     ),
     "plugins/heads/transformer.py": (
         "`need_weights=True`: the attention weights are computed and discarded",

@@ -47,7 +47,14 @@ def test_a_dcase2025_submission_scores_as_the_organisers_rule(mirror, tmp_path, 
     for k in (16, 10):
         organisers = np.mean([baseline_ap(scores[q], [index[f] for f in files], k) for q, (_, files) in enumerate(queries)])
         assert result["metrics"]["text_to_audio"][f"mAP@{k}"] == pytest.approx(organisers, abs=1e-9)
-    assert result["convention"] == "dcase2025" and result["external"]["format"] == "dcase2025-csv"
+    assert result["convention"] == "dcase2025" and result["seed"] == 0
+    import hashlib
+
+    assert result["external"] == {"predictions": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                                  "format": "dcase2025-csv", "queries": len(queries), "files": len(NAMES)}
+    assert result["config"] == {"name": "team", "external": True} and result["queries"]["file"] == "seed-0.queries.npz"
+    assert result["metrics"]["audio_to_text"] == {} and result["relevance"]["identical_captions"] is False
+    assert result["n_clips"] == {"test": len(NAMES)} and result["n_test_captions"] == 5 * len(NAMES)
     assert "mAP@16" in capsys.readouterr().out
     # rescore reads it like a run's, with intervals; the leaderboard lists it in a table of its convention
     assert main(["rescore", str(tmp_path / "results" / "clotho_v2" / "team"), "--convention", "dcase2025"]) == 0

@@ -7,11 +7,12 @@ percentile interval).
 
 Two systems are compared on the same test queries in one of two ways:
 
-- with one run each (:func:`compare`): query by query, the difference's interval from the
+- with one run each (:func:`compare`): clip by clip, the difference's interval from the
   same clip bootstrap and its p-value from a paired permutation test that swaps the two
-  runs' values of each query at random. This asks whether *these two trained models*
-  differ; two seeds of one system often do (measured: 38% of 66 pairs at p < 0.05), so it
-  says nothing about training randomness;
+  runs' values of each clip (all its captions together) at random: the test and the
+  interval resample the same unit. This asks whether *these two trained models* differ;
+  two seeds of one system often do (measured with the earlier query-by-query test: 38% of
+  66 pairs at p < 0.05), so it says nothing about training randomness;
 - with two or more seeds each, paired by seed (:func:`compare_seeds`): a paired t-test on
   the per-seed differences of the means, whose spread holds training randomness and the
   test set's alike (measured: two "systems" of three seeds of one system differ at
@@ -81,16 +82,23 @@ class Comparison:
 
 
 def compare(a: np.ndarray, b: np.ndarray, clips: np.ndarray, resamples: int = RESAMPLES, seed: int = 0) -> Comparison:
-    """Compare per-query values ``a`` and ``b`` of the same queries (paired)."""
+    """Compare per-query values ``a`` and ``b`` of the same queries (paired), ``clips[q]``
+    being query ``q``'s clip: the mean of ``a - b``, its clip bootstrap interval, and the
+    p-value of a paired permutation test by clip. Under the null hypothesis that A and B
+    are exchangeable, each clip's total difference (the sum over its captions) is as
+    likely negated; the test flips the clips' totals' signs at random (``resamples``
+    times, seeded) and counts the means at least as far from 0 as the observed one,
+    ``p = (1 + count) / (1 + resamples)``."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
         raise BenchError(f"paired values differ in length: {a.shape} and {b.shape}")
     difference = a - b
     low, high = interval(difference, clips, resamples, seed)
     observed = abs(difference.mean())
+    totals = _clip_totals(difference, np.asarray(clips))[0][:, 0]
     rng = np.random.default_rng(seed + 1)
-    signs = rng.choice(np.array([-1.0, 1.0]), size=(resamples, len(difference)))
-    permuted = np.abs(signs @ difference) / len(difference)
+    signs = rng.choice(np.array([-1.0, 1.0]), size=(resamples, len(totals)))
+    permuted = np.abs(signs @ totals) / len(difference)
     p_value = (1 + int((permuted >= observed - 1e-12).sum())) / (resamples + 1)
     return Comparison(float(difference.mean()), low, high, p_value)
 

@@ -37,6 +37,37 @@ def test_a_clear_difference_is_found_and_identical_runs_are_not():
     assert same.difference == 0 and same.p_value == 1.0
 
 
+def test_the_permutation_test_flips_whole_clips():
+    # One clip: flipping its total only negates the mean, so every permutation is as far
+    # from 0 as the observed difference, p = (1 + R) / (1 + R) (flipping captions one by
+    # one would give 2/32 for five equal differences).
+    assert compare(np.ones(5), np.zeros(5), np.zeros(5, dtype=int), resamples=50).p_value == 1.0
+    # Two clips, totals 3 (three captions of +1) and 1 (one caption): |3 +- 1| >= 4 for half
+    # of the four sign patterns, p = 1/2 (by caption: 2 of 16 patterns, 1/8).
+    p = compare(np.ones(4), np.zeros(4), np.array([0, 0, 0, 1]), resamples=4000).p_value
+    assert p == pytest.approx(0.5, abs=0.04)
+
+
+def test_the_p_value_counts_the_observed_arrangement():
+    # 200 clips all better by 1: no sign pattern but all-equal reaches the observed mean,
+    # so none of R random ones does and p = (1 + 0) / (1 + R): 1/1001 at the default.
+    clips = np.repeat(np.arange(200), 2)
+    assert compare(np.ones(400), np.zeros(400), clips).p_value == 1 / 1001
+    assert compare(np.ones(400), np.zeros(400), clips, resamples=99).p_value == 0.01
+
+
+def test_the_difference_is_a_minus_b_and_swapping_the_sides_negates_it():
+    rng = np.random.default_rng(5)
+    clips = np.repeat(np.arange(30), [1, 2, 3, 4, 5, 5] * 5)
+    b = rng.random(len(clips))
+    a = b + rng.normal(0.03, 0.3, len(clips))
+    forward, backward = compare(a, b, clips), compare(b, a, clips)
+    assert forward.difference == pytest.approx(np.mean(a) - np.mean(b)) and forward.difference > 0
+    assert backward.difference == pytest.approx(-forward.difference)
+    assert (backward.low, backward.high) == pytest.approx((-forward.high, -forward.low))
+    assert backward.p_value == forward.p_value and 0.01 < forward.p_value < 1
+
+
 def test_the_permutation_test_holds_its_level_on_runs_that_differ_by_chance():
     rng = np.random.default_rng(3)
     clips = np.repeat(np.arange(100), 5)

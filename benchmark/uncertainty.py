@@ -17,6 +17,12 @@ Two systems are compared on the same test queries in one of two ways:
   the per-seed differences of the means, whose spread holds training randomness and the
   test set's alike (measured: two "systems" of three seeds of one system differ at
   p < 0.05 in 5.5% of 200 splits; ``benchmarks/permutation_calibration.py``).
+
+A seed-level test sees no spread when the runs do not vary with the seed (a system that
+trains nothing): its p-value is then 0 for any non-zero difference, the limit of the
+t-test as the spread shrinks, and its interval is the difference itself. That is right
+about training randomness, which is absent, and silent about the test set's sampling, which
+:func:`compare` measures.
 """
 
 from __future__ import annotations
@@ -111,9 +117,17 @@ def compare_seeds(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> Compariso
     if len(a) != len(b) or len(a) < 2:
         raise BenchError(f"a comparison over seeds needs two or more seeds on each side paired, got {len(a)} and {len(b)}")
     differences = np.array([np.mean(x) - np.mean(y) for x, y in zip(a, b)])
-    mean, error = float(differences.mean()), float(stats.sem(differences)) if differences.std() > 0 else 0.0
-    if error == 0.0:  # the same runs, or differences that do not vary: no spread to test against
-        return Comparison(mean, mean, mean, 1.0 if mean == 0 else 0.0, "seeds")
+    if (differences == differences[0]).all():
+        return _no_spread(float(differences[0]), "seeds")
+    mean, error = float(differences.mean()), float(stats.sem(differences))
     half = float(stats.t.ppf((1 + LEVEL) / 2, len(differences) - 1)) * error
     p_value = float(stats.ttest_1samp(differences, 0.0).pvalue)
     return Comparison(mean, mean - half, mean + half, p_value, "seeds")
+
+
+def _no_spread(difference: float, test: str) -> Comparison:
+    """Seeds whose values do not vary (the same runs, or a system that trains nothing): no
+    spread to test against. The t-test's limit as the spread shrinks: p = 0 for a non-zero
+    difference (1 for none), the interval the difference itself (see the module doc).
+    Tested for exact equality, so that rounding never hands scipy a spread of 1e-17."""
+    return Comparison(difference, difference, difference, 1.0 if difference == 0 else 0.0, test)

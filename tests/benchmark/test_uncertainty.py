@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from benchmark.errors import BenchError
-from benchmark.uncertainty import compare, compare_seeds, interval, intervals
+from benchmark.uncertainty import Comparison, compare, compare_seeds, interval, intervals
 
 
 def test_the_interval_resamples_clips_with_all_their_captions():
@@ -95,3 +95,15 @@ def test_over_seeds_a_paired_t_test_counts_training_randomness():
     assert compare_seeds(a, a).p_value == 1.0
     with pytest.raises(BenchError, match="two or more seeds"):
         compare_seeds(a[:1], b[:1])
+
+
+def test_seed_differences_that_do_not_vary_are_certain_about_training_randomness():
+    # Three seeds each, every seed 0.1 apart: no spread to test against. The t-test's limit
+    # as the spread shrinks: p = 0 and the interval the difference itself (A - B, signed).
+    a, b = [np.full(10, 0.1)] * 3, [np.zeros(10)] * 3
+    assert compare_seeds(a, b) == Comparison(0.1, 0.1, 0.1, 0.0, "seeds")
+    assert compare_seeds(b, a) == Comparison(-0.1, -0.1, -0.1, 0.0, "seeds")
+    assert compare_seeds(a, a) == Comparison(0.0, 0.0, 0.0, 1.0, "seeds")
+    # The limit it stands for: differences 0.1 +- 1e-9 give p near 0 and an interval near 0.1.
+    nearly = compare_seeds([np.full(10, 0.1 + e) for e in (1e-9, -1e-9, 0.0)], b)
+    assert nearly.p_value < 1e-6 and 0.1 - 1e-8 < nearly.low < nearly.high < 0.1 + 1e-8

@@ -16,7 +16,11 @@ Two systems are compared on the same test queries in one of two ways:
 - with two or more seeds each, paired by seed (:func:`compare_seeds`): a paired t-test on
   the per-seed differences of the means, whose spread holds training randomness and the
   test set's alike (measured: two "systems" of three seeds of one system differ at
-  p < 0.05 in 5.5% of 200 splits; ``benchmarks/permutation_calibration.py``).
+  p < 0.05 in 5.5% of 200 splits; ``benchmarks/permutation_calibration.py``);
+- with two or more seeds each, paired or not (:func:`compare_runs`): a two-sample t-test
+  on the runs' means, with twice the degrees of freedom of the paired test at two seeds;
+  :func:`compare_systems` adds the clip-level test of the seed-averaged values, for the
+  leaderboard's "≈ best" (told apart only when both tests tell).
 
 A seed-level test sees no spread when the runs do not vary with the seed (a system that
 trains nothing): its p-value is then 0 for any non-zero difference, the limit of the
@@ -131,3 +135,42 @@ def _no_spread(difference: float, test: str) -> Comparison:
     difference (1 for none), the interval the difference itself (see the module doc).
     Tested for exact equality, so that rounding never hands scipy a spread of 1e-17."""
     return Comparison(difference, difference, difference, 1.0 if difference == 0 else 0.0, test)
+
+
+def compare_runs(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> Comparison:
+    """Compare two systems from per-query values of their runs, seeds *not* paired (``a``
+    and ``b`` may hold different seeds, and different numbers of them): Student's
+    two-sample t-test and t-interval on the runs' means, the variance pooled over both
+    sides' seeds. Under the null hypothesis that both sides' runs are draws of one system
+    (normal run means), it is exact with ``n_a + n_b - 2`` degrees of freedom: 2 at two
+    seeds each, where the paired test (:func:`compare_seeds`) has 1 (critical t 4.30
+    against 12.71)."""
+    from scipy import stats
+
+    if min(len(a), len(b)) < 2:
+        raise BenchError(f"a comparison of runs needs two or more seeds on each side, got {len(a)} and {len(b)}")
+    means_a, means_b = (np.array([np.mean(run) for run in side]) for side in (a, b))
+    difference = float(means_a.mean() - means_b.mean())
+    if (means_a == means_a[0]).all() and (means_b == means_b[0]).all():
+        return _no_spread(difference, "runs")
+    freedom = len(means_a) + len(means_b) - 2
+    pooled = (((means_a - means_a.mean()) ** 2).sum() + ((means_b - means_b.mean()) ** 2).sum()) / freedom
+    error = float(np.sqrt(pooled * (1 / len(means_a) + 1 / len(means_b))))
+    half = float(stats.t.ppf((1 + LEVEL) / 2, freedom)) * error
+    p_value = float(2 * stats.t.sf(abs(difference) / error, freedom))
+    return Comparison(difference, difference - half, difference + half, p_value, "runs")
+
+
+def compare_systems(a: Sequence[np.ndarray], b: Sequence[np.ndarray], clips: np.ndarray,
+                    resamples: int = RESAMPLES, seed: int = 0) -> tuple[Comparison, Comparison]:
+    """Two systems from their runs (two or more seeds each, paired or not) on the same
+    queries: :func:`compare_runs` (training randomness, and each run's own luck on the
+    queries) and :func:`compare` of the per-query values averaged over each side's seeds
+    (the sampling of the test clips, which the first cannot see when the runs do not vary
+    with the seed). They are told apart at level ``alpha`` only when both p-values are
+    below it: an intersection-union test, whose false-positive rate is at most ``alpha``
+    whichever of the two null hypotheses holds."""
+    runs = compare_runs(a, b)
+    average_a, average_b = (np.mean(np.stack([np.asarray(run, dtype=np.float64) for run in side]), axis=0)
+                            for side in (a, b))
+    return runs, compare(average_a, average_b, clips, resamples, seed)

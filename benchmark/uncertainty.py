@@ -11,12 +11,12 @@ Two systems are compared on the same test queries in one of two ways:
   same clip bootstrap and its p-value from a paired permutation test that swaps the two
   runs' values of each clip (all its captions together) at random: the test and the
   interval resample the same unit. This asks whether *these two trained models* differ;
-  two seeds of one system often do (measured with the earlier query-by-query test: 38% of
-  66 pairs at p < 0.05), so it says nothing about training randomness;
+  two seeds of one system can (measured on 20 seeds: 8.4% of 190 pairs at p < 0.05, where
+  flipping queries one by one gave 34%), so it says nothing about training randomness;
 - with two or more seeds each, paired by seed (:func:`compare_seeds`): a paired t-test on
   the per-seed differences of the means, whose spread holds training randomness and the
   test set's alike (measured: two "systems" of three seeds of one system differ at
-  p < 0.05 in 5.5% of 200 splits; ``benchmarks/permutation_calibration.py``);
+  p < 0.05 in 5.0% of 200 splits of 20 seeds; ``benchmarks/permutation_calibration.py``);
 - with two or more seeds each, paired or not (:func:`compare_runs`): a two-sample t-test
   on the runs' means, with twice the degrees of freedom of the paired test at two seeds;
   :func:`compare_systems` adds the clip-level test of the seed-averaged values, for the

@@ -177,8 +177,8 @@ def test_bench_leaderboard_renders_the_record_by_default_and_a_users_runs_to_the
     assert "`good` [leaderboard/results]" in beside and "`mine` [results]" in beside
 
 
-def recorded_result(results, system, seed, signal, draw=0):
-    """A run with its per-query record: 40 clips of 5 captions, whose own clip scores
+def recorded_result(results, system, seed, signal, draw=0, n_clips=40):
+    """A run with its per-query record: ``n_clips`` clips of 5 captions, whose own clip scores
     ``signal`` above noise (higher is better); ``draw`` picks another noise of the same kind,
     as another system no better or worse would have."""
     import numpy as np
@@ -189,9 +189,10 @@ def recorded_result(results, system, seed, signal, draw=0):
     from benchmark.results import write as write_result
 
     rng = np.random.default_rng([seed, draw])
-    similarity = rng.standard_normal((200, 40)).astype(np.float32)
-    similarity[np.arange(200), np.repeat(np.arange(40), 5)] += signal
-    files, captions = [f"c{i}.wav" for i in range(40)], [[f"clip {i} caption {k}" for k in range(5)] for i in range(40)]
+    similarity = rng.standard_normal((5 * n_clips, n_clips)).astype(np.float32)
+    similarity[np.arange(5 * n_clips), np.repeat(np.arange(n_clips), 5)] += signal
+    files = [f"c{i}.wav" for i in range(n_clips)]
+    captions = [[f"clip {i} caption {k}" for k in range(5)] for i in range(n_clips)]
     queries = QueryRecord.from_similarity(similarity, files, captions)
     path = result_path(results, "d", system, seed)
     metrics = scores(queries.ranks, convention(DEFAULT))
@@ -211,3 +212,42 @@ def test_rows_with_records_show_intervals_and_which_cannot_be_told_from_the_best
     # best and close swap places by chance; the lower of the two is marked, weak never.
     assert names[0] in ("`best`", "`close`") and names[1] in ("`best` ≈ best", "`close` ≈ best") and names[2] == "`weak`"
     assert re.search(r"\*\*0\.\d{3} ± 0\.\d{3} \[0\.\d{3}, 0\.\d{3}\]\*\*", rows[0])  # seeds' spread, then the interval
+
+
+def names(results):
+    return [line.split("|")[1].strip() for line in render([results]).splitlines() if line.startswith("| `")]
+
+
+def test_at_two_seeds_each_a_row_far_below_the_best_is_told_apart(tmp_path):
+    # Each seed's training luck moves a system's scores as a whole (the signal); best and
+    # far differ by about 0.2 mAP@10 at two seeds each, the per-seed differences varying.
+    from benchmark.conventions import DEFAULT, convention
+    from benchmark.rescoring import paired, seeds
+
+    for seed, (best, close, far) in enumerate(((2.0, 2.1, 1.3), (2.4, 2.2, 1.1))):
+        recorded_result(tmp_path, "best", seed, best)
+        recorded_result(tmp_path, "close", seed, close, draw=1)
+        recorded_result(tmp_path, "far", seed, far, draw=2)
+    assert names(tmp_path) == ["`best`", "`close` ≈ best", "`far`"]
+    # The paired t-test over the two seeds (1 degree of freedom) could not tell far from best.
+    rows = {name: seeds(tmp_path / "d" / name) for name in ("best", "far")}
+    assert paired(rows["best"], rows["far"], convention(DEFAULT))["mAP@10"][2].p_value > 0.05
+
+
+def test_the_best_mark_needs_two_seeds_on_both_sides_not_the_same_seeds(tmp_path):
+    # Three rows of one system: seeds 0 and 1, seeds 2 and 3 (none in common), and one seed.
+    for seed in (0, 1):
+        recorded_result(tmp_path, "early", seed, 2.0)
+    for seed in (2, 3):
+        recorded_result(tmp_path, "late", seed, 2.0, draw=1)
+    recorded_result(tmp_path, "single", 0, 2.0, draw=2)  # as good, but its spread is unmeasured
+    rows = names(tmp_path)
+    assert {rows[0], rows[1]} == {"`early`", "`late` ≈ best"} or {rows[0], rows[1]} == {"`late`", "`early` ≈ best"}
+    assert rows[2] == "`single`"
+
+
+def test_rows_on_other_test_queries_are_never_marked(tmp_path):
+    for seed in (0, 1):
+        recorded_result(tmp_path, "best", seed, 2.0)
+        recorded_result(tmp_path, "other split", seed, 1.9, draw=1, n_clips=41)
+    assert names(tmp_path)[1] == "`other split`"

@@ -71,7 +71,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 from benchmark.errors import BenchError
 from benchmark.io import write_json
@@ -167,13 +167,12 @@ def offline() -> bool:
     return any(os.environ.get(v, "").strip().lower() in {"1", "true", "yes"} for v in ("BENCH_OFFLINE", "HF_HUB_OFFLINE"))
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     """How long one file's download may take: ``deadline`` seconds in all, and ``stall``
     seconds without :data:`PROGRESS_BYTES` more."""
 
-    deadline: float = DEADLINE_SECONDS
-    stall: float = STALL_SECONDS
+    deadline: float
+    stall: float
 
 
 def limits(deadline: float | None = None, stall: float | None = None) -> Limits:
@@ -296,7 +295,7 @@ class _Clock:
         self.reason: str | None = None
         self.connections: list[http.client.HTTPConnection] = []
         self._done = threading.Event()
-        self._watcher = threading.Thread(target=self._watch, name="download clock", daemon=True)
+        self._watcher = threading.Thread(target=self._watch)  # joined on leaving the block
 
     def __enter__(self) -> _Clock:
         self._watcher.start()
@@ -493,7 +492,7 @@ def _transfer(file: RemoteFile, part: Path, url: str, quiet: bool, clock: _Clock
         if extent is None:
             return None
         body_end, total = extent
-        appended = response.status == 206 and have > 0
+        appended = bool(have) and response.status == 206
         if not appended:
             have = 0  # a 200 to a resume: the server sends the whole file, written from the start
         free = shutil.disk_usage(part.parent).free

@@ -147,6 +147,18 @@ def test_a_verified_file_is_hashed_again_only_once_it_changes(server, tmp_path, 
     assert hashed == [target] and RangeHandler.requests == ["/model.pth"]  # a wrong file is refused, not replaced
 
 
+def test_a_verified_file_in_place_is_used_without_writing_anything(server, tmp_path):
+    """A data or weights directory may be read-only once prepared."""
+    file = RemoteFile("model.pth", f"{server}/model.pth", sha256=sha(PAYLOAD))
+    target = fetch(file, tmp_path / "model.pth")
+    record = tmp_path / "model.pth.verified"
+    before = (record.read_text(), record.stat().st_mtime_ns)
+    time.sleep(0.01)  # a rewrite would show in the mtime
+    fetch(file, target)
+    verify(file, target)
+    assert (record.read_text(), record.stat().st_mtime_ns) == before
+
+
 def test_a_record_vouches_only_for_the_checksum_it_was_made_for(tmp_path):
     """A plugin that moves to a new release of a file names its new checksum: the file in
     place is checked against that one, not waved through by the old record."""
@@ -480,19 +492,37 @@ def test_a_server_trickling_a_byte_at_a_time_is_given_up_within_the_stall_timeou
 
 
 def test_a_server_trickling_its_headers_is_given_up_too(tmp_path):
+    """The connection is shut down under the header being read: the download gives up while
+    the server is still trickling (it would take 10 s), not once the response is whole."""
+    finished = threading.Event()
+
     def slow_headers(handler):
         handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Padding: ")
-        for _ in range(16):
+        for _ in range(40):
             handler.wfile.write(b"a")
             handler.wfile.flush()
             time.sleep(0.25)
         handler.wfile.write(b"\r\nContent-Length: 5\r\n\r\nhello")
+        finished.set()
 
     with serve_script(slow_headers) as served:
         file = RemoteFile("f.ogg", f"{served.url}/f.ogg")
         error = fails(file, tmp_path / "f.ogg", stall=1)
+        assert not finished.is_set()
     assert str(error).startswith(f"could not download f.ogg from {file.url} (gave up: less than 64 KiB came in 1 s")
     assert not (tmp_path / "f.ogg").exists()
+
+
+def test_a_read_that_times_out_is_a_stall_too():
+    """A socket's own timeout (no byte for ``stall`` seconds) may come before the clock's."""
+    import urllib.error
+
+    clock = download._Clock(deadline_at=float("inf"), limits=Limits(deadline=60, stall=2.5))
+    assert clock.gave_up(ConnectionResetError("reset")) is None and clock.gave_up() is None
+    for timeout in (TimeoutError("timed out"), urllib.error.URLError(TimeoutError("timed out"))):
+        clock.reason = None
+        assert str(clock.gave_up(timeout)) == ("gave up: less than 64 KiB came in 2.5 s, the stall timeout "
+                                               "(BENCH_DOWNLOAD_STALL_SECONDS); what came is kept for the next try")
 
 
 def test_a_download_that_keeps_coming_is_given_up_at_its_deadline(tmp_path):
@@ -536,6 +566,9 @@ def test_the_arguments_of_fetch_override_the_environment_and_are_checked_alike(s
     with pytest.raises(BenchError, match=r"^fetch's deadline=0 is not a number of seconds above 0: set it to one, or leave "
                                          r"it unset for the default \(14400 s\)$"):
         fetch(file, tmp_path / "other.pth", deadline=0)
+    with pytest.raises(BenchError, match=r"^fetch's stall='None\?' is not a number .* \(60 s\)$"):
+        fetch(file, tmp_path / "other.pth", stall="None?")
+    assert RangeHandler.requests == ["/model.pth"]
 
 
 @pytest.mark.parametrize("checksum", [{}, {"sha256": sha(PAYLOAD)}])
@@ -667,6 +700,20 @@ def test_five_redirects_are_followed_and_a_sixth_is_refused(tmp_path, hops):
             assert len(served.requests) == 6 and listing(tmp_path) == [".f.ogg.lock"]
 
 
+@pytest.mark.parametrize("status", ["301 Moved Permanently", "302 Found", "303 See Other", "307 Temporary Redirect",
+                                    "308 Permanent Redirect"])
+def test_every_kind_of_redirect_is_followed(tmp_path, status):
+    def moved(handler):
+        if handler.path == "/old.ogg":
+            handler.respond(status, [("Location", "/f.ogg"), ("Content-Length", 0)])
+        else:
+            whole(SMALL)(handler)
+
+    with serve_script(moved) as served:
+        assert fetch(RemoteFile("f.ogg", f"{served.url}/old.ogg"), tmp_path / "f.ogg").read_bytes() == SMALL
+    assert served.requests == ["/old.ogg", "/f.ogg"]
+
+
 def test_a_redirect_without_a_location_is_refused(tmp_path):
     with serve_script(lambda h: h.respond("301 Moved Permanently", [("Content-Length", 0)])) as served:
         file = RemoteFile("f.ogg", f"{served.url}/f.ogg")
@@ -716,7 +763,7 @@ def test_a_resume_answered_from_another_offset_is_discarded_and_the_file_fetched
 @pytest.mark.parametrize(
     "content_range, length",
     [("bytes 1500-5873/5874", 4000), (None, 4374), ("bytes 1500-5873/*", 4374), ("bytes 1500-5873/5000", 4374),
-     ("bytes 1600-1499/5874", 0), ("items 1500-5873/5874", 4374)],
+     ("bytes 1600-1499/5874", 0), ("items 1500-5873/5874", 4374), ("bytes 1500-5874/5874", 4375)],
 )
 def test_a_resume_with_a_range_that_does_not_add_up_is_discarded_and_the_file_fetched_whole(tmp_path, content_range, length):
     def odd(handler):
@@ -730,6 +777,31 @@ def test_a_resume_with_a_range_that_does_not_add_up_is_discarded_and_the_file_fe
     with serve_script(odd) as served:
         assert fetch(RemoteFile("f.ogg", f"{served.url}/f.ogg"), tmp_path / "f.ogg").read_bytes() == SMALL
     assert served.requests == ["/f.ogg bytes=1500-", "/f.ogg"]
+
+
+def test_a_resume_of_the_last_byte_alone_is_appended(tmp_path):
+    def last(handler):
+        handler.respond("206 Partial Content", [("Content-Range", "bytes 5873-5873/5874"), ("Content-Length", 1)], SMALL[-1:])
+
+    (tmp_path / "f.ogg.part").write_bytes(SMALL[:-1])
+    with serve_script(last) as served:
+        assert fetch(RemoteFile("f.ogg", f"{served.url}/f.ogg"), tmp_path / "f.ogg").read_bytes() == SMALL
+    assert served.requests == ["/f.ogg bytes=5873-"]
+
+
+def test_a_206_sending_more_than_its_range_is_refused(tmp_path):
+    """Without a Content-Length the range's end is where the body must stop."""
+
+    def longer(handler):
+        handler.respond("206 Partial Content", [("Content-Range", "bytes 1500-5873/5874")], SMALL[1500:] + b"!")
+
+    (tmp_path / "f.ogg.part").write_bytes(SMALL[:1500])
+    with serve_script(longer) as served:
+        file = RemoteFile("f.ogg", f"{served.url}/f.ogg")
+        error = fails(file, tmp_path / "f.ogg")
+    assert str(error) == f"{file.url} sent more than the 5,874 bytes it announced: what came was deleted" + where(
+        file, tmp_path / "f.ogg")
+    assert listing(tmp_path) == [".f.ogg.lock"]
 
 
 def test_a_206_to_a_request_for_the_whole_file_is_taken_only_from_byte_0(tmp_path):

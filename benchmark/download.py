@@ -239,6 +239,15 @@ def _discard(path: Path) -> None:
     record_path(path).unlink(missing_ok=True)
 
 
+def _read_record(path: Path) -> dict:
+    """The verification record at ``path``; empty when absent, unreadable or not an object."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def verify(file: RemoteFile, path: Path, check: Callable[[Path], None] | None = None) -> None:
     """Raise unless ``path`` matches ``file``'s checksum and passes ``check`` (which raises a
     :class:`BenchError` for unusable content; its failure is a :class:`ContentError`); cache
@@ -248,12 +257,7 @@ def verify(file: RemoteFile, path: Path, check: Callable[[Path], None] | None = 
     ``check`` only when it records that the check passed.
     """
     record_file = record_path(path)
-    try:
-        record = json.loads(record_file.read_text())
-    except (OSError, ValueError):
-        record = {}
-    if not isinstance(record, dict):
-        record = {}
+    record = _read_record(record_file)
     stamp = _stamp(path)
     if record.get("stamp") != stamp or record.get("expected") != file.expected():
         found = digests(path)
@@ -287,13 +291,14 @@ class _Clock:
     """Gives up on one download once its deadline passes or no :data:`PROGRESS_BYTES` more
     came for ``stall`` seconds: a watcher thread shuts its connections down, which wakes a
     read blocked in the kernel (or in a header arriving byte by byte); ``reason`` then says
-    why."""
+    why (None until it gives up). The stall is counted from the clock's start, then from
+    each response's headers (:meth:`answered`, which :meth:`moved` always follows)."""
 
     def __init__(self, deadline_at: float, limits: Limits) -> None:
         self.deadline_at, self.limits = deadline_at, limits
-        self.progress_at, self.mark = time.monotonic(), 0
-        self.reason: str | None = None
-        self.connections: list[http.client.HTTPConnection] = []
+        self.progress_at = time.monotonic()
+        self.reason = None
+        self.connections = []
         self._done = threading.Event()
         self._watcher = threading.Thread(target=self._watch)  # joined on leaving the block
 
@@ -359,19 +364,15 @@ class _HTTPSConnection(_Watched, http.client.HTTPSConnection):
     pass
 
 
-class _HTTPHandler(urllib.request.HTTPHandler):
+class _Handler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
+    """Opens http and https connections that ``clock`` can shut down (in place of urllib's two)."""
+
     def __init__(self, clock: _Clock) -> None:
         super().__init__()
         self.clock = clock
 
     def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         return self.do_open(functools.partial(_HTTPConnection, clock=self.clock), req)
-
-
-class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, clock: _Clock) -> None:
-        super().__init__()
-        self.clock = clock
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         return self.do_open(functools.partial(_HTTPSConnection, clock=self.clock), req)
@@ -390,7 +391,7 @@ def _open(url: str, have: int, clock: _Clock) -> http.client.HTTPResponse:
     """The response to ``GET url`` (``Range: bytes=have-`` when ``have``), following up to
     :data:`MAX_REDIRECTS` redirects to http(s) URLs, none from https to http, none in a loop.
     Other HTTP errors are raised as ``HTTPError``."""
-    opener = urllib.request.build_opener(_NoRedirects, _HTTPHandler(clock), _HTTPSHandler(clock))
+    opener = urllib.request.build_opener(_NoRedirects, _Handler(clock))
     chain = [url]
     while True:
         request = urllib.request.Request(chain[-1], headers={"Range": f"bytes={have}-"} if have else {})
@@ -447,13 +448,13 @@ def _extent(file: RemoteFile, url: str, response: http.client.HTTPResponse, have
     length = int(lengths.pop()) if lengths and not framing else None  # a chunked body's framing marks its end
     if status == 206:
         found = _RANGE.fullmatch((headers.get("Content-Range") or "").strip())
-        start, end, total = (int(g) for g in found.groups()) if found else (None, 0, 0)
-        if start != have or not start <= end < total or length not in (None, end + 1 - start):
+        if not (found and have == int(found[1]) <= int(found[2]) < int(found[3])
+                and length in (None, int(found[2]) + 1 - have)):
             if have:
                 return None
             raise _Refused(f"{url} answered 206 with Content-Range {headers.get('Content-Range')!r} (Content-Length "
                            f"{length}) to a request for the whole file: nothing was kept", status)
-        body_end: int | None = end + 1
+        body_end, total = int(found[2]) + 1, int(found[3])
     elif status == 200:
         total = body_end = length
     else:

@@ -491,19 +491,20 @@ def test_a_server_trickling_a_byte_at_a_time_is_given_up_within_the_stall_timeou
     assert len(kept) < 20 and SMALL.startswith(kept) and error.status is None and not (tmp_path / "f.ogg").exists()
 
 
-def test_a_server_trickling_its_headers_is_given_up_too(tmp_path):
-    """The connection is shut down under the header being read: the download gives up while
-    the server is still trickling (it would take 10 s), not once the response is whole."""
+@pytest.mark.parametrize("start, trickled", [(b"HTTP/1.1 200 OK\r\nX-Padding: ", b"a"), (b"HTTP/1.1 2", b"0")])
+def test_a_server_trickling_its_headers_is_given_up_too(tmp_path, start, trickled):
+    """The connection is shut down under the header (or the status line) being read: the
+    download gives up while the server is still trickling, not once the response is whole."""
     finished = threading.Event()
 
     def slow_headers(handler):
-        handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Padding: ")
+        handler.wfile.write(start)
         for _ in range(40):
-            handler.wfile.write(b"a")
+            handler.wfile.write(trickled)
             handler.wfile.flush()
             time.sleep(0.25)
-        handler.wfile.write(b"\r\nContent-Length: 5\r\n\r\nhello")
         finished.set()
+        handler.wfile.write(b"\r\nContent-Length: 5\r\n\r\nhello")
 
     with serve_script(slow_headers) as served:
         file = RemoteFile("f.ogg", f"{served.url}/f.ogg")
@@ -511,6 +512,46 @@ def test_a_server_trickling_its_headers_is_given_up_too(tmp_path):
         assert not finished.is_set()
     assert str(error).startswith(f"could not download f.ogg from {file.url} (gave up: less than 64 KiB came in 1 s")
     assert not (tmp_path / "f.ogg").exists()
+
+
+def steady(pieces, piece, pause, chunked=False, then=b"", every=0.25):
+    """A script sending ``pieces`` pieces of ``piece`` bytes ``pause`` seconds apart (chunked
+    or with a Content-Length), then trickling ``then`` a byte ``every`` seconds."""
+    body = PAYLOAD[: pieces * piece] + then
+
+    def script(handler):
+        handler.respond("200 OK", [("Transfer-Encoding", "chunked")] if chunked else [("Content-Length", len(body))])
+        frame = (lambda data: b"%x\r\n%s\r\n" % (len(data), data)) if chunked else (lambda data: data)
+        for start in range(0, pieces * piece, piece):
+            handler.wfile.write(frame(body[start : start + piece]))
+            handler.wfile.flush()
+            time.sleep(pause)
+        for byte in then:
+            handler.wfile.write(frame(bytes([byte])))
+            handler.wfile.flush()
+            time.sleep(every)
+        handler.wfile.write(b"0\r\n\r\n" if chunked else b"")
+
+    return script
+
+
+def test_a_slow_download_making_progress_outlives_the_stall_timeout(tmp_path):
+    """64 KiB every 0.3 s for 2.4 s in all, with a stall timeout of 1 s: progress resets it."""
+    with serve_script(steady(8, 65536, 0.3)) as served:
+        target = fetch(RemoteFile("model.pth", f"{served.url}/model.pth"), tmp_path / "model.pth", stall=1, quiet=True)
+    assert target.read_bytes() == PAYLOAD[: 8 * 65536]
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_trickle_after_a_fast_start_is_a_stall(tmp_path, chunked):
+    """128 KiB at once, then a byte every 0.25 s: given up, and a chunked body (whose length
+    nobody announced) is not taken for whole where it stopped."""
+    with serve_script(steady(2, 65536, 0, chunked=chunked, then=b"x" * 20)) as served:
+        file = RemoteFile("model.pth", f"{served.url}/model.pth")
+        error = fails(file, tmp_path / "model.pth", stall=1)
+    assert str(error).startswith(f"could not download model.pth from {file.url} (gave up: less than 64 KiB came in 1 s")
+    assert 2 * 65536 <= (tmp_path / "model.pth.part").stat().st_size < 2 * 65536 + 20
+    assert not (tmp_path / "model.pth").exists()
 
 
 def test_a_read_that_times_out_is_a_stall_too():
@@ -731,7 +772,7 @@ def test_a_redirect_from_https_down_to_plain_http_is_refused(tmp_path, monkeypat
         request.full_url = request.full_url.replace("https://", "http://", 1)
         return urllib.request.HTTPHandler.http_open(handler, request)
 
-    monkeypatch.setattr(download._HTTPSHandler, "https_open", plain)
+    monkeypatch.setattr(download._Handler, "https_open", plain)
     routes = {}
     with serve_script(redirects(routes)) as served:
         secure = served.url.replace("http://", "https://")
@@ -821,14 +862,15 @@ def test_a_206_to_a_request_for_the_whole_file_is_taken_only_from_byte_0(tmp_pat
     assert not list(tmp_path.glob("g.ogg*"))
 
 
-@pytest.mark.parametrize("content_range, checksum, requests", [
-    (None, {}, ["/f.ogg bytes=5874-", "/f.ogg"]),  # nothing says the partial file is whole: once more from 0
-    ("bytes */9999", {}, ["/f.ogg bytes=5874-", "/f.ogg"]),  # another length: once more from 0
-    ("bytes */5874", {}, ["/f.ogg bytes=5874-"]),  # the server's length says it is whole
-    (None, {"md5": md5(SMALL)}, ["/f.ogg bytes=5874-"]),  # its checksum says so
+@pytest.mark.parametrize("content_range, checksum, part, requests", [
+    (None, {}, SMALL, ["/f.ogg bytes=5874-", "/f.ogg"]),  # nothing says the partial file is whole: once more from 0
+    ("bytes */9999", {}, SMALL, ["/f.ogg bytes=5874-", "/f.ogg"]),  # another length: once more from 0
+    ("bytes */5874", {}, SMALL, ["/f.ogg bytes=5874-"]),  # the server's length says it is whole
+    (None, {"md5": md5(SMALL)}, SMALL, ["/f.ogg bytes=5874-"]),  # its checksum says so
+    ("bytes */5874", {"md5": md5(SMALL)}, SMALL[::-1], ["/f.ogg bytes=5874-", "/f.ogg"]),  # the length fits, not the checksum
 ])
 def test_a_416_to_a_resume_accepts_the_partial_file_only_when_something_says_it_is_whole(
-    tmp_path, content_range, checksum, requests
+    tmp_path, content_range, checksum, part, requests
 ):
     def unsatisfiable(handler):
         if handler.headers.get("Range"):
@@ -837,7 +879,7 @@ def test_a_416_to_a_resume_accepts_the_partial_file_only_when_something_says_it_
         else:
             whole(SMALL)(handler)
 
-    (tmp_path / "f.ogg.part").write_bytes(SMALL)
+    (tmp_path / "f.ogg.part").write_bytes(part)
     with serve_script(unsatisfiable) as served:
         assert fetch(RemoteFile("f.ogg", f"{served.url}/f.ogg", **checksum), tmp_path / "f.ogg").read_bytes() == SMALL
     assert served.requests == requests

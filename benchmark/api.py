@@ -11,7 +11,7 @@ other ``benchmark.*`` modules are the harness's own and may change without notic
   :class:`TextEncoder`; heads, fusions and losses are plain ``torch.nn.Module`` factories);
 - the data the harness hands to plugins (:class:`Split`, :class:`LossInput`,
   :class:`LossContext`, :class:`PreparedDataset`) and :class:`BenchError`, the error users read;
-- helpers: verified downloads and archive extraction, pretrained weights, datasets in
+- helpers: verified downloads and archive extraction, reading audio, pretrained weights, datasets in
   Clotho's layout, files written whole or not at all, progress lines, system files.
 
 Importing it is cheap (no torch, numpy or network code), so ``bench list`` stays fast: the
@@ -46,7 +46,9 @@ __all__ = [
     # Errors: the one exception users read, and "unknown X 'y'. Available: …" messages.
     "BenchError", "unknown_name",
     # Downloads (verified, resumable, atomic, offline-aware) and archives (members outside the target refused).
-    "RemoteFile", "DownloadError", "fetch", "mirror_url", "digests", "offline", "file_sha256", "extract",
+    "RemoteFile", "DownloadError", "ContentError", "fetch", "mirror_url", "digests", "offline", "file_sha256", "extract",
+    # Reading audio as the experts do (decoded, mono, resampled): a dataset checks its downloads with it.
+    "load_audio",
     # Pretrained weights: the files a plugin declares, fetched into one directory, loaded without running pickled code;
     # the `weights` option (pretrained, random, a path) as settings record it and as a built network.
     "WeightFile", "fetch_weights", "weights_dir", "load_checkpoint", "load_state", "check_weights", "weights_identity",
@@ -72,7 +74,9 @@ _LAZY: dict[str, str] = {
         "benchmark.data": ("ClothoLayoutDataset", "PreparedDataset", "MAX_SECONDS", "ClipLimit", "Listed", "Listing",
                            "captions_csv", "write_captions_csv", "list_split", "read_caption_rows", "find_audio", "select_present",
                            "check_audio", "clips_fingerprint", "files_fingerprint"),
-        "benchmark.download": ("RemoteFile", "DownloadError", "fetch", "mirror_url", "digests", "offline", "file_sha256"),
+        "benchmark.download": ("RemoteFile", "DownloadError", "ContentError", "fetch", "mirror_url", "digests", "offline",
+                               "file_sha256"),
+        "benchmark.audio": ("load_audio",),
         "benchmark.archive": ("extract",),
         "benchmark.weights": ("WeightFile", "fetch_weights", "weights_dir", "load_checkpoint", "load_state",
                               "check_weights", "weights_identity", "build_network"),

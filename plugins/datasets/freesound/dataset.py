@@ -8,11 +8,17 @@ description, license, author, preview URL and page. Preparation downloads every 
 through :func:`benchmark.api.fetch` (resumable, atomic, one lock per file). Freesound
 publishes no checksum of its previews, so a download is accepted only when the server
 declares an audio type that matches the preview's extension (an HTML page sent with 200
-is refused) and every byte its ``Content-Length`` announced came (a dropped connection is
-resumed, up to three tries, never accepted short). A preview that is gone upstream (404,
-410: the sound was deleted after mining) or does not decode is counted, listed in
-``skipped.csv`` and skipped, as AudioCaps skips its vanished videos; any other failure
-stops preparation with the URL, and the next run resumes (downloaded previews are kept).
+is refused), every byte its ``Content-Length`` announced came (a dropped connection is
+resumed, up to three tries, never accepted short; a resume answered from another offset
+is started over, never spliced), and it decodes with the harness's audio reader: the
+check runs before the download is recorded as verified, so a preview broken on the way
+is never kept (one left by an older version, recorded without the check, is checked on
+the next preparation and downloaded again). A preview that is gone upstream (404, 410:
+the sound was deleted after mining) or that, downloaded whole from its first byte, does
+not decode is counted, listed in ``skipped.csv`` and skipped, as AudioCaps skips its
+vanished videos, and is not requested again (delete ``.gone.json`` or
+``.undecodable.json`` to try them again); any other failure stops preparation with the
+URL, and the next run resumes (downloaded previews are kept).
 
 The data directory is in Clotho's layout, shared by every manifest (a sound's preview is
 downloaded once, whichever manifest lists it)::
@@ -47,8 +53,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmark.api import (BenchError, ClipLimit, ClothoLayoutDataset, DownloadError, Progress, RemoteFile, Split,
-                           captions_csv, fetch, file_sha256, mined_root, read_json_lines, unknown_name,
+from benchmark.api import (BenchError, ClipLimit, ClothoLayoutDataset, ContentError, DownloadError, Progress, RemoteFile,
+                           Split, captions_csv, fetch, file_sha256, load_audio, mined_root, read_json_lines, unknown_name,
                            write_captions_csv, write_json, write_text)
 
 #: The one split on disk; ``train`` and ``validation`` are drawn from it.
@@ -68,6 +74,10 @@ LAYOUT = ".layout.json"
 DECODES = ".decodes.json"
 #: Preview URLs that answered 404/410, in the data directory (not requested again).
 GONE_FILE = ".gone.json"
+#: Preview URLs whose whole download did not decode, with the reason, in the data directory (not requested again).
+UNDECODABLE_FILE = ".undecodable.json"
+#: The size cap of a preview: a 128 kbit/s preview of a 4-hour recording (previews are a few MB).
+MAX_PREVIEW_BYTES = 256 << 20
 DUTY = ("Sounds under a Creative Commons Attribution license (CC BY, CC BY-NC) or Sampling+ must be credited "
         "(author, sound page and license, as listed below) whenever you share these files or anything made from "
         "them; CC BY-NC sounds may not be used commercially, and CC0 sounds need no credit.")
@@ -94,8 +104,22 @@ class Sound:
         return f"{self.id}{self.suffix}"
 
     def remote(self) -> RemoteFile:
-        """The preview as a download: no checksum, so its content type is what is checked."""
-        return RemoteFile(self.file_name, self.preview, content_types=MEDIA_TYPES[self.suffix])
+        """The preview as a download: no checksum, so its content type, length and decoding
+        (:func:`decodes`) are what is checked."""
+        return RemoteFile(self.file_name, self.preview, content_types=MEDIA_TYPES[self.suffix], max_bytes=MAX_PREVIEW_BYTES)
+
+
+def decodes(path: Path) -> None:
+    """Raise a :class:`BenchError` unless ``path`` decodes, whole, to finite samples with the
+    harness's reader (at the file's own rate): the check a preview passes before its download
+    is recorded as verified."""
+    import soundfile
+
+    try:
+        rate = soundfile.info(str(path)).samplerate
+    except Exception as exc:  # noqa: BLE001 - libsndfile raises several types
+        raise BenchError(f"cannot read audio file {path}: {' '.join(str(exc).split())}") from None
+    load_audio(path, rate)
 
 
 def read_manifest(path: Path) -> list[Sound]:
@@ -248,15 +272,15 @@ class FreesoundMined(ClothoLayoutDataset):
         sounds = read_manifest(self.manifest_path())
         folder = data_dir / DEVELOPMENT
         folder.mkdir(parents=True, exist_ok=True)
-        gone = self._download(sounds, data_dir)
-        present = [s for s in sounds if s.preview not in gone]
+        gone, broken = self._download(sounds, data_dir)
+        present = [s for s in sounds if s.preview not in gone and s.preview not in broken]
         seconds = self._decode(present, data_dir)
         kept = [s for s in present if seconds[s.file_name] is not None]
-        undecodable = [s for s in present if seconds[s.file_name] is None]
+        undecodable = [s for s in sounds if s.preview in broken] + [s for s in present if seconds[s.file_name] is None]
         if len(kept) < 2:
             raise BenchError(
                 f"only {len(kept)} of the {len(sounds)} sounds of manifest {self.manifest_path()} could be kept "
-                f"({len(sounds) - len(present)} gone upstream, {len(undecodable)} undecodable; list in "
+                f"({len(gone)} gone upstream, {len(undecodable)} undecodable; list in "
                 f"{data_dir / 'skipped.csv'}): a train and a validation split need at least 2"
             )
         self._write_skipped(data_dir, [(s, f"gone upstream (HTTP {gone[s.preview]})") for s in sounds if s.preview in gone]
@@ -265,17 +289,19 @@ class FreesoundMined(ClothoLayoutDataset):
         write_attribution(data_dir, kept)
         longer = sum(1 for s in kept if seconds[s.file_name] > self.limit.max_seconds)
         self._layout = {"manifest_sha256": sha, "listed": len(sounds), "kept": len(kept),
-                        "gone_upstream": len(sounds) - len(present), "undecodable": len(undecodable),
+                        "gone_upstream": len(gone), "undecodable": len(undecodable),
                         "longer_than_max_seconds": longer}
         write_json(data_dir / LAYOUT, self._layout)  # last: an interrupted preparation is done again
 
-    def _download(self, sounds: list[Sound], data_dir: Path) -> dict[str, int]:
-        """Fetch every preview not gone upstream; returns the gone ones (URL → status), which
-        are remembered and not requested again. The first failure of another kind stops the
-        downloads (in-flight ones finish) and is raised."""
+    def _download(self, sounds: list[Sound], data_dir: Path) -> tuple[dict[str, int], dict[str, str]]:
+        """Fetch every preview not gone upstream nor known not to decode; returns those (URL →
+        status, URL → why it does not decode), which are remembered and not requested again.
+        The first failure of another kind stops the downloads (in-flight ones finish) and is
+        raised."""
         gone: dict[str, int] = {url: int(status) for url, status in _read_json(data_dir / GONE_FILE).items()}
-        known = dict(gone)
-        wanted = [s for s in sounds if s.preview not in gone]
+        broken: dict[str, str] = {url: str(why) for url, why in _read_json(data_dir / UNDECODABLE_FILE).items()}
+        known = (dict(gone), dict(broken))
+        wanted = [s for s in sounds if s.preview not in gone and s.preview not in broken]
         here = {s.file_name for s in wanted if (data_dir / DEVELOPMENT / s.file_name).exists()}  # moved there only once verified
         try:
             with Progress(len(wanted), "Freesound previews", unit="sound", initial=len(here)) as bar, \
@@ -284,25 +310,33 @@ class FreesoundMined(ClothoLayoutDataset):
                 try:
                     for future in as_completed(futures):
                         status = future.result()  # the first failure stops the downloads
-                        if status is not None:
+                        if isinstance(status, int):
                             gone[futures[future].preview] = status
+                        elif status is not None:
+                            broken[futures[future].preview] = status
                         if futures[future].file_name not in here:
                             bar.update(1)
                 except BaseException:
                     pool.shutdown(wait=True, cancel_futures=True)  # in-flight downloads finish, queued ones never start
                     raise
         finally:
-            if gone != known:
+            if gone != known[0]:
                 write_json(data_dir / GONE_FILE, gone)
-        return {s.preview: gone[s.preview] for s in sounds if s.preview in gone}
+            if broken != known[1]:
+                write_json(data_dir / UNDECODABLE_FILE, broken)
+        return ({s.preview: gone[s.preview] for s in sounds if s.preview in gone},
+                {s.preview: broken[s.preview] for s in sounds if s.preview in broken})
 
-    def _fetch(self, sound: Sound, data_dir: Path) -> int | None:
-        """The preview in place (None), or the status that says it is gone upstream."""
+    def _fetch(self, sound: Sound, data_dir: Path) -> int | str | None:
+        """The preview in place and decoding (None), the status that says it is gone upstream,
+        or why its whole download does not decode (it was deleted)."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 fetch(sound.remote(), data_dir / DEVELOPMENT / sound.file_name, what="Freesound preview", quiet=True,
-                      hint=f" (sound {sound.id}, manifest line {sound.line})")
+                      hint=f" (sound {sound.id}, manifest line {sound.line})", check=decodes)
                 return None
+            except ContentError as exc:
+                return str(exc)
             except DownloadError as exc:
                 if exc.status in GONE:
                     return exc.status

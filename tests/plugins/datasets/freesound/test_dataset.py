@@ -127,14 +127,40 @@ def test_a_sound_deleted_since_mining_is_counted_skipped_and_not_requested_again
 
 
 def test_a_preview_that_does_not_decode_is_counted_and_skipped(world):
+    """Served as audio/ogg, whole from its first byte, but not audio: the source's fault. It
+    is neither kept nor marked verified, and not requested again."""
     api, manifest, lines, data_root = world
     broken = lines[5]["id"]
-    api.previews[broken] = b"OggS" + bytes(range(256)) * 40  # served as audio/ogg, whole, but not audio
+    api.previews[broken] = b"OggS" + bytes(range(256)) * 40
     dataset = prepare(manifest, data_root)
     assert f"{broken}.ogg" not in dataset.split("train").file_names + dataset.split("validation").file_names
     assert dataset.report()[2].startswith("undecodable: 1 previews do not decode and are skipped")
     assert [row["reason"] for row in read_rows(dataset.data_dir / "skipped.csv")] == ["does not decode"]
-    assert (dataset.data_dir / "development" / f"{broken}.ogg").exists()  # downloaded once, not fetched again
+    assert not list((dataset.data_dir / "development").glob(f"{broken}.ogg*"))  # no file, no .verified record
+    remembered = json.loads((dataset.data_dir / mined.UNDECODABLE_FILE).read_text())
+    assert list(remembered) == [api.preview_url(broken)] and "cannot read audio file" in remembered[api.preview_url(broken)]
+    before = len(api.requests)
+    assert prepare(manifest, data_root).report()[2].startswith("undecodable: 1 previews")
+    assert api.requests[before:] == []  # downloaded once, not fetched again
+
+
+def test_a_preview_left_broken_and_marked_verified_by_an_older_version_is_downloaded_again(world):
+    """An older version kept a preview cut short (no Content-Length, closed early) with a
+    .verified record: it is checked on the next preparation, fails to decode, and is fetched
+    again rather than blamed on the source."""
+    from benchmark.download import verify
+
+    api, manifest, lines, data_root = world
+    prepare(manifest, data_root)
+    victim = lines[2]["id"]
+    preview = data_root / "freesound_mined" / "development" / f"{victim}.ogg"
+    preview.write_bytes(api.previews[victim][:1500])
+    preview.with_name(f"{victim}.ogg.verified").unlink()
+    verify(mined.Sound(victim, "", "", "", api.preview_url(victim), "", 3).remote(), preview)  # as the old code did
+    before = len(api.requests)
+    dataset = prepare(manifest, data_root)
+    assert preview.read_bytes() == api.previews[victim] and api.requests[before:] == [f"/previews/{victim}-hq.ogg"]
+    assert dataset.report()[2].startswith("undecodable: 0 previews") and len(dataset.split("train")) == N - 1
 
 
 def test_a_dropped_connection_is_resumed_and_the_preview_is_whole(world):

@@ -159,15 +159,21 @@ def _like_best(best: dict[int, Stored] | None, other: dict[int, Stored] | None) 
 
     if not _same_queries(best, other):
         return False  # not the same test queries: not comparable, so not marked
-    clips = next(iter(best.values())).queries.clip_of
-    return max(c.p_value for c in compare_systems(_map10(best), _map10(other), clips)) >= LEVEL
+    clips, best_values = _ranking_metric(best)
+    return max(c.p_value for c in compare_systems(best_values, _ranking_metric(other)[1], clips)) >= LEVEL
 
 
-def _map10(records: dict[int, Stored]) -> list[np.ndarray]:
-    """Each seed's per-query mAP@10 under the default convention."""
-    from benchmark.conventions import DEFAULT, convention, values
+def _ranking_metric(records: dict[int, Stored]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Each query's clip, and each seed's per-query values of the metric the row's table
+    is ranked by (mAP@10 under DCASE 2022; the first metric of another convention)."""
+    from benchmark.conventions import DEFAULT, convention
+    from benchmark.rescoring import per_query
 
-    return [values(run.queries.ranks, convention(DEFAULT))["mAP@10"] for _, run in sorted(records.items())]
+    first = next(iter(records.values())).result
+    conv = convention(first.convention or DEFAULT)
+    metric = _RANKED_BY.get(columns(first), conv.metrics[0])
+    scored = [per_query(run, conv) for _, run in sorted(records.items())]
+    return scored[0][1], [values[metric] for values, _ in scored]
 
 
 def _same_queries(best: dict[int, Stored], other: dict[int, Stored]) -> bool:

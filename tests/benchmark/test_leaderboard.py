@@ -198,7 +198,7 @@ def recorded_result(results, system, seed, signal, draw=0, n_clips=40):
     metrics = scores(queries.ranks, convention(DEFAULT))
     write_result(path, Result(system=system, dataset="d", seed=seed, metrics={"text_to_audio": metrics},
                               convention=DEFAULT, queries={"file": queries_path(path).name, "split": queries.split},
-                              n_clips={"test": 40}, n_test_captions=200),
+                              n_clips={"test": n_clips}, n_test_captions=5 * n_clips),
                  queries)
 
 

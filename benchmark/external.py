@@ -49,8 +49,8 @@ def _columns(predictions: Predictions, split: Split) -> np.ndarray:
     for column in predictions.files:
         if column not in known:
             twin = next((n for n in names if html.unescape(n) == html.unescape(column)), None)
-            hint = (f"; the split spells it {twin!r} (file names as the dataset spells them, HTML entities included)"
-                    if twin else "; columns are the split's file names")
+            hint = (f"; the split spells it {twin!r} (file names as the dataset spells them, HTML entities included)"  # pragma: no mutate
+                    if twin else "; columns are the split's file names")  # pragma: no mutate
             raise BenchError(f"{predictions.path}, column {column!r}: not a file of split {split.name!r}{hint}")
     missing = [n for n in names if n not in index]
     if missing:
@@ -79,7 +79,7 @@ def align(predictions: Predictions, split: Split, sets: Mapping[str, QueryList],
     known = {text for texts in split.captions for text in texts} | {text for queries in sets.values() for text, _ in queries}
     for number, text in enumerate(predictions.queries, start=2):
         if text not in known:
-            also = f" nor a query of {', '.join(repr(s) for s in sets)}" if sets else ""
+            also = f" nor a query of {', '.join(repr(s) for s in sets)}" if sets else ""  # pragma: no mutate
             raise BenchError(f"{predictions.path}, row {number}: query {text!r} is neither a caption of split "
                              f"{split.name!r}{also}; remove the row")
     rows = {text: i for i, text in enumerate(predictions.queries)}

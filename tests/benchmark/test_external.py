@@ -55,6 +55,8 @@ def test_a_dcase2025_submission_scores_as_the_organisers_rule(mirror, tmp_path, 
     assert result["config"] == {"name": "team", "external": True} and result["queries"]["file"] == "seed-0.queries.npz"
     assert result["metrics"]["audio_to_text"] == {} and result["relevance"]["identical_captions"] is False
     assert result["n_clips"] == {"test": len(NAMES)} and result["n_test_captions"] == 5 * len(NAMES)
+    assert result["protocol"] == {"name": "standard", "train": "development", "validation": "validation",
+                                  "test": "evaluation"}
     assert "mAP@16" in capsys.readouterr().out
     # rescore reads it like a run's, with intervals; the leaderboard lists it in a table of its convention
     assert main(["rescore", str(tmp_path / "results" / "clotho_v2" / "team"), "--convention", "dcase2025"]) == 0

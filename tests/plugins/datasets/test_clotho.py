@@ -179,7 +179,7 @@ def test_bench_run_records_the_protocol_and_shares_features_between_protocols(mi
     # One cache entry per physical split and expert: the report protocol's union reused them.
     assert len(list((tmp_path / "cache" / "experts" / "logmel").iterdir())) == 3
     # The run's record keeps DCASE 2025's annotated queries: scored as the task does, and exported.
-    result = tmp_path / "results" / "clotho_v2" / "cider_relax" / "seed-0.json"
+    (result,) = (results / "clotho_v2").glob("cider_relax-set-*/seed-0.json")
     capsys.readouterr()
     assert main(["rescore", str(result), "--convention", "dcase2025"]) == 0
     assert "mAP@16" in capsys.readouterr().out
